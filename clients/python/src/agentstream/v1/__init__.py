@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC modules for agentstream.v1 (see proto/)."""

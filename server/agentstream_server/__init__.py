@@ -1,0 +1,1 @@
+"""agentstream server: runs LLM agent loops and streams their events over gRPC."""

@@ -1,0 +1,121 @@
+"""The configured agents, and how a prompt request becomes a runnable `RunSpec`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import AgentConfig, Config
+from .core.driver import RunSpec
+from .core.errors import AgentNotFound, InvalidRequest
+from .core.hooks import NO_HOOKS, RunHooks
+from .core.messages import Message, Role
+from .core.model import ModelProvider, ModelRequest, ToolChoice, ToolChoiceMode, ToolSpec
+from .core.tools import Tool
+from .providers.registry import build_provider
+
+
+@dataclass(slots=True)
+class PromptRequest:
+    """A StreamPrompt request, checked for shape, in the core's terms."""
+
+    agent: str = ""
+    prompt: str = ""
+    history: list[Message] = field(default_factory=list)
+    max_turns: int | None = None
+    run_id: str = ""
+    client_tools: list[ToolSpec] = field(default_factory=list)
+    model: str | None = None
+    preamble: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tool_choice: ToolChoice | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Agents:
+    def __init__(self, config: Config, tools: dict[str, Tool]) -> None:
+        config.check_tools(set(tools))
+        self.config = config
+        self.tools = tools
+        self.providers: dict[str, ModelProvider] = {
+            name: build_provider(name, provider) for name, provider in config.providers.items()
+        }
+        self._agents = {a.name: a for a in config.agents}
+
+    def get(self, name: str) -> AgentConfig:
+        agent = self._agents.get(name or self.config.default_agent_name)
+        if agent is None:
+            raise AgentNotFound(name, list(self._agents))
+        return agent
+
+    def list(self) -> list[AgentConfig]:
+        return list(self.config.agents)
+
+    def server_tools(self, agent: AgentConfig) -> dict[str, Tool]:
+        return {name: self.tools[name] for name in agent.tools}
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+
+    def build_run(self, request: PromptRequest, hooks: RunHooks = NO_HOOKS) -> RunSpec:
+        agent = self.get(request.agent)
+        server_tools = self.server_tools(agent)
+        _check_client_tools(request.client_tools, server_tools)
+        specs = [t.spec for t in server_tools.values()] + request.client_tools
+        tool_choice = request.tool_choice or ToolChoice()
+        if tool_choice.mode is ToolChoiceMode.TOOL and tool_choice.tool_name not in {
+            s.name for s in specs
+        }:
+            raise InvalidRequest(
+                "tool_choice.tool_name", f"no tool named {tool_choice.tool_name!r} in this run"
+            )
+        model_request = ModelRequest(
+            model=request.model or agent.model,
+            messages=[],
+            preamble=agent.preamble if request.preamble is None else request.preamble,
+            tools=specs,
+            temperature=agent.temperature if request.temperature is None else request.temperature,
+            max_tokens=agent.max_tokens if request.max_tokens is None else request.max_tokens,
+            tool_choice=tool_choice,
+            extra={**agent.extra_params, **request.extra},
+        )
+        return RunSpec(
+            run_id=request.run_id or uuid.uuid4().hex,
+            agent=agent.name,
+            provider=self.providers[agent.provider],
+            request=model_request,
+            history=_conversation(request),
+            max_turns=request.max_turns or agent.max_turns,
+            server_tools=server_tools,
+            client_tools=frozenset(t.name for t in request.client_tools),
+            tool_concurrency=agent.tool_concurrency,
+            hooks=hooks,
+        )
+
+
+def _conversation(request: PromptRequest) -> list[Message]:
+    """The history with the prompt last; an empty prompt means the history's last message."""
+    if request.prompt:
+        return [*request.history, Message.user(request.prompt)]
+    if not request.history:
+        raise InvalidRequest("prompt", "required when history is empty")
+    if request.history[-1].role is not Role.USER:
+        raise InvalidRequest(
+            "prompt", "empty, so the last history message must be a user message to answer"
+        )
+    return list(request.history)
+
+
+def _check_client_tools(client_tools: list[ToolSpec], server_tools: dict[str, Tool]) -> None:
+    seen: set[str] = set()
+    for i, spec in enumerate(client_tools):
+        if spec.name in server_tools:
+            raise InvalidRequest(
+                f"tools[{i}].name", f"{spec.name!r} is a server tool of this agent"
+            )
+        if spec.name in seen:
+            raise InvalidRequest(f"tools[{i}].name", f"duplicate tool name {spec.name!r}")
+        seen.add(spec.name)

@@ -1,0 +1,143 @@
+"""The server's configuration file: providers, agents and server settings, validated at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class ConfigError(Exception):
+    """A bad config file; the message names the file and the bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OfflineProviderConfig(_Strict):
+    type: Literal["offline"]
+
+
+class HttpProviderConfig(_Strict):
+    base_url: str
+    # Name of the environment variable holding the API key (never the key itself).
+    api_key_env: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    retry_base_delay_s: float = Field(0.5, ge=0)
+
+
+class OpenAIProviderConfig(HttpProviderConfig):
+    type: Literal["openai"]
+    base_url: str = "https://api.openai.com/v1"
+
+
+class AnthropicProviderConfig(HttpProviderConfig):
+    type: Literal["anthropic"]
+    base_url: str = "https://api.anthropic.com"
+    api_version: str = "2023-06-01"
+
+
+ProviderConfig = Annotated[
+    OfflineProviderConfig | OpenAIProviderConfig | AnthropicProviderConfig,
+    Field(discriminator="type"),
+]
+
+
+def _offline_only() -> dict[str, ProviderConfig]:
+    return {"offline": OfflineProviderConfig(type="offline")}
+
+
+class AgentConfig(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    provider: str
+    model: str = Field(min_length=1)
+    preamble: str = ""
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, gt=0)
+    max_turns: int = Field(8, ge=1, le=1000)
+    tool_concurrency: int = Field(4, ge=1, le=256)
+    tools: list[str] = Field(default_factory=list)
+    # Provider-specific request parameters sent on every call (a request's extra_params win).
+    extra_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServerConfig(_Strict):
+    # How long SIGTERM waits for running streams before cancelling them.
+    grace_period_s: float = Field(10.0, ge=0)
+    hooks_attach_timeout_ms: int = Field(10_000, ge=1)
+    hooks_reply_timeout_ms: int = Field(30_000, ge=1)
+    # Events a slow observe-only hooks client may lag behind before deltas are merged.
+    hooks_buffer_events: int = Field(256, ge=8)
+    telemetry: bool = False
+
+
+class Config(_Strict):
+    providers: dict[str, ProviderConfig] = Field(default_factory=_offline_only)
+    agents: list[AgentConfig] = Field(min_length=1)
+    # Empty means the first agent.
+    default_agent: str = ""
+    server: ServerConfig = ServerConfig()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Config:
+        names = [a.name for a in self.agents]
+        for i, agent in enumerate(self.agents):
+            if names.index(agent.name) != i:
+                raise ValueError(f"agents[{i}].name: duplicate agent name {agent.name!r}")
+            if agent.provider not in self.providers:
+                raise ValueError(
+                    f"agents[{i}].provider: no provider named {agent.provider!r} "
+                    f"(configured: {', '.join(sorted(self.providers))})"
+                )
+        if self.default_agent and self.default_agent not in names:
+            raise ValueError(f"default_agent: no agent named {self.default_agent!r}")
+        return self
+
+    @property
+    def default_agent_name(self) -> str:
+        return self.default_agent or self.agents[0].name
+
+    def check_tools(self, known: set[str]) -> None:
+        """Tools are code, so their names are checked against what the server has."""
+        for i, agent in enumerate(self.agents):
+            for j, name in enumerate(agent.tools):
+                if name not in known:
+                    raise ConfigError(
+                        f"agents[{i}].tools[{j}]: no server tool named {name!r} "
+                        f"(available: {', '.join(sorted(known))})"
+                    )
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{source}: {_describe(e)}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return parse_config(data, str(path))
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        location = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{location}: {message}" if location else message)
+    return "; ".join(problems)

@@ -1,0 +1,1 @@
+"""The agent loop: plain asyncio over neutral events, free of gRPC and of any provider."""

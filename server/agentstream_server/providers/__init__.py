@@ -1,0 +1,1 @@
+"""Model providers: each module turns one wire format into the core's events."""

@@ -1,0 +1,1 @@
+"""The gRPC edge: converts between protobuf and the core, and serves it."""

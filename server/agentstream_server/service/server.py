@@ -1,0 +1,91 @@
+"""Builds and runs the gRPC server: AgentService, health, reflection, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from agentstream.v1 import agent_pb2 as pb
+from agentstream.v1 import agent_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from ..agents import Agents
+from ..config import Config
+from ..core.tools import Tool
+from ..tools import BUILTIN_TOOLS
+from .servicer import AgentServicer
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["AgentService"].full_name
+
+
+class AgentServer:
+    """One server process: `start`, then `stop` (drains running streams)."""
+
+    def __init__(self, config: Config, tools: dict[str, Tool] | None = None) -> None:
+        self.config = config
+        self.agents = Agents(config, BUILTIN_TOOLS if tools is None else tools)
+        self.servicer = AgentServicer(self.agents)
+        self.health = HealthServicer()
+        self._server = grpc.aio.server(interceptors=_interceptors(config))
+        pb_grpc.add_AgentServiceServicer_to_server(self.servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self._server,
+        )
+
+    async def start(self, address: str) -> int:
+        """Binds `address` (port 0 picks a free one) and returns the bound port."""
+        port = self._server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot bind {address}")
+        await self._server.start()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stops taking new calls, lets running streams finish for `grace` seconds,
+        then cancels the rest."""
+        await self.health.enter_graceful_shutdown()
+        grace = self.config.server.grace_period_s if grace is None else grace
+        await self._server.stop(grace)
+        await self.agents.aclose()
+
+    async def wait(self) -> None:
+        await self._server.wait_for_termination()
+
+
+def _interceptors(config: Config) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
+    if not config.server.telemetry:
+        return []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    return [aio_server_interceptor()]  # type: ignore[no-untyped-call]
+
+
+async def serve(config: Config, address: str) -> None:
+    """Serves until SIGTERM or SIGINT, then drains with the configured grace period."""
+    server = AgentServer(config)
+    port = await server.start(address)
+    logger.info(
+        "agentstream serving %d agent(s) on %s (port %d)", len(config.agents), address, port
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    logger.info("draining for up to %.1fs", config.server.grace_period_s)
+    await server.stop()
+    logger.info("stopped")

@@ -1,0 +1,21 @@
+"""The one place where a run's error becomes a gRPC status."""
+
+from __future__ import annotations
+
+import grpc
+
+from ..core.errors import ErrorCode
+
+STATUS_OF: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.AGENT_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    # The run used up its turn budget, a per-run quota; the error's history resumes it.
+    ErrorCode.MAX_TURNS_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.CANCELLED: grpc.StatusCode.CANCELLED,
+    ErrorCode.PROVIDER_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.PROVIDER_REJECTED: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.HOOKS_FAILED: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+    ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
