@@ -8,7 +8,6 @@ from typing import Any
 import grpc
 import pytest
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
-
 from agentstream_server.config import Config, parse_config
 from agentstream_server.core.tools import Tool
 from agentstream_server.service.server import AgentServer

@@ -50,7 +50,7 @@ async def collect(stub: Any, request: pb.StreamPromptRequest, **kwargs: Any) -> 
     return result
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
     """Waits for a condition another task makes true, yielding to the loop between checks."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

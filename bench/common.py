@@ -1,0 +1,71 @@
+"""Shared pieces of the benchmarks: server processes, timing, figures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import grpc
+from agentstream.v1 import agent_pb2 as pb
+from agentstream.v1 import agent_pb2_grpc as pb_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def process(*args: str) -> AsyncIterator[str]:
+    """Runs `python -m ARGS...` ("{port}" in an argument becomes a free port) and
+    yields its address once it accepts calls."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        *(a.format(port=port) for a in args),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            await channel.channel_ready()
+        yield address
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def stream_once(
+    stub: pb_grpc.AgentServiceStub, request: pb.StreamPromptRequest
+) -> tuple[int, float, float]:
+    """Returns (text deltas received, seconds to the first event, total seconds)."""
+    start = time.perf_counter()
+    first = 0.0
+    deltas = 0
+    async for event in stub.StreamPrompt(request):
+        if not first:
+            first = time.perf_counter() - start
+        if event.HasField("text_delta"):
+            deltas += 1
+    return deltas, first, time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
