@@ -32,6 +32,8 @@ class HttpProviderConfig(_Strict):
     read_timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
     retry_base_delay_s: float = Field(0.5, ge=0)
+    # Upper bound of one wait between attempts, whatever a retry-after header asks for.
+    max_retry_delay_s: float = Field(30.0, ge=0)
 
 
 class OpenAIProviderConfig(HttpProviderConfig):

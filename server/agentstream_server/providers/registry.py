@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from ..config import ProviderConfig
+from ..config import AnthropicProviderConfig, OpenAIProviderConfig, ProviderConfig
 from ..core.model import ModelProvider
+from .anthropic_messages import AnthropicMessagesProvider
 from .offline import OfflineProvider
+from .openai_chat import OpenAIChatProvider
 
 
 def build_provider(name: str, config: ProviderConfig) -> ModelProvider:
     if config.type == "offline":
         return OfflineProvider(name)
+    if isinstance(config, OpenAIProviderConfig):
+        return OpenAIChatProvider(name, config)
+    if isinstance(config, AnthropicProviderConfig):
+        return AnthropicMessagesProvider(name, config)
     raise NotImplementedError(f"providers.{name}.type: {config.type!r} is not implemented yet")

@@ -1,0 +1,195 @@
+"""What the HTTP adapters share: one pooled client, retries, and error mapping.
+
+An adapter supplies the request (path, headers, JSON body) and a fresh
+`StreamInterpreter` per attempt; this module does the I/O: POST, map a bad
+status to a `ProviderError`, frame the body as SSE and feed the interpreter.
+A failed attempt is retried (with backoff, honouring `retry-after`) only while
+nothing of the turn has been yielded, so the loop never sees a turn twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import random
+import time
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from typing import Any, Protocol
+
+import httpx
+
+from ..config import HttpProviderConfig
+from ..core.errors import ProviderError
+from ..core.events import ModelEvent
+from .sse import SSEDecoder, SSEEvent
+
+# Statuses worth another attempt: timeouts, rate limits, overload and server faults.
+RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+MAX_ERROR_BODY = 2000  # characters of a non-JSON error body quoted in a message
+
+
+class StreamInterpreter(Protocol):
+    """Turns one response's decoded SSE events into the core's events (pure, no I/O)."""
+
+    def feed(self, event: SSEEvent) -> list[ModelEvent]:
+        """Events for one SSE event; raises `ProviderError` for an error in the stream."""
+        ...
+
+    def finish(self) -> list[ModelEvent]:
+        """Called at the end of the body; raises `ProviderError` when it was cut short."""
+        ...
+
+
+class RetryableStatus(ProviderError):
+    """A retryable failure that may say when to try again."""
+
+    def __init__(self, provider: str, message: str, retry_after: float | None) -> None:
+        super().__init__(provider, message, retryable=True)
+        self.retry_after = retry_after
+
+
+class HttpProvider:
+    """Base of the HTTP adapters: one `httpx.AsyncClient` (keep-alive pool) per provider."""
+
+    def __init__(self, name: str, config: HttpProviderConfig) -> None:
+        self.name = name
+        self.config = config
+        self.client = httpx.AsyncClient(
+            base_url=config.base_url,
+            headers=config.headers,
+            timeout=httpx.Timeout(
+                config.read_timeout_s, connect=config.connect_timeout_s, pool=None
+            ),
+        )
+        # Responses being read right now, so tests can prove a cancelled run released its own.
+        self.open_responses = 0
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """The adapter's authentication and version headers."""
+        raise NotImplementedError
+
+    def _api_key(self) -> str | None:
+        """The key from the configured environment variable, read per call so it can rotate."""
+        variable = self.config.api_key_env
+        if not variable:
+            return None
+        key = os.environ.get(variable)
+        if not key:
+            message = f"environment variable {variable} (api_key_env) is not set"
+            raise ProviderError(self.name, message, retryable=False)
+        return key
+
+    async def post_stream(
+        self, path: str, body: dict[str, Any], interpreter: Callable[[], StreamInterpreter]
+    ) -> AsyncGenerator[ModelEvent, None]:
+        """Yields one turn's events; retries a failed attempt that yielded nothing."""
+        content = json.dumps(body, ensure_ascii=False).encode()
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            **self.auth_headers(self._api_key()),
+        }
+        attempt = 0
+        while True:
+            yielded = False
+            try:
+                # aclosing: a cancelled run must close the response now, not at garbage collection.
+                async with aclosing(self._attempt(path, headers, content, interpreter())) as events:
+                    async for event in events:
+                        yielded = True
+                        yield event
+                return
+            except ProviderError as error:
+                if yielded or not error.retryable or attempt >= self.config.max_retries:
+                    raise
+                delay = self._retry_delay(attempt, getattr(error, "retry_after", None))
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, path: str, headers: dict[str, str], content: bytes, interpreter: StreamInterpreter
+    ) -> AsyncGenerator[ModelEvent, None]:
+        try:
+            async with self.client.stream("POST", path, content=content, headers=headers) as resp:
+                self.open_responses += 1
+                try:
+                    if resp.status_code != 200:
+                        raise await self._status_error(resp)
+                    decoder = SSEDecoder()
+                    # Read to the end even after the final event: a fully read response goes
+                    # back to the keep-alive pool, a half-read one costs a new connection.
+                    async for chunk in resp.aiter_bytes():
+                        for frame in decoder.feed(chunk):
+                            for event in interpreter.feed(frame):
+                                yield event
+                    for event in _finish(decoder, interpreter):
+                        yield event
+                finally:
+                    self.open_responses -= 1
+        except httpx.TimeoutException as e:
+            raise ProviderError(self.name, f"timed out: {_describe(e)}", retryable=True) from None
+        except httpx.TransportError as e:
+            raise ProviderError(
+                self.name, f"connection failed: {_describe(e)}", retryable=True
+            ) from None
+
+    async def _status_error(self, response: httpx.Response) -> ProviderError:
+        body = (await response.aread()).decode("utf-8", "replace")
+        message = f"HTTP {response.status_code}: {error_message(body) or response.reason_phrase}"
+        if response.status_code in RETRYABLE_STATUSES:
+            return RetryableStatus(self.name, message, retry_after(response.headers))
+        return ProviderError(self.name, message, retryable=False)
+
+    def _retry_delay(self, attempt: int, server_hint: float | None) -> float:
+        """Exponential backoff with jitter; a server's `retry-after` wins when longer.
+        Both are capped so a hostile header cannot park a run for hours."""
+        base = self.config.retry_base_delay_s * (2.0**attempt) * (0.5 + random.random() / 2)
+        return min(max(base, server_hint or 0.0), self.config.max_retry_delay_s)
+
+
+def _finish(decoder: SSEDecoder, interpreter: StreamInterpreter) -> list[ModelEvent]:
+    events = [event for frame in decoder.flush() for event in interpreter.feed(frame)]
+    return events + interpreter.finish()
+
+
+def error_message(body: str) -> str:
+    """The human part of an API error body: `{"error": {"message": ...}}` (OpenAI and
+    Anthropic alike), a bare `{"message": ...}`, or the text itself, shortened."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:MAX_ERROR_BODY]
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict) and error.get("message"):
+            kind = error.get("type") or error.get("code")
+            return f"{error['message']} ({kind})" if kind else str(error["message"])
+        if isinstance(error, str):
+            return error
+    return body.strip()[:MAX_ERROR_BODY]
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds from `retry-after-ms`, or `retry-after` as seconds or an HTTP date."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            pass
+        when = email.utils.parsedate_tz(value)
+        if when is not None:
+            return max(0.0, email.utils.mktime_tz(when) - time.time())
+    return None
+
+
+def _describe(error: httpx.HTTPError) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
