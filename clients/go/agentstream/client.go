@@ -1,0 +1,351 @@
+// Package agentstream is a small helper over the generated AgentService client:
+// run a prompt, range over its events, and serve client tools with Go functions.
+//
+//	client, err := agentstream.Dial("localhost:50051")
+//	run := client.Run(ctx, &pb.StreamPromptRequest{Prompt: "What is 6 * 7?"},
+//		agentstream.WithTool(weatherDef, func(ctx context.Context, args string) (string, error) {
+//			return "sunny", nil
+//		}))
+//	for event, err := range run.Events() { ... }
+//	final, err := run.Final()
+//
+// The generated types and stubs are in package
+// github.com/agentstream/agentstream/clients/go/gen/agentstream/v1.
+package agentstream
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"sync"
+
+	pb "github.com/agentstream/agentstream/clients/go/gen/agentstream/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// Client talks to one agentstream server.
+type Client struct {
+	conn *grpc.ClientConn
+	// Service is the generated stub, for calls the helper does not wrap.
+	Service pb.AgentServiceClient
+}
+
+// Dial connects to target ("host:port"). Without options the connection is
+// plaintext, as for a server on localhost.
+func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{conn: conn, Service: pb.NewAgentServiceClient(conn)}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// ListAgents lists the configured agents.
+func (c *Client) ListAgents(ctx context.Context) ([]*pb.AgentInfo, error) {
+	resp, err := c.Service.ListAgents(ctx, &pb.ListAgentsRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetAgents(), nil
+}
+
+// ToolFunc executes a client tool: it gets the call's arguments (a JSON object,
+// serialized) and returns the tool's output. A returned error becomes an
+// is_error result whose content is the error's message, which the model sees.
+type ToolFunc func(ctx context.Context, arguments string) (string, error)
+
+// HookFunc observes a hook event of the run. For an event that expects a reply
+// (a kind listed as blocking), its return value is the reply's action: nil
+// means proceed. For other events the return value is ignored.
+type HookFunc func(ctx context.Context, event *pb.HookEvent) *pb.HookReply
+
+// Option configures a Run.
+type Option func(*runConfig)
+
+type runConfig struct {
+	tools    []*pb.ToolDefinition
+	funcs    map[string]ToolFunc
+	hook     HookFunc
+	events   []pb.HookEventKind
+	blocking []pb.HookEventKind
+}
+
+// WithTool declares a client tool and the function that executes it. The
+// definition is added to the request's tools; the run then waits for the
+// helper's hooks stream, which answers the tool's calls. Calls of one turn run
+// concurrently.
+func WithTool(definition *pb.ToolDefinition, fn ToolFunc) Option {
+	return func(c *runConfig) {
+		c.tools = append(c.tools, definition)
+		c.funcs[definition.GetName()] = fn
+	}
+}
+
+// WithHooks attaches fn to the run's hook events: events lists the kinds to
+// receive (none means all) and blocking the kinds the loop waits on until fn
+// answers. The run waits for the hooks stream before its first model call.
+func WithHooks(fn HookFunc, events []pb.HookEventKind, blocking ...pb.HookEventKind) Option {
+	return func(c *runConfig) {
+		c.hook = fn
+		c.events = events
+		c.blocking = blocking
+	}
+}
+
+// Proceed, Cancel and Skip build hook replies for a HookFunc.
+func Proceed() *pb.HookReply {
+	return &pb.HookReply{Action: &pb.HookReply_Proceed{Proceed: &pb.HookProceed{}}}
+}
+
+// Cancel ends the run with ERROR_CODE_CANCELLED.
+func Cancel(reason string) *pb.HookReply {
+	return &pb.HookReply{Action: &pb.HookReply_Cancel{Cancel: &pb.HookCancel{Reason: reason}}}
+}
+
+// Skip answers a tool call without running it; the model gets reason as its result.
+func Skip(reason string) *pb.HookReply {
+	return &pb.HookReply{Action: &pb.HookReply_Skip{Skip: &pb.HookSkip{Reason: reason}}}
+}
+
+// RunError is how a run failed: the gRPC status, and the run's RunError event
+// when the server sent one (nil when the call failed before or without it,
+// e.g. when the caller cancelled).
+type RunError struct {
+	Code    codes.Code
+	Message string
+	Event   *pb.RunError
+}
+
+func (e *RunError) Error() string {
+	if e.Event != nil {
+		return fmt.Sprintf("agentstream: %s (%s): %s", e.Event.GetCode(), e.Code, e.Event.GetMessage())
+	}
+	return fmt.Sprintf("agentstream: %s: %s", e.Code, e.Message)
+}
+
+// Run is one StreamPrompt call. Range over Events once; Final tells how it ended.
+type Run struct {
+	// ID is the run's id (chosen by the helper when the request had none and
+	// hooks or client tools are used; otherwise read from the first event).
+	ID string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	client *Client
+	req    *pb.StreamPromptRequest
+	cfg    runConfig
+
+	final    *pb.FinalResponse
+	err      error
+	done     bool
+	hooksErr chan error
+}
+
+// Run starts nothing yet: the call is made when Events is ranged over (or Final
+// is called). Cancel the context, or call Cancel, to disconnect.
+func (c *Client) Run(ctx context.Context, req *pb.StreamPromptRequest, opts ...Option) *Run {
+	cfg := runConfig{funcs: map[string]ToolFunc{}}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	return &Run{ID: req.GetRunId(), ctx: ctx, cancel: cancel, client: c, req: req, cfg: cfg}
+}
+
+// Cancel disconnects from the run: the server abandons it and Events ends with
+// codes.Canceled.
+func (r *Run) Cancel() { r.cancel() }
+
+// Final drains the remaining events and returns the final response, or a
+// *RunError (or a transport error) when the run failed.
+func (r *Run) Final() (*pb.FinalResponse, error) {
+	if !r.done {
+		for range r.Events() { //nolint:revive // draining
+		}
+	}
+	return r.final, r.err
+}
+
+// Events streams the run's events. A failed run yields its RunError event and
+// then a nil event with a *RunError.
+func (r *Run) Events() iter.Seq2[*pb.StreamPromptResponse, error] {
+	return func(yield func(*pb.StreamPromptResponse, error) bool) {
+		if r.done {
+			return
+		}
+		defer func() { r.done = true; r.cancel() }()
+		req := r.req
+		if len(r.cfg.funcs) > 0 || r.cfg.hook != nil {
+			req = r.prepareHooks()
+			if err := r.startHooks(); err != nil {
+				r.err = err
+				yield(nil, err)
+				return
+			}
+		}
+		stream, err := r.client.Service.StreamPrompt(r.ctx, req)
+		if err != nil {
+			r.err = statusError(err, nil)
+			yield(nil, r.err)
+			return
+		}
+		var runErr *pb.RunError
+		for {
+			event, err := stream.Recv()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				r.err = statusError(err, runErr)
+				yield(nil, r.err)
+				return
+			}
+			if r.ID == "" {
+				r.ID = event.GetRunId()
+			}
+			switch e := event.GetEvent().(type) {
+			case *pb.StreamPromptResponse_FinalResponse:
+				r.final = e.FinalResponse
+			case *pb.StreamPromptResponse_Error:
+				runErr = e.Error
+			}
+			if !yield(event, nil) {
+				r.err = context.Canceled
+				return
+			}
+		}
+	}
+}
+
+func statusError(err error, event *pb.RunError) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	return &RunError{Code: st.Code(), Message: st.Message(), Event: event}
+}
+
+func (r *Run) prepareHooks() *pb.StreamPromptRequest {
+	req := cloneRequest(r.req)
+	if req.RunId == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		req.RunId = "go-" + hex.EncodeToString(b[:])
+	}
+	r.ID = req.RunId
+	req.Tools = append(req.Tools, r.cfg.tools...)
+	if req.Hooks == nil {
+		req.Hooks = &pb.HooksOptions{}
+	}
+	req.Hooks.WaitForClient = true
+	return req
+}
+
+// startHooks attaches to the run (before StreamPrompt starts it) and serves
+// its hook events in the background until the run ends.
+func (r *Run) startHooks() error {
+	stream, err := r.client.Service.Hooks(r.ctx)
+	if err != nil {
+		return statusError(err, nil)
+	}
+	attach := &pb.HookAttach{RunId: r.ID, Events: r.cfg.events, Blocking: r.cfg.blocking}
+	if err := stream.Send(&pb.HooksRequest{Request: &pb.HooksRequest_Attach{Attach: attach}}); err != nil {
+		return statusError(err, nil)
+	}
+	var sendMu sync.Mutex
+	send := func(reply *pb.HookReply) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		_ = stream.Send(&pb.HooksRequest{Request: &pb.HooksRequest_Reply{Reply: reply}})
+	}
+	go func() {
+		for {
+			msg, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			switch m := msg.GetResponse().(type) {
+			case *pb.HooksResponse_RunEnded:
+				sendMu.Lock()
+				_ = stream.CloseSend()
+				sendMu.Unlock()
+				return
+			case *pb.HooksResponse_Event:
+				r.handleHookEvent(m.Event, send)
+			}
+		}
+	}()
+	return nil
+}
+
+func (r *Run) handleHookEvent(event *pb.HookEvent, send func(*pb.HookReply)) {
+	if call := event.GetToolCall(); call != nil && call.GetExecute() {
+		fn := r.cfg.funcs[call.GetName()]
+		go func() {
+			output := &pb.HookToolOutput{}
+			if fn == nil {
+				output.Content, output.IsError = fmt.Sprintf("no client tool named %q", call.GetName()), true
+			} else if content, err := runTool(r.ctx, fn, call.GetArguments()); err != nil {
+				output.Content, output.IsError = err.Error(), true
+			} else {
+				output.Content = content
+			}
+			send(&pb.HookReply{EventId: event.GetEventId(), Action: &pb.HookReply_ToolOutput{ToolOutput: output}})
+		}()
+		return
+	}
+	var reply *pb.HookReply
+	if r.cfg.hook != nil {
+		reply = r.cfg.hook(r.ctx, event)
+	}
+	if !event.GetReplyExpected() {
+		return
+	}
+	if reply == nil {
+		reply = Proceed()
+	}
+	reply.EventId = event.GetEventId()
+	send(reply)
+}
+
+func runTool(ctx context.Context, fn ToolFunc, arguments string) (content string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	return fn(ctx, arguments)
+}
+
+func cloneRequest(req *pb.StreamPromptRequest) *pb.StreamPromptRequest {
+	out := &pb.StreamPromptRequest{}
+	if req != nil {
+		out = protoClone(req)
+	}
+	return out
+}
+
+// ErrNoFinal is returned by Prompt when a stream ended without a final response.
+var ErrNoFinal = errors.New("agentstream: stream ended without a final response")
+
+// Prompt runs a request to its end and returns the final response.
+func (c *Client) Prompt(ctx context.Context, req *pb.StreamPromptRequest, opts ...Option) (*pb.FinalResponse, error) {
+	final, err := c.Run(ctx, req, opts...).Final()
+	if err == nil && final == nil {
+		err = ErrNoFinal
+	}
+	return final, err
+}
