@@ -1,0 +1,244 @@
+// Runs tests/conformance/scenarios.json against a server with the TypeScript
+// helper and prints one PASS/FAIL line per scenario, then "N passed, N failed".
+//
+//   node dist/conformance/runner.js --target 127.0.0.1:50051 --scenarios ../../tests/conformance/scenarios.json
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { AgentClient, RunError, type ClientTool, type HookAction, type RunOptions } from "../src/client.js";
+import {
+  FinalResponseSchema,
+  HookEventKind,
+  StreamPromptRequestSchema,
+  StreamPromptResponseSchema,
+  type HookEvent,
+  type StreamPromptResponse,
+} from "../src/gen/agentstream/v1/agent_pb.js";
+
+type Json = any;
+
+interface Outcome {
+  events: Json[];
+  kinds: string[];
+  status: string;
+  answerOrder: string[];
+  hookEvents: string[];
+}
+
+const { values } = parseArgs({
+  options: {
+    target: { type: "string", default: "localhost:50051" },
+    scenarios: { type: "string", default: "../../tests/conformance/scenarios.json" },
+    only: { type: "string", default: "" },
+  },
+});
+
+/** The proto field name of a oneof case (the scenarios use proto names, e.g. text_delta). */
+function protoName(localName: string | undefined): string {
+  return (localName ?? "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function hookKinds(names: string[] | undefined): HookEventKind[] {
+  return (names ?? []).map((name) => {
+    const value = (HookEventKind as unknown as Record<string, number>)[name.replace(/^HOOK_EVENT_KIND_/, "")];
+    if (value === undefined) throw new Error(`unknown hook event kind ${name}`);
+    return value as HookEventKind;
+  });
+}
+
+async function runStep(client: AgentClient, step: Json, previous: Json): Promise<Json> {
+  const request = fromJson(StreamPromptRequestSchema, step.request as JsonValue);
+  if (step.continue_from_previous) {
+    const holder = previous?.finalResponse ?? previous?.error;
+    if (!holder) throw new Error("the previous step ended without a final response or error to continue from");
+    request.history = fromJson(FinalResponseSchema, { history: holder.history ?? [] }).history;
+  }
+  const out: Outcome = { events: [], kinds: [], status: "OK", answerOrder: [], hookEvents: [] };
+  const options: RunOptions = { timeoutMs: 30_000 };
+  if (step.client_tools) {
+    options.tools = {};
+    for (const tool of step.client_tools) {
+      const def = tool.definition;
+      const clientTool: ClientTool = {
+        description: def.description,
+        parameters: def.parameters,
+        async run(args) {
+          for (const answer of tool.answers) {
+            if (answer.when && match(answer.when, args, "") !== null) continue;
+            await sleep(answer.delay_ms ?? 0);
+            out.answerOrder.push(answer.label);
+            if (answer.raise) throw new Error(answer.raise);
+            return { content: answer.content ?? "", isError: !!answer.is_error };
+          }
+          throw new Error(`no scripted answer for ${JSON.stringify(args)}`);
+        },
+      };
+      options.tools[def.name] = clientTool;
+    }
+  }
+  if (step.hooks) {
+    const actions: Json[] = step.hooks.on ?? [];
+    options.hooks = {
+      events: hookKinds(step.hooks.events),
+      blocking: hookKinds(step.hooks.blocking),
+      onEvent(event: HookEvent): HookAction {
+        const kind = protoName(event.event.case);
+        out.hookEvents.push(kind);
+        const action = actions.find((a) => a.event === kind);
+        if (action?.action === "cancel") return { cancel: action.reason ?? "" };
+        if (action?.action === "skip") return { skip: action.reason ?? "" };
+        return undefined;
+      },
+    };
+  }
+  const run = client.run(request, options);
+  let recording = true;
+  try {
+    for await (const event of run) {
+      if (!recording) continue;
+      recordEvent(out, event);
+      if (step.disconnect_after && out.kinds[out.kinds.length - 1] === step.disconnect_after) {
+        recording = false;
+        run.cancel();
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof RunError)) throw err;
+    out.status = err.status;
+  }
+  await check(client, step.expect ?? {}, out);
+  return out.events[out.events.length - 1];
+}
+
+function recordEvent(out: Outcome, event: StreamPromptResponse): void {
+  out.kinds.push(protoName(event.event.case));
+  out.events.push(toJson(StreamPromptResponseSchema, event));
+}
+
+async function check(client: AgentClient, ex: Json, out: Outcome): Promise<void> {
+  if (ex.status && ex.status !== out.status) {
+    throw new Error(`status ${out.status}, want ${ex.status} (events ${out.kinds.join(",")})`);
+  }
+  out.events.forEach((ev, i) => {
+    if (String(ev.seq) !== String(i + 1)) throw new Error(`event ${i + 1} has seq ${ev.seq}`);
+    if (ev.runId !== out.events[0].runId) throw new Error(`event ${i + 1} has run_id ${ev.runId}`);
+  });
+  if (ex.events) matchKinds(ex.events, out.kinds);
+  let next = 0;
+  for (const want of ex.contains ?? []) {
+    let found = false;
+    while (next < out.events.length) {
+      if (match(want, out.events[next++], "") === null) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) throw new Error(`no event matching ${JSON.stringify(want)} (in order)`);
+  }
+  if (ex.last !== undefined) {
+    if (out.events.length === 0) throw new Error("no events");
+    const err = match(ex.last, out.events[out.events.length - 1], "last");
+    if (err) throw new Error(err);
+  }
+  for (const kind of ex.absent ?? []) {
+    if (out.kinds.includes(kind)) throw new Error(`unexpected ${kind} event`);
+  }
+  if (ex.answer_order && JSON.stringify(ex.answer_order) !== JSON.stringify(out.answerOrder)) {
+    throw new Error(`client tools answered in order ${out.answerOrder}, want ${ex.answer_order}`);
+  }
+  if (ex.hook_events && JSON.stringify(ex.hook_events) !== JSON.stringify(out.hookEvents)) {
+    throw new Error(`hook events ${out.hookEvents}, want ${ex.hook_events}`);
+  }
+  if (ex.server_healthy) {
+    try {
+      await client.service.listAgents({}, { timeoutMs: 5000 });
+    } catch (err) {
+      throw new Error(`server unhealthy after the step: ${err}`);
+    }
+  }
+}
+
+/** Event kinds against a pattern: each item a kind, optionally suffixed + (one or more), * or ?. */
+function matchKinds(pattern: string[], kinds: string[]): void {
+  const re = new RegExp(
+    "^" +
+      pattern
+        .map((item) => {
+          const m = /^(.*?)([+*?]?)$/.exec(item)!;
+          return `(?:${m[1].replace(/[.*+?^${}()|[\]\\]/g, "\\$&")},)${m[2]}`;
+        })
+        .join("") +
+      "$",
+  );
+  const joined = kinds.map((k) => `${k},`).join("");
+  if (!re.test(joined)) throw new Error(`events ${kinds.join(",")} do not match ${pattern.join(",")}`);
+}
+
+/** Subset match; returns null when `actual` has everything `expected` has, else why not. */
+function match(expected: Json, actual: Json, path: string): string | null {
+  if (expected !== null && typeof expected === "object" && !Array.isArray(expected)) {
+    const keys = Object.keys(expected);
+    if (keys.length === 1 && keys[0] === "$contains") {
+      return typeof actual === "string" && actual.includes(expected.$contains)
+        ? null
+        : `${path}: ${JSON.stringify(actual)} does not contain ${JSON.stringify(expected.$contains)}`;
+    }
+    const a = actual ?? {};
+    if (typeof a !== "object" || Array.isArray(a)) return `${path}: want an object, got ${JSON.stringify(actual)}`;
+    for (const k of keys) {
+      const err = match(expected[k], a[k], `${path}.${k}`);
+      if (err) return err;
+    }
+    return null;
+  }
+  if (Array.isArray(expected)) {
+    const a = actual ?? [];
+    if (!Array.isArray(a) || a.length !== expected.length) {
+      return `${path}: want ${expected.length} items, got ${JSON.stringify(actual)}`;
+    }
+    for (let i = 0; i < expected.length; i++) {
+      const err = match(expected[i], a[i], `${path}[${i}]`);
+      if (err) return err;
+    }
+    return null;
+  }
+  if (actual === undefined || actual === null) {
+    return [null, false, 0, "", "0"].includes(expected) ? null : `${path}: want ${JSON.stringify(expected)}, got nothing`;
+  }
+  if (typeof expected === "boolean" || typeof actual === "boolean") {
+    return expected === actual ? null : `${path}: want ${expected}, got ${actual}`;
+  }
+  return String(expected) === String(actual) ? null : `${path}: want ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`;
+}
+
+async function main(): Promise<number> {
+  const file = JSON.parse(readFileSync(values.scenarios!, "utf8"));
+  const client = new AgentClient(values.target!);
+  let passed = 0;
+  let failed = 0;
+  for (const scenario of file.scenarios) {
+    if (values.only && scenario.name !== values.only) continue;
+    const start = Date.now();
+    try {
+      let previous: Json = undefined;
+      for (const [i, step] of scenario.steps.entries()) {
+        try {
+          previous = await runStep(client, step, previous);
+        } catch (err) {
+          throw new Error(`step ${i + 1}: ${err instanceof Error ? err.message : err}`);
+        }
+      }
+      passed++;
+      console.log(`PASS ${scenario.name} (${Date.now() - start}ms)`);
+    } catch (err) {
+      failed++;
+      console.log(`FAIL ${scenario.name}: ${err instanceof Error ? err.message : err}`);
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  client.close();
+  return failed > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

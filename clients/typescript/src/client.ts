@@ -1,0 +1,296 @@
+// A small helper over the generated AgentService client: run a prompt, iterate
+// over its events with `for await`, and serve client tools with async functions.
+//
+//   const client = new AgentClient("localhost:50051");
+//   const run = client.run({ prompt: "Weather in Oslo?" }, {
+//     tools: { weather: { description: "Weather of a city", run: async ({ city }) => "cold" } },
+//   });
+//   for await (const event of run) console.log(event.event.case);
+//   const final = await run.final();
+import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import {
+  AgentService,
+  HookCancelSchema,
+  HookEventKind,
+  HookProceedSchema,
+  HookReplySchema,
+  HookSkipSchema,
+  HooksOptionsSchema,
+  HooksRequestSchema,
+  StreamPromptRequestSchema,
+  ToolDefinitionSchema,
+  type AgentInfo,
+  type FinalResponse,
+  type HookEvent,
+  type HookReply,
+  type HooksRequest,
+  type RunError as RunErrorEvent,
+  type StreamPromptRequest,
+  type StreamPromptResponse,
+} from "./gen/agentstream/v1/agent_pb.js";
+
+export type PromptRequestInit = MessageInitShape<typeof StreamPromptRequestSchema>;
+
+/** A client tool's output: a string, or content flagged as an error. */
+export type ToolOutput = string | { content: string; isError?: boolean };
+
+/** A tool the client executes. A thrown error becomes an is_error result with its message. */
+export interface ClientTool {
+  description?: string;
+  /** JSON schema of the arguments object. */
+  parameters?: JsonObject;
+  run(args: any, context: { signal: AbortSignal; callId: string }): Promise<ToolOutput> | ToolOutput;
+}
+
+/** What a hook handler answers to a blocking event; undefined means proceed. */
+export type HookAction =
+  | { proceed: true }
+  | { cancel: string }
+  | { skip: string }
+  | undefined;
+
+export interface HookHandler {
+  /** Kinds to receive; empty means all. */
+  events?: HookEventKind[];
+  /** Kinds the loop waits on until onEvent answers. */
+  blocking?: HookEventKind[];
+  onEvent(event: HookEvent): Promise<HookAction> | HookAction;
+}
+
+export interface RunOptions {
+  /** Client tools by name; their calls are answered through the Hooks stream, concurrently. */
+  tools?: Record<string, ClientTool>;
+  hooks?: HookHandler;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** How a run failed: the gRPC status code and the run's RunError event, when the server sent one. */
+export class RunError extends Error {
+  constructor(
+    readonly code: Code,
+    readonly status: string,
+    message: string,
+    readonly event?: RunErrorEvent,
+  ) {
+    super(message);
+    this.name = "RunError";
+  }
+}
+
+/** Canonical gRPC status names by code. */
+export const STATUS_NAMES = [
+  "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+  "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+  "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+];
+
+export class AgentClient {
+  /** The generated Connect client, for calls the helper does not wrap. */
+  readonly service: Client<typeof AgentService>;
+  private readonly sessions: Http2SessionManager;
+
+  /** target is "host:port" (plaintext) or a base URL such as "https://host:443". */
+  constructor(target: string) {
+    const baseUrl = /^https?:\/\//.test(target) ? target : `http://${target}`;
+    this.sessions = new Http2SessionManager(baseUrl);
+    const transport = createGrpcTransport({ baseUrl, sessionManager: this.sessions });
+    this.service = createClient(AgentService, transport);
+  }
+
+  async listAgents(): Promise<AgentInfo[]> {
+    return (await this.service.listAgents({})).agents;
+  }
+
+  /** Starts a run when iterated (or when final() is called). */
+  run(request: PromptRequestInit, options: RunOptions = {}): Run {
+    return new Run(this.service, create(StreamPromptRequestSchema, request), options);
+  }
+
+  close(): void {
+    this.sessions.abort();
+  }
+}
+
+export class Run implements AsyncIterable<StreamPromptResponse> {
+  /** The run's id: chosen by the helper when hooks or client tools are used, else from the first event. */
+  runId: string;
+  /** The final response once the run succeeded. */
+  result?: FinalResponse;
+  private readonly abort = new AbortController();
+  private started = false;
+  private finished?: Promise<FinalResponse>;
+
+  constructor(
+    private readonly service: Client<typeof AgentService>,
+    private readonly request: StreamPromptRequest,
+    private readonly options: RunOptions,
+  ) {
+    this.runId = request.runId;
+    options.signal?.addEventListener("abort", () => this.abort.abort(), { once: true });
+  }
+
+  /** Disconnects: the server abandons the run and iteration ends with a CANCELLED RunError. */
+  cancel(): void {
+    this.abort.abort();
+  }
+
+  /** Drains the events and resolves with the final response; rejects with RunError when the run failed. */
+  final(): Promise<FinalResponse> {
+    if (!this.finished) {
+      this.finished = (async () => {
+        if (!this.started) for await (const _ of this) { /* drain */ }
+        if (!this.result) throw new RunError(Code.Unknown, "UNKNOWN", "stream ended without a final response");
+        return this.result;
+      })();
+    }
+    return this.finished;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StreamPromptResponse> {
+    if (this.started) throw new Error("a Run can be iterated once");
+    this.started = true;
+    let request = this.request;
+    const tools = this.options.tools ?? {};
+    let hooks: Promise<void> | undefined;
+    if (Object.keys(tools).length > 0 || this.options.hooks) {
+      request = this.prepareHooks(tools);
+      hooks = this.serveHooks(tools).catch(() => undefined);
+    }
+    let runError: RunErrorEvent | undefined;
+    try {
+      const stream = this.service.streamPrompt(request, {
+        signal: this.abort.signal,
+        timeoutMs: this.options.timeoutMs,
+      });
+      for await (const event of stream) {
+        if (!this.runId) this.runId = event.runId;
+        if (event.event.case === "finalResponse") this.result = event.event.value;
+        if (event.event.case === "error") runError = event.event.value;
+        yield event;
+      }
+    } catch (err) {
+      const e = ConnectError.from(err);
+      throw new RunError(e.code, STATUS_NAMES[e.code] ?? "UNKNOWN", runError?.message ?? e.rawMessage, runError);
+    } finally {
+      this.abort.abort();
+      await hooks;
+    }
+  }
+
+  private prepareHooks(tools: Record<string, ClientTool>): StreamPromptRequest {
+    const request = create(StreamPromptRequestSchema, this.request);
+    if (!request.runId) request.runId = `ts-${crypto.randomUUID()}`;
+    this.runId = request.runId;
+    for (const [name, tool] of Object.entries(tools)) {
+      request.tools.push(
+        create(ToolDefinitionSchema, {
+          name,
+          description: tool.description ?? "",
+          parameters: tool.parameters,
+        }),
+      );
+    }
+    request.hooks = create(HooksOptionsSchema, {
+      attachTimeoutMs: request.hooks?.attachTimeoutMs ?? 0,
+      replyTimeoutMs: request.hooks?.replyTimeoutMs ?? 0,
+      waitForClient: true,
+    });
+    return request;
+  }
+
+  /** Attaches to the run before it starts and answers its hook events until it ends. */
+  private async serveHooks(tools: Record<string, ClientTool>): Promise<void> {
+    const outbox = new Queue<HooksRequest>();
+    const send = (reply: MessageInitShape<typeof HookReplySchema>) =>
+      outbox.push(create(HooksRequestSchema, { request: { case: "reply", value: create(HookReplySchema, reply) } }));
+    outbox.push(
+      create(HooksRequestSchema, {
+        request: {
+          case: "attach",
+          value: {
+            runId: this.runId,
+            events: this.options.hooks?.events ?? [],
+            blocking: this.options.hooks?.blocking ?? [],
+          },
+        },
+      }),
+    );
+    const signal = this.abort.signal;
+    try {
+      for await (const message of this.service.hooks(outbox, { signal })) {
+        if (message.response.case === "runEnded") break;
+        if (message.response.case !== "event") continue;
+        const event = message.response.value;
+        if (event.event.case === "toolCall" && event.event.value.execute) {
+          const call = event.event.value;
+          void runTool(tools[call.name], call.name, call.arguments, { signal, callId: call.callId }).then(
+            (output) => send({ eventId: event.eventId, action: { case: "toolOutput", value: output } }),
+          );
+          continue;
+        }
+        const onEvent = this.options.hooks?.onEvent;
+        const action = onEvent ? await onEvent(event) : undefined;
+        if (event.replyExpected) send({ eventId: event.eventId, action: replyAction(action) });
+      }
+    } finally {
+      outbox.close();
+    }
+  }
+}
+
+async function runTool(
+  tool: ClientTool | undefined,
+  name: string,
+  args: string,
+  context: { signal: AbortSignal; callId: string },
+): Promise<{ content: string; isError: boolean }> {
+  if (!tool) return { content: `no client tool named ${JSON.stringify(name)}`, isError: true };
+  try {
+    const output = await tool.run(args ? JSON.parse(args) : {}, context);
+    return typeof output === "string" ? { content: output, isError: false } : { content: output.content, isError: !!output.isError };
+  } catch (err) {
+    return { content: err instanceof Error ? err.message : String(err), isError: true };
+  }
+}
+
+function replyAction(action: HookAction): HookReply["action"] {
+  if (action && "cancel" in action) return { case: "cancel", value: create(HookCancelSchema, { reason: action.cancel }) };
+  if (action && "skip" in action) return { case: "skip", value: create(HookSkipSchema, { reason: action.skip }) };
+  return { case: "proceed", value: create(HookProceedSchema) };
+}
+
+/** An async iterable fed by push(); close() ends it. */
+class Queue<T> implements AsyncIterable<T> {
+  private items: T[] = [];
+  private waiting?: () => void;
+  private closed = false;
+
+  push(item: T): void {
+    if (this.closed) return;
+    this.items.push(item);
+    this.waiting?.();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.waiting?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      const item = this.items.shift();
+      if (item !== undefined) {
+        yield item;
+        continue;
+      }
+      if (this.closed) return;
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+      this.waiting = undefined;
+    }
+  }
+}
+
+export { HookEventKind };

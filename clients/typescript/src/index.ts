@@ -1,0 +1,3 @@
+export * from "./client.js";
+/** The generated messages, enums and service descriptor. */
+export * as pb from "./gen/agentstream/v1/agent_pb.js";
