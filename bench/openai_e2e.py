@@ -169,7 +169,7 @@ async def compare(base: str, agent: str) -> dict[str, float]:
                 firsts[k].append(await first_delta(stubs[k], short_request))
     finally:
         for channel in channels.values():
-            await channel.close()
+            await channel.close(None)
     return {
         **{f"{k}_rate": median(v) for k, v in rates.items()},
         **{f"{k}_first": median(v) for k, v in firsts.items()},

@@ -78,7 +78,7 @@ async def main() -> None:
     anthropic = long_stream(
         RECORDINGS / "anthropic/thinking.sse", lambda e: b"thinking_delta" in e, CHUNKS
     )
-    cases = [
+    cases: list[tuple[str, bytes, Callable[[], StreamInterpreter]]] = [
         ("openai chunks", openai, lambda: ChatInterpreter("bench")),
         ("anthropic chunks", anthropic, lambda: MessagesInterpreter("bench")),
     ]
