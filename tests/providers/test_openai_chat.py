@@ -133,6 +133,15 @@ def test_whole_calls_repeated_at_index_zero_stay_separate_and_empty_arguments_ar
     assert events[-1].finish_reason is FinishReason.TOOL_CALLS
 
 
+def test_fragments_without_index_continue_the_call() -> None:
+    first = {
+        "tool_calls": [{"index": None, "id": "a", "function": {"name": "f", "arguments": "{"}}]
+    }
+    rest = {"tool_calls": [{"function": {"arguments": "}"}}]}
+    events = interpret_lines(chunk(first), chunk(rest, "tool_calls"), "data: [DONE]")
+    assert [e for e in events if isinstance(e, ToolCall)] == [ToolCall("a", "f", '{"x": 1}')]
+
+
 def test_finish_reasons() -> None:
     for reason, expected in [
         ("length", FinishReason.LENGTH),

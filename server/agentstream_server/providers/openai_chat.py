@@ -204,7 +204,9 @@ class ChatInterpreter:
     def _fragments(self, fragments: list[dict[str, Any]]) -> list[ModelEvent]:
         events: list[ModelEvent] = []
         for position, fragment in enumerate(fragments):
-            index = fragment.get("index", position)
+            index = fragment.get("index")
+            if index is None:  # servers that leave it out (or null) send one call per chunk
+                index = position
             function = fragment.get("function") or {}
             name = function.get("name") or ""
             call_id = fragment.get("id") or ""
