@@ -9,16 +9,28 @@ BIN := $(VENV)/bin
 TOOLS := $(CURDIR)/.tools
 BUF_VERSION := 1.75.0
 BUF := $(TOOLS)/npm/node_modules/.bin/buf
+# Go code generators and grpcurl, installed with `go install` into $(TOOLS)/bin.
+PROTOC_GEN_GO_VERSION := v1.36.11
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
+GRPCURL_VERSION := v1.9.3
+STAMPS := $(TOOLS)/stamps
+GO_DIR := clients/go
+TS_DIR := clients/typescript
+GO_TOOLS := $(STAMPS)/protoc-gen-go@$(PROTOC_GEN_GO_VERSION) \
+	$(STAMPS)/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION) $(STAMPS)/grpcurl@$(GRPCURL_VERSION)
 
-.PHONY: help setup run test lint gen gen-check bench clean
+.PHONY: help setup run test lint gen gen-check breaking conformance example-python example-go \
+	example-typescript bench clean
 
 help:
 	@echo "make run [CONFIG=path] [ADDR=host:port]  serve agents (default: $(CONFIG) on $(ADDR))"
 	@echo "make test                                lint, generated-code check, all tests"
 	@echo "make bench                               benchmarks"
-	@echo "make gen                                 regenerate code from proto/"
+	@echo "make gen                                 regenerate code from proto/ (Python, Go, TypeScript)"
+	@echo "make conformance                         the conformance suite in Python, Go and TypeScript"
+	@echo "make example-{python,go,typescript}      run a client example against ADDR (make run's server)"
 
-setup: $(VENV)/.installed $(BUF)
+setup: $(VENV)/.installed $(BUF) $(GO_TOOLS) $(STAMPS)/go-mod $(TS_DIR)/node_modules/.package-lock.json
 
 # The virtual environment is rebuilt when a dependency list changes.
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
@@ -31,20 +43,49 @@ $(BUF):
 	mkdir -p $(TOOLS)/npm
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/npm @bufbuild/buf@$(BUF_VERSION)
 
+$(STAMPS)/protoc-gen-go@%:
+	GOBIN=$(TOOLS)/bin go install google.golang.org/protobuf/cmd/protoc-gen-go@$*
+	mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/protoc-gen-go-grpc@%:
+	GOBIN=$(TOOLS)/bin go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$*
+	mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/grpcurl@%:
+	GOBIN=$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$*
+	mkdir -p $(STAMPS) && touch $@
+
+# The Go client's modules, from the Go module proxy.
+$(STAMPS)/go-mod: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
+	cd $(GO_DIR) && go mod download
+	mkdir -p $(STAMPS) && touch $@
+
+# The TypeScript client's packages (protoc-gen-es, tsc, Connect-ES), from the npm registry.
+$(TS_DIR)/node_modules/.package-lock.json: $(TS_DIR)/package-lock.json
+	cd $(TS_DIR) && npm ci --silent --no-audit --no-fund
+
 run: $(VENV)/.installed
 	$(BIN)/python -m agentstream_server --config $(CONFIG) --addr $(ADDR)
 
-test: setup lint gen-check
+# pytest includes tests/conformance: the scenarios run by the Python, Go and TypeScript runners.
+test: setup lint gen-check breaking
 	$(BIN)/pytest
+
+conformance: setup
+	$(BIN)/pytest tests/conformance
 
 lint: setup
 	$(BUF) lint
-	$(BIN)/ruff check server tests bench clients/python/src
-	$(BIN)/ruff format --check server tests bench clients/python/src
+	$(BIN)/ruff check server tests bench clients/python/src clients/python/examples
+	$(BIN)/ruff format --check server tests bench clients/python/src clients/python/examples
 	$(BIN)/mypy
+	cd $(GO_DIR) && test -z "$$(gofmt -l .)" || { gofmt -l .; echo "Go code is not gofmt-ed"; exit 1; }
+	cd $(GO_DIR) && go vet ./...
+	cd $(TS_DIR) && node_modules/.bin/tsc -p . --noEmit
 
 gen: setup
 	scripts/gen_python.sh
+	scripts/gen_go_ts.sh
 
 # Generated code is committed; fail when it differs from what proto/ generates now.
 gen-check: setup
@@ -52,7 +93,26 @@ gen-check: setup
 	scripts/gen_python.sh $$tmp/python && \
 	diff -r -x __init__.py -x __pycache__ $$tmp/python/agentstream/v1 clients/python/src/agentstream/v1 \
 	    || { echo "generated code is stale: run 'make gen' and commit"; exit 1; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	scripts/gen_go_ts.sh $$tmp && \
+	diff -r $$tmp/$(GO_DIR)/gen $(GO_DIR)/gen && diff -r $$tmp/$(TS_DIR)/src/gen $(TS_DIR)/src/gen \
+	    || { echo "generated code is stale: run 'make gen' and commit"; exit 1; }
 	@echo "generated code is fresh"
+
+# Breaking changes to proto/ against the main branch (skipped when there is none to compare).
+breaking: setup
+	@if git rev-parse --verify --quiet main >/dev/null; then \
+	    $(BUF) breaking proto --against '.git#branch=main,subdir=proto' && echo "no breaking change against main"; \
+	else echo "no main branch to compare with: skipping buf breaking"; fi
+
+example-python: setup
+	$(BIN)/python clients/python/examples/run_prompt.py --target $(ADDR)
+
+example-go: setup
+	cd $(GO_DIR) && go run ./examples/run_prompt -target $(ADDR)
+
+example-typescript: setup
+	cd $(TS_DIR) && npm run --silent build && node dist/examples/run_prompt.js --target $(ADDR)
 
 bench: setup
 	$(BIN)/python -m bench

@@ -1,0 +1,44 @@
+// Asks the default agent of a running server (`make run`) a question, serves a
+// client tool ("weather") with an async function, and prints the run's events.
+//
+//   cd clients/typescript && npm run example -- --target localhost:50051
+import { parseArgs } from "node:util";
+import { AgentClient } from "../src/index.js";
+
+const { values } = parseArgs({
+  options: {
+    target: { type: "string", default: "localhost:50051" },
+    prompt: { type: "string", default: "What is the weather in Oslo, and what is 6 * 7?" },
+  },
+});
+
+const client = new AgentClient(values.target!);
+try {
+  const run = client.run(
+    { prompt: values.prompt },
+    {
+      tools: {
+        weather: {
+          description: "Current weather of a city",
+          parameters: {
+            type: "object",
+            properties: { city: { type: "string", examples: ["Oslo"] } },
+            required: ["city"],
+          },
+          run: async ({ city }: { city: string }) => `${city}: 3°C and cloudy`,
+        },
+      },
+      timeoutMs: 30_000,
+    },
+  );
+  for await (const event of run) {
+    const e = event.event;
+    if (e.case === "textDelta") process.stdout.write(e.value.text);
+    if (e.case === "toolCall") console.log(`[turn ${event.turn}] calling ${e.value.name} ${e.value.arguments}`);
+    if (e.case === "toolResult") console.log(`[turn ${event.turn}] ${e.value.name} returned ${JSON.stringify(e.value.content)}`);
+  }
+  const final = await run.final();
+  console.log(`\n[done in ${final.turns} turn(s), ${final.usage?.totalTokens ?? 0n} tokens]`);
+} finally {
+  client.close();
+}
