@@ -134,10 +134,9 @@ def test_whole_calls_repeated_at_index_zero_stay_separate_and_empty_arguments_ar
 
 
 def test_fragments_without_index_continue_the_call() -> None:
-    first = {
-        "tool_calls": [{"index": None, "id": "a", "function": {"name": "f", "arguments": "{"}}]
-    }
-    rest = {"tool_calls": [{"function": {"arguments": "}"}}]}
+    function = {"name": "f", "arguments": '{"x": '}
+    first = {"tool_calls": [{"index": None, "id": "a", "function": function}]}
+    rest = {"tool_calls": [{"function": {"arguments": "1}"}}]}
     events = interpret_lines(chunk(first), chunk(rest, "tool_calls"), "data: [DONE]")
     assert [e for e in events if isinstance(e, ToolCall)] == [ToolCall("a", "f", '{"x": 1}')]
 
