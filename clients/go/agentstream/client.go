@@ -127,6 +127,9 @@ type RunError struct {
 	Code    codes.Code
 	Message string
 	Event   *pb.RunError
+	// Hooks is how the helper's hooks stream failed, when it did (e.g. the
+	// server refused the attach), which often explains the run's failure.
+	Hooks error
 }
 
 func (e *RunError) Error() string {
@@ -151,7 +154,8 @@ type Run struct {
 	final    *pb.FinalResponse
 	err      error
 	done     bool
-	hooksErr chan error
+	hooksMu  sync.Mutex
+	hooksErr error
 }
 
 // Run starts nothing yet: the call is made when Events is ranged over (or Final
@@ -210,6 +214,12 @@ func (r *Run) Events() iter.Seq2[*pb.StreamPromptResponse, error] {
 			}
 			if err != nil {
 				r.err = statusError(err, runErr)
+				var re *RunError
+				if errors.As(r.err, &re) {
+					r.hooksMu.Lock()
+					re.Hooks = r.hooksErr
+					r.hooksMu.Unlock()
+				}
 				yield(nil, r.err)
 				return
 			}
@@ -275,6 +285,11 @@ func (r *Run) startHooks() error {
 		for {
 			msg, err := stream.Recv()
 			if err != nil {
+				if err != io.EOF && status.Code(err) != codes.Canceled {
+					r.hooksMu.Lock()
+					r.hooksErr = err
+					r.hooksMu.Unlock()
+				}
 				return
 			}
 			switch m := msg.GetResponse().(type) {

@@ -119,6 +119,8 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
   runId: string;
   /** The final response once the run succeeded. */
   result?: FinalResponse;
+  /** How the helper's hooks stream failed, when it did (e.g. the server refused the attach). */
+  hooksError?: ConnectError;
   private readonly abort = new AbortController();
   private started = false;
   private finished?: Promise<FinalResponse>;
@@ -157,7 +159,10 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
     let hooks: Promise<void> | undefined;
     if (Object.keys(tools).length > 0 || this.options.hooks) {
       request = this.prepareHooks(tools);
-      hooks = this.serveHooks(tools).catch(() => undefined);
+      hooks = this.serveHooks(tools).catch((err) => {
+        const e = ConnectError.from(err);
+        if (e.code !== Code.Canceled) this.hooksError = e;
+      });
     }
     let runError: RunErrorEvent | undefined;
     try {
