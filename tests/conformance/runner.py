@@ -210,6 +210,9 @@ async def run_step(stub: Any, step: dict[str, Any], previous: Any) -> Any:
         out.status = e.code().name
     finally:
         if hooks_task is not None:
+            # The hooks stream's last events are handled before the step is checked.
+            if out.status != "CANCELLED":
+                await asyncio.wait({hooks_task}, timeout=2)
             hooks_task.cancel()
             await asyncio.gather(hooks_task, return_exceptions=True)
     await check(stub, step.get("expect", {}), out)

@@ -22,6 +22,7 @@ import (
 	"io"
 	"iter"
 	"sync"
+	"time"
 
 	pb "github.com/agentstream/agentstream/clients/go/gen/agentstream/v1"
 	"google.golang.org/grpc"
@@ -156,7 +157,13 @@ type Run struct {
 	done     bool
 	hooksMu  sync.Mutex
 	hooksErr error
+	// Closed when the hooks stream ended (nil without one).
+	hooksDone chan struct{}
 }
+
+// hooksDrainTimeout bounds how long a finished run waits for its hooks stream's
+// last events (they are delivered to the HookFunc before Events returns).
+const hooksDrainTimeout = 2 * time.Second
 
 // Run starts nothing yet: the call is made when Events is ranged over (or Final
 // is called). Cancel the context, or call Cancel, to disconnect.
@@ -190,7 +197,16 @@ func (r *Run) Events() iter.Seq2[*pb.StreamPromptResponse, error] {
 		if r.done {
 			return
 		}
-		defer func() { r.done = true; r.cancel() }()
+		defer func() {
+			r.done = true
+			if r.hooksDone != nil {
+				select {
+				case <-r.hooksDone:
+				case <-time.After(hooksDrainTimeout):
+				}
+			}
+			r.cancel()
+		}()
 		req := r.req
 		if len(r.cfg.funcs) > 0 || r.cfg.hook != nil {
 			req = r.prepareHooks()
@@ -281,7 +297,9 @@ func (r *Run) startHooks() error {
 		defer sendMu.Unlock()
 		_ = stream.Send(&pb.HooksRequest{Request: &pb.HooksRequest_Reply{Reply: reply}})
 	}
+	r.hooksDone = make(chan struct{})
 	go func() {
+		defer close(r.hooksDone)
 		for {
 			msg, err := stream.Recv()
 			if err != nil {

@@ -87,6 +87,8 @@ export const STATUS_NAMES = [
   "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
 ];
 
+const HOOKS_DRAIN_MS = 2000;
+
 export class AgentClient {
   /** The generated Connect client, for calls the helper does not wrap. */
   readonly service: Client<typeof AgentService>;
@@ -180,6 +182,10 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
       const e = ConnectError.from(err);
       throw new RunError(e.code, STATUS_NAMES[e.code] ?? "UNKNOWN", runError?.message ?? e.rawMessage, runError);
     } finally {
+      // The hooks stream's last events reach onEvent before iteration ends (bounded wait).
+      if (hooks && !this.abort.signal.aborted) {
+        await Promise.race([hooks, new Promise((resolve) => setTimeout(resolve, HOOKS_DRAIN_MS).unref())]);
+      }
       this.abort.abort();
       await hooks;
     }
