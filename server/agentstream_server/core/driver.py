@@ -63,6 +63,7 @@ class AgentRun:
         spec = self.spec
         await emit(RunStarted(spec.agent, spec.request.model, spec.max_turns, spec.provider.name))
         try:
+            await spec.hooks.start()
             return await self._steps(emit)
         except AgentError as error:
             failed = RunFailed(error, list(self.state.history))

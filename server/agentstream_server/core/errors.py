@@ -16,6 +16,7 @@ class ErrorCode(Enum):
     SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal"
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    RUN_ID_IN_USE = "run_id_in_use"
 
 
 class AgentError(Exception):
@@ -74,6 +75,13 @@ class ProviderError(AgentError):
 
 class HooksFailed(AgentError):
     code = ErrorCode.HOOKS_FAILED
+
+
+class RunIdInUse(AgentError):
+    code = ErrorCode.RUN_ID_IN_USE
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run_id: a run with id {run_id!r} is already running")
 
 
 class ShuttingDown(AgentError):

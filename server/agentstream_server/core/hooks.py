@@ -17,6 +17,10 @@ class RunHooks(Protocol):
     # pays one attribute read per token.
     wants_deltas: bool
 
+    async def start(self) -> None:
+        """Called once the run has announced itself, before the first model call."""
+        ...
+
     async def completion_call(self, turn: int, messages: list[Message]) -> None: ...
 
     async def delta(self, turn: int, event: TextDelta | ReasoningDelta | ToolCallDelta) -> None: ...
@@ -33,6 +37,9 @@ class RunHooks(Protocol):
 
 class NoHooks:
     wants_deltas = False
+
+    async def start(self) -> None:
+        return None
 
     async def completion_call(self, turn: int, messages: list[Message]) -> None:
         return None

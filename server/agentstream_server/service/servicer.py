@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 import grpc
@@ -10,11 +12,13 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
 from ..agents import Agents
+from ..config import ServerConfig
 from ..core.driver import AgentRun, Emit
-from ..core.errors import AgentError
-from ..core.events import RunEvent, RunFailed
-from .convert import prompt_request, tool_spec_pb
+from ..core.errors import AgentError, ErrorCode
+from ..core.events import FinalResponse, RunEvent, RunFailed
+from .convert import ERROR_CODES_PB, prompt_request, tool_spec_pb
 from .events import event_pb
+from .hooks import ALL_KINDS, AlreadyAttached, HookSession, HookSettings, Outbox, RunRegistry
 from .status import STATUS_OF
 
 logger = logging.getLogger(__name__)
@@ -27,30 +31,59 @@ HooksContext = grpc.aio.ServicerContext[pb.HooksRequest, pb.HooksResponse]
 class AgentServicer(pb_grpc.AgentServiceServicer):
     def __init__(self, agents: Agents) -> None:
         self._agents = agents
+        self._settings: ServerConfig = agents.config.server
+        self.runs = RunRegistry()
 
     # Writes with context.write rather than yielding: one less generator hop per token.
     async def StreamPrompt(  # type: ignore[override]
         self, request: pb.StreamPromptRequest, context: PromptContext
     ) -> None:
         try:
-            spec = self._agents.build_run(prompt_request(request))
+            prompt = prompt_request(request)
+            prompt.run_id = prompt.run_id or uuid.uuid4().hex
+            session = HookSession(
+                prompt.run_id,
+                self._hook_settings(request.hooks),
+                frozenset(t.name for t in prompt.client_tools),
+            )
+            spec = self._agents.build_run(prompt, session)
+            self.runs.register(session)
         except AgentError as error:
             failed = RunFailed(error, [])
             await context.write(event_pb(failed, request.run_id, 1, 0))
             _set_status(context, failed)
             return
-        run = AgentRun(spec)
-        emit = _emitter(context, run)
         try:
-            outcome = await run.run(emit)
-        except AgentError as error:  # raised while emitting the failure itself
-            outcome = RunFailed(error, run.state.history)
-        except Exception as error:  # a bug: report it to the caller, log it here
-            logger.exception("run %s failed unexpectedly", spec.run_id)
-            outcome = RunFailed(AgentError(f"internal error: {error}"), run.state.history)
-            await emit(outcome)
+            outcome = await self._run(AgentRun(spec), context)
+        except asyncio.CancelledError:
+            session.end(pb.RUN_OUTCOME_ABANDONED, message="the StreamPrompt caller went away")
+            raise
+        finally:
+            self.runs.unregister(session)
+        _end_session(session, outcome)
         if isinstance(outcome, RunFailed):
             _set_status(context, outcome)
+
+    async def _run(self, run: AgentRun, context: PromptContext) -> FinalResponse | RunFailed:
+        emit = _emitter(context, run)
+        try:
+            return await run.run(emit)
+        except AgentError as error:  # raised while emitting the failure itself
+            return RunFailed(error, run.state.history)
+        except Exception as error:  # a bug: report it to the caller, log it here
+            logger.exception("run %s failed unexpectedly", run.spec.run_id)
+            failed = RunFailed(AgentError(f"internal error: {error}"), run.state.history)
+            await emit(failed)
+            return failed
+
+    def _hook_settings(self, options: pb.HooksOptions) -> HookSettings:
+        server = self._settings
+        return HookSettings(
+            wait_for_client=options.wait_for_client,
+            attach_timeout_s=(options.attach_timeout_ms or server.hooks_attach_timeout_ms) / 1000,
+            reply_timeout_s=(options.reply_timeout_ms or server.hooks_reply_timeout_ms) / 1000,
+            buffer_events=server.hooks_buffer_events,
+        )
 
     async def ListAgents(
         self, request: pb.ListAgentsRequest, context: ListContext
@@ -75,8 +108,75 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         request_iterator: AsyncIterator[pb.HooksRequest],
         context: HooksContext,
     ) -> AsyncIterator[pb.HooksResponse]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Hooks is not implemented yet")
-        yield pb.HooksResponse()  # pragma: no cover - makes this an async generator
+        requests = aiter(request_iterator)
+        first = await anext(requests, None)
+        if first is None or first.WhichOneof("request") != "attach":
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "attach: the first message must be an attach"
+            )
+        attach = first.attach
+        events, blocking = await _attach_kinds(attach, context)
+        timeout_s = self._settings.hooks_attach_timeout_ms / 1000
+        session = await self.runs.find(attach.run_id, timeout_s)
+        if session is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"attach.run_id: no run {attach.run_id!r} started within {timeout_s * 1000:.0f} ms",
+            )
+        try:
+            outbox = session.attach(events, blocking)
+        except AlreadyAttached:
+            await context.abort(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"attach.run_id: run {attach.run_id!r} already has a hooks client",
+            )
+        reader = asyncio.create_task(_read_replies(requests, session, outbox))
+        try:
+            yield pb.HooksResponse(attached=pb.HookAttached(run_id=session.run_id))
+            while (response := await outbox.get()) is not None:
+                yield response
+        finally:
+            reader.cancel()
+            session.detach(outbox)
+
+
+async def _attach_kinds(
+    attach: pb.HookAttach, context: HooksContext
+) -> tuple[frozenset[int], frozenset[int]]:
+    if not attach.run_id:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "attach.run_id: required")
+    for field in ("events", "blocking"):
+        for i, kind in enumerate(getattr(attach, field)):
+            if kind not in ALL_KINDS:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"attach.{field}[{i}]: not a hook event kind ({kind})",
+                )
+    return frozenset(attach.events), frozenset(attach.blocking)
+
+
+async def _read_replies(
+    requests: AsyncIterator[pb.HooksRequest], session: HookSession, outbox: Outbox
+) -> None:
+    """Applies the client's replies; a bad one gets a HookError and changes nothing."""
+    async for request in requests:
+        if request.WhichOneof("request") == "reply":
+            problem = session.reply(request.reply)
+            event_id = request.reply.event_id
+        else:
+            problem = f"attach: this stream is already attached to run {session.run_id!r}"
+            event_id = ""
+        if problem is not None:
+            outbox.put(pb.HooksResponse(error=pb.HookError(event_id=event_id, message=problem)))
+
+
+def _end_session(session: HookSession, outcome: FinalResponse | RunFailed) -> None:
+    if isinstance(outcome, FinalResponse):
+        session.end(pb.RUN_OUTCOME_COMPLETED)
+        return
+    error = outcome.error
+    kind = pb.RUN_OUTCOME_CANCELLED if error.code is ErrorCode.CANCELLED else pb.RUN_OUTCOME_FAILED
+    session.end(kind, ERROR_CODES_PB[error.code], error.message)
 
 
 def _emitter(context: PromptContext, run: AgentRun) -> Emit:

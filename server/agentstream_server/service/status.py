@@ -18,4 +18,5 @@ STATUS_OF: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
     ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.RUN_ID_IN_USE: grpc.StatusCode.ALREADY_EXISTS,
 }

@@ -216,6 +216,8 @@ const (
 	ErrorCode_ERROR_CODE_INTERNAL ErrorCode = 9
 	// The run's deadline passed (DEADLINE_EXCEEDED).
 	ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED ErrorCode = 10
+	// Another running run has the requested run_id (ALREADY_EXISTS).
+	ErrorCode_ERROR_CODE_RUN_ID_IN_USE ErrorCode = 11
 )
 
 // Enum value maps for ErrorCode.
@@ -232,6 +234,7 @@ var (
 		8:  "ERROR_CODE_SHUTTING_DOWN",
 		9:  "ERROR_CODE_INTERNAL",
 		10: "ERROR_CODE_DEADLINE_EXCEEDED",
+		11: "ERROR_CODE_RUN_ID_IN_USE",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":          0,
@@ -245,6 +248,7 @@ var (
 		"ERROR_CODE_SHUTTING_DOWN":        8,
 		"ERROR_CODE_INTERNAL":             9,
 		"ERROR_CODE_DEADLINE_EXCEEDED":    10,
+		"ERROR_CODE_RUN_ID_IN_USE":        11,
 	}
 )
 
@@ -2266,7 +2270,8 @@ func (x *HookToolOutput) GetIsError() bool {
 	return false
 }
 
-// HookReply answers a hook event.
+// HookReply answers a hook event. A `cancel` with an empty event_id cancels
+// the run at once, whatever it is doing.
 type HookReply struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
@@ -3623,7 +3628,7 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x18FINISH_REASON_TOOL_CALLS\x10\x02\x12\x18\n" +
 	"\x14FINISH_REASON_LENGTH\x10\x03\x12 \n" +
 	"\x1cFINISH_REASON_CONTENT_FILTER\x10\x04\x12\x17\n" +
-	"\x13FINISH_REASON_OTHER\x10\x05*\xe2\x02\n" +
+	"\x13FINISH_REASON_OTHER\x10\x05*\x80\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x1e\n" +
@@ -3636,7 +3641,8 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x18ERROR_CODE_SHUTTING_DOWN\x10\b\x12\x17\n" +
 	"\x13ERROR_CODE_INTERNAL\x10\t\x12 \n" +
 	"\x1cERROR_CODE_DEADLINE_EXCEEDED\x10\n" +
-	"*\xa8\x02\n" +
+	"\x12\x1c\n" +
+	"\x18ERROR_CODE_RUN_ID_IN_USE\x10\v*\xa8\x02\n" +
 	"\rHookEventKind\x12\x1f\n" +
 	"\x1bHOOK_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fHOOK_EVENT_KIND_COMPLETION_CALL\x10\x01\x12\x1e\n" +

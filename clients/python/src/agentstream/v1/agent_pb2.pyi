@@ -129,6 +129,8 @@ class _ErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorCode.V
     """A bug (INTERNAL)."""
     ERROR_CODE_DEADLINE_EXCEEDED: _ErrorCode.ValueType  # 10
     """The run's deadline passed (DEADLINE_EXCEEDED)."""
+    ERROR_CODE_RUN_ID_IN_USE: _ErrorCode.ValueType  # 11
+    """Another running run has the requested run_id (ALREADY_EXISTS)."""
 
 class ErrorCode(_ErrorCode, metaclass=_ErrorCodeEnumTypeWrapper):
     """ErrorCode classifies a failed run. Each code maps to one gRPC status."""
@@ -158,6 +160,8 @@ ERROR_CODE_INTERNAL: ErrorCode.ValueType  # 9
 """A bug (INTERNAL)."""
 ERROR_CODE_DEADLINE_EXCEEDED: ErrorCode.ValueType  # 10
 """The run's deadline passed (DEADLINE_EXCEEDED)."""
+ERROR_CODE_RUN_ID_IN_USE: ErrorCode.ValueType  # 11
+"""Another running run has the requested run_id (ALREADY_EXISTS)."""
 Global___ErrorCode: _TypeAlias = ErrorCode  # noqa: Y015
 
 class _HookEventKind:
@@ -1071,7 +1075,9 @@ Global___HookToolOutput: _TypeAlias = HookToolOutput  # noqa: Y015
 
 @_typing.final
 class HookReply(_message.Message):
-    """HookReply answers a hook event."""
+    """HookReply answers a hook event. A `cancel` with an empty event_id cancels
+    the run at once, whatever it is doing.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
