@@ -10,19 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import grpc
 import pytest
-from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
 from .conftest import HERE, ROOT, TOOLS
 
 SCENARIOS_FILE = HERE / "scenarios.json"
-_DATA = json.loads(SCENARIOS_FILE.read_text())["scenarios"]
-SCENARIOS = [s["name"] for s in _DATA]
-# Scenarios that need the Hooks RPC (client tools or hook actions).
-HOOKED = {
-    s["name"] for s in _DATA if any("client_tools" in st or "hooks" in st for st in s["steps"])
-}
+SCENARIOS = [s["name"] for s in json.loads(SCENARIOS_FILE.read_text())["scenarios"]]
 LANGUAGES = ["python", "go", "typescript"]
 GO_DIR = ROOT / "clients" / "go"
 TS_DIR = ROOT / "clients" / "typescript"
@@ -71,23 +64,10 @@ def _results_for(language: str, address: str) -> tuple[dict[str, str], str]:
     return _results[language]
 
 
-def _hooks_implemented(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
-        call = pb_grpc.AgentServiceStub(channel).Hooks(iter([]), timeout=5)
-        try:
-            for _ in call:
-                pass
-        except grpc.RpcError as e:
-            return e.code() != grpc.StatusCode.UNIMPLEMENTED  # type: ignore[no-any-return]
-        return True
-
-
 @pytest.mark.timeout(BUILD_TIMEOUT)
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_scenario(language: str, scenario: str, conformance_server: str) -> None:
-    if scenario in HOOKED and not _hooks_implemented(conformance_server):
-        pytest.xfail("the server's Hooks RPC is not implemented yet")
     lines, output = _results_for(language, conformance_server)
     line = lines.get(scenario)
     assert line is not None, f"the {language} runner did not report {scenario}:\n{output}"
