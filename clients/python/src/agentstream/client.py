@@ -1,0 +1,327 @@
+"""An async helper over the generated stubs: start a run, stream its events, serve its
+client tools with plain async functions, react to hook events, cancel it.
+
+    async with AgentClient("localhost:50051") as client:
+        run = client.run("Where is order 7?", tools=[lookup_order])
+        async for event in run:
+            ...
+        final = await run.result()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from .v1 import agent_pb2 as pb
+from .v1 import agent_pb2_grpc as pb_grpc
+
+ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class ClientTool:
+    """A tool the model may call that runs in this process."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    function: ToolFunction
+
+    def definition(self) -> pb.ToolDefinition:
+        definition = pb.ToolDefinition(name=self.name, description=self.description)
+        definition.parameters.update(dict(self.parameters))
+        return definition
+
+
+def tool(
+    name: str | None = None, description: str = "", parameters: Mapping[str, Any] | None = None
+) -> Callable[[ToolFunction], ClientTool]:
+    """Decorator: `@tool("lookup_order", "Look up an order", {...json schema...})`."""
+
+    def wrap(function: ToolFunction) -> ClientTool:
+        schema = parameters or {"type": "object", "properties": {}}
+        return ClientTool(
+            name or function.__name__, description or (function.__doc__ or ""), schema, function
+        )
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class Proceed:
+    pass
+
+
+@dataclass(frozen=True)
+class Cancel:
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Answer a tool call without running it; the model reads `reason` as the result."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    content: str
+    is_error: bool = False
+
+
+HookAction = Proceed | Cancel | Skip | ToolOutput
+# Called for each hook event; return None to proceed. May be sync or async.
+EventCallback = Callable[[pb.HookEvent], HookAction | Awaitable[HookAction | None] | None]
+
+
+class RunFailed(Exception):
+    """The run ended without a final response: `code` is the gRPC status, `error` the
+    run's RunError event (None when the call broke before the server sent one)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, error: pb.RunError | None) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+        self.error = error
+
+    @property
+    def history(self) -> list[pb.Message]:
+        return list(self.error.history) if self.error is not None else []
+
+
+class AgentClient:
+    def __init__(self, target: str, *, channel: grpc.aio.Channel | None = None) -> None:
+        self._channel = channel or grpc.aio.insecure_channel(target)
+        self._owns_channel = channel is None
+        self.stub = pb_grpc.AgentServiceStub(self._channel)
+
+    async def __aenter__(self) -> AgentClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_channel:
+            await self._channel.close(None)
+
+    async def list_agents(self) -> list[pb.AgentInfo]:
+        return list((await self.stub.ListAgents(pb.ListAgentsRequest())).agents)
+
+    def run(
+        self,
+        prompt: str = "",
+        *,
+        agent: str = "",
+        history: Iterable[pb.Message] = (),
+        tools: Iterable[ClientTool] | Mapping[str, ToolFunction] = (),
+        on_event: EventCallback | None = None,
+        events: Iterable[pb.HookEventKind.ValueType] = (),
+        blocking: Iterable[pb.HookEventKind.ValueType] = (),
+        hooks: bool | None = None,
+        run_id: str = "",
+        max_turns: int | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        **overrides: Any,
+    ) -> Run:
+        """Starts a run. A Hooks stream is opened when it has client tools, an `on_event`
+        callback or blocking kinds, or `hooks=True` (so `cancel()` reaches the server)."""
+        client_tools = _client_tools(tools)
+        request = pb.StreamPromptRequest(
+            agent=agent,
+            prompt=prompt,
+            history=list(history),
+            run_id=run_id or uuid.uuid4().hex,
+            tools=[t.definition() for t in client_tools.values()],
+            **overrides,
+        )
+        if max_turns is not None:
+            request.max_turns = max_turns
+        if extra_params:
+            request.extra_params.update(dict(extra_params))
+        use_hooks = hooks if hooks is not None else bool(client_tools or on_event or blocking)
+        if use_hooks:
+            request.hooks.wait_for_client = True
+        return Run(
+            self.stub,
+            request,
+            client_tools,
+            on_event,
+            list(events),
+            list(blocking),
+            use_hooks,
+            timeout,
+        )
+
+
+class Run:
+    """One run: iterate it for its StreamPromptResponse events, or await `result()`."""
+
+    def __init__(
+        self,
+        stub: pb_grpc.AgentServiceStub,
+        request: pb.StreamPromptRequest,
+        tools: dict[str, ClientTool],
+        on_event: EventCallback | None,
+        events: list[pb.HookEventKind.ValueType],
+        blocking: list[pb.HookEventKind.ValueType],
+        use_hooks: bool,
+        timeout: float | None,
+    ) -> None:
+        self.run_id = request.run_id
+        self._stub = stub
+        self._request = request
+        self._tools = tools
+        self._on_event = on_event
+        self._events = events
+        self._blocking = blocking
+        self._use_hooks = use_hooks
+        self._timeout = timeout
+        self._hooks_call: Any = None
+        self._hooks_task: asyncio.Task[None] | None = None
+        self._tool_tasks: set[asyncio.Task[None]] = set()
+        self._call: Any = None
+        self._final: pb.FinalResponse | None = None
+        self._error: pb.RunError | None = None
+        self._failure: RunFailed | None = None
+        self._iterated = False
+        self.hooks_error: BaseException | None = None
+
+    def __aiter__(self) -> AsyncIterator[pb.StreamPromptResponse]:
+        if self._iterated:
+            raise RuntimeError("a run can be iterated once")
+        self._iterated = True
+        return self._stream()
+
+    async def result(self) -> pb.FinalResponse:
+        """The final response; raises RunFailed when the run failed."""
+        if not self._iterated:
+            async for _ in self:
+                pass
+        if self._failure is not None:
+            raise self._failure
+        assert self._final is not None
+        return self._final
+
+    async def cancel(self, reason: str = "") -> None:
+        """Cancels on the server (the run ends with CANCELLED and its history) when a Hooks
+        stream is open; otherwise cancels the call locally."""
+        if self._hooks_call is not None and not self._hooks_call.done():
+            await self._reply("", cancel=pb.HookCancel(reason=reason))
+        elif self._call is not None:
+            self._call.cancel()
+
+    async def _stream(self) -> AsyncIterator[pb.StreamPromptResponse]:
+        if self._use_hooks:
+            await self._open_hooks()
+        self._call = self._stub.StreamPrompt(self._request, timeout=self._timeout)
+        try:
+            async for event in self._call:
+                kind = event.WhichOneof("event")
+                if kind == "final_response":
+                    self._final = event.final_response
+                elif kind == "error":
+                    self._error = event.error
+                yield event
+            code, details = await self._call.code(), await self._call.details()
+        except grpc.aio.AioRpcError as e:
+            code, details = e.code(), e.details() or ""
+        finally:
+            await self._close_hooks()
+        if code != grpc.StatusCode.OK or self._final is None:
+            self._failure = RunFailed(code, details or "", self._error)
+
+    # --- hooks ---------------------------------------------------------------------------
+
+    async def _open_hooks(self) -> None:
+        self._hooks_call = self._stub.Hooks()  # type: ignore[call-arg]  # stubs predate aio
+        attach = pb.HookAttach(run_id=self.run_id, events=self._events, blocking=self._blocking)
+        await self._hooks_call.write(pb.HooksRequest(attach=attach))
+        self._hooks_task = asyncio.create_task(self._serve_hooks())
+
+    async def _serve_hooks(self) -> None:
+        try:
+            async for response in self._hooks_call:
+                if response.WhichOneof("response") == "event":
+                    await self._on_hook_event(response.event)
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.CANCELLED:
+                self.hooks_error = e
+
+    async def _on_hook_event(self, event: pb.HookEvent) -> None:
+        if event.WhichOneof("event") == "tool_call" and event.tool_call.execute:
+            task = asyncio.create_task(self._execute(event))
+            self._tool_tasks.add(task)  # answered concurrently, in whatever order they finish
+            task.add_done_callback(self._tool_tasks.discard)
+            return
+        action: HookAction | None = None
+        if self._on_event is not None:
+            answer = self._on_event(event)
+            action = await answer if inspect.isawaitable(answer) else answer
+        if event.reply_expected:
+            await self._send_action(event.event_id, action or Proceed())
+
+    async def _execute(self, event: pb.HookEvent) -> None:
+        call = event.tool_call
+        tool_ = self._tools.get(call.name)
+        if tool_ is None:
+            await self._send_action(
+                event.event_id, ToolOutput(f"no client tool {call.name!r}", True)
+            )
+            return
+        try:
+            arguments = json.loads(call.arguments) if call.arguments.strip() else {}
+            value = await tool_.function(arguments)
+            output = ToolOutput(value if isinstance(value, str) else json.dumps(value))
+        except Exception as e:  # the model reads a failing tool as an error result
+            output = ToolOutput(f"{type(e).__name__}: {e}", True)
+        await self._send_action(event.event_id, output)
+
+    async def _send_action(self, event_id: str, action: HookAction) -> None:
+        if isinstance(action, Proceed):
+            await self._reply(event_id, proceed=pb.HookProceed())
+        elif isinstance(action, Cancel):
+            await self._reply(event_id, cancel=pb.HookCancel(reason=action.reason))
+        elif isinstance(action, Skip):
+            await self._reply(event_id, skip=pb.HookSkip(reason=action.reason))
+        else:
+            output = pb.HookToolOutput(content=action.content, is_error=action.is_error)
+            await self._reply(event_id, tool_output=output)
+
+    async def _reply(self, event_id: str, **action: Any) -> None:
+        reply = pb.HookReply(event_id=event_id, **action)
+        # A write can only fail once the run has ended; its outcome arrives on StreamPrompt.
+        with contextlib.suppress(
+            grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError
+        ):
+            await self._hooks_call.write(pb.HooksRequest(reply=reply))
+
+    async def _close_hooks(self) -> None:
+        if self._hooks_task is None:
+            return
+        try:
+            # The server ends the hooks stream right after the run; wait briefly for it.
+            await asyncio.wait_for(asyncio.shield(self._hooks_task), 5)
+        except TimeoutError:
+            self._hooks_call.cancel()
+        for task in list(self._tool_tasks):
+            task.cancel()
+
+
+def _client_tools(
+    tools: Iterable[ClientTool] | Mapping[str, ToolFunction],
+) -> dict[str, ClientTool]:
+    if isinstance(tools, Mapping):
+        return {name: tool(name)(function) for name, function in tools.items()}
+    return {t.name: t for t in tools}

@@ -1,0 +1,111 @@
+"""The Python client helper against a real server: a separate client process serves
+two client tools that the model calls in parallel; the unit-level tests drive the
+helper in-process for hooks callbacks, cancel and failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from agentstream import AgentClient, Cancel, RunFailed, Skip, tool
+from agentstream.v1 import agent_pb2 as pb
+
+from .helpers import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "clients" / "python" / "examples" / "client_tools.py"
+CONFIG = {
+    "agents": [
+        {"name": "echo", "provider": "offline", "model": "m"},
+        {"name": "calc", "provider": "offline", "model": "m", "tools": ["calculator"]},
+    ]
+}
+
+
+async def test_client_process_serves_two_parallel_client_tools(start_server):
+    server = await start_server(CONFIG)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLE),
+        "--target",
+        server.address,
+        "--agent",
+        "echo",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    # Both calls were made in the same turn, before either result came back.
+    assert [line.split()[2] for line in lines[:2]] == ["lookup_order", "order_total"]
+    final = lines[-1]
+    assert "Lyon depot" in final and "41.50 EUR" in final
+
+
+async def test_on_event_can_skip_a_server_tool(start_server):
+    server = await start_server(CONFIG)
+    seen = []
+
+    def guard(event: pb.HookEvent):
+        seen.append(event.WhichOneof("event"))
+        if event.WhichOneof("event") == "tool_call":
+            return Skip("calculator is off today")
+        return None
+
+    async with AgentClient(server.address) as client:
+        run = client.run(
+            "6*7?", agent="calc", on_event=guard, blocking=[pb.HOOK_EVENT_KIND_TOOL_CALL]
+        )
+        final = await run.result()
+    assert "calculator is off today" in final.text
+    assert "tool_call" in seen and "completion_call" in seen
+
+
+async def test_cancel_reaches_the_server_and_returns_the_history(start_server):
+    server = await start_server(CONFIG)
+    script = [[{"text": "a b c"}, {"delay_ms": 1}] * 2000]
+    async with AgentClient(server.address) as client:
+        run = client.run("go", agent="echo", hooks=True, extra_params={"script": script})
+        async for event in run:
+            if event.WhichOneof("event") == "text_delta":
+                await run.cancel("user pressed stop")
+        with pytest.raises(RunFailed) as raised:
+            await run.result()
+    assert raised.value.code == grpc.StatusCode.CANCELLED
+    assert raised.value.error.code == pb.ERROR_CODE_CANCELLED
+    assert "user pressed stop" in raised.value.details
+    await wait_until(lambda: len(server.server.servicer.runs) == 0)
+
+
+async def test_failing_client_tool_is_an_error_result(start_server):
+    server = await start_server(CONFIG)
+
+    @tool("explode", "always fails")
+    async def explode(arguments: dict) -> str:
+        raise ValueError("kaboom")
+
+    async with AgentClient(server.address) as client:
+        run = client.run("go", agent="echo", tools=[explode])
+        results = [e.tool_result async for e in run if e.WhichOneof("event") == "tool_result"]
+        final = await run.result()
+    assert results[0].is_error and "kaboom" in results[0].content
+    assert "kaboom" in final.text
+
+
+async def test_cancel_from_a_hook_callback(start_server):
+    server = await start_server(CONFIG)
+    async with AgentClient(server.address) as client:
+        run = client.run(
+            "6*7?",
+            agent="calc",
+            on_event=lambda e: Cancel("nope"),
+            blocking=[pb.HOOK_EVENT_KIND_COMPLETION_CALL],
+        )
+        with pytest.raises(RunFailed) as raised:
+            await run.result()
+    assert raised.value.code == grpc.StatusCode.CANCELLED
+    assert raised.value.history[-1].parts[0].text == "6*7?"
