@@ -189,13 +189,14 @@ async def run_step(stub: Any, step: dict[str, Any], previous: Any) -> Any:
         ).history
         request.history.extend(history)
     out = Outcome()
-    hooks_task = None
-    if step.get("client_tools") or step.get("hooks"):
+    hooks_task = hooks = None
+    if "client_tools" in step or "hooks" in step:
         request.run_id = request.run_id or f"py-{uuid.uuid4().hex}"
         for tool in step.get("client_tools", []):
             request.tools.append(json_format.ParseDict(tool["definition"], pb.ToolDefinition()))
         request.hooks.wait_for_client = True
-        hooks_task = asyncio.create_task(Hooks(stub, request.run_id, step, out).serve())
+        hooks = Hooks(stub, request.run_id, step, out)
+        hooks_task = asyncio.create_task(hooks.serve())
     call = stub.StreamPrompt(request, timeout=30)
     try:
         async for event in call:
@@ -205,6 +206,11 @@ async def run_step(stub: Any, step: dict[str, Any], previous: Any) -> Any:
             if step.get("disconnect_after") == kind:
                 call.cancel()
                 break
+            cancel_after = step.get("cancel_after")
+            if cancel_after and cancel_after["event"] == kind and hooks is not None:
+                # A cancel with no event id cancels the run on the server at once.
+                hooks.reply(pb.HookReply(cancel=pb.HookCancel(reason=cancel_after["reason"])))
+                cancel_after = step["cancel_after"] = None
         out.status = (await call.code()).name
     except grpc.aio.AioRpcError as e:
         out.status = e.code().name

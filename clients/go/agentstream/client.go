@@ -80,6 +80,7 @@ type runConfig struct {
 	tools    []*pb.ToolDefinition
 	funcs    map[string]ToolFunc
 	hook     HookFunc
+	useHooks bool
 	events   []pb.HookEventKind
 	blocking []pb.HookEventKind
 }
@@ -98,9 +99,11 @@ func WithTool(definition *pb.ToolDefinition, fn ToolFunc) Option {
 // WithHooks attaches fn to the run's hook events: events lists the kinds to
 // receive (none means all) and blocking the kinds the loop waits on until fn
 // answers. The run waits for the hooks stream before its first model call.
+// fn may be nil: the stream then only lets Cancel reach the server.
 func WithHooks(fn HookFunc, events []pb.HookEventKind, blocking ...pb.HookEventKind) Option {
 	return func(c *runConfig) {
 		c.hook = fn
+		c.useHooks = true
 		c.events = events
 		c.blocking = blocking
 	}
@@ -159,6 +162,7 @@ type Run struct {
 	hooksErr error
 	// Closed when the hooks stream ended (nil without one).
 	hooksDone chan struct{}
+	sendHooks func(*pb.HookReply) error
 }
 
 // hooksDrainTimeout bounds how long a finished run waits for its hooks stream's
@@ -176,9 +180,19 @@ func (c *Client) Run(ctx context.Context, req *pb.StreamPromptRequest, opts ...O
 	return &Run{ID: req.GetRunId(), ctx: ctx, cancel: cancel, client: c, req: req, cfg: cfg}
 }
 
-// Cancel disconnects from the run: the server abandons it and Events ends with
-// codes.Canceled.
-func (r *Run) Cancel() { r.cancel() }
+// Cancel cancels the run. With a hooks stream open (client tools or WithHooks)
+// the server cancels it: it ends with ERROR_CODE_CANCELLED, its history, and
+// status CANCELLED. Otherwise it disconnects, as cancelling the context does:
+// the server abandons the run and Events ends with codes.Canceled.
+func (r *Run) Cancel(reason string) {
+	r.hooksMu.Lock()
+	send := r.sendHooks
+	r.hooksMu.Unlock()
+	if send != nil && send(Cancel(reason)) == nil {
+		return
+	}
+	r.cancel()
+}
 
 // Final drains the remaining events and returns the final response, or a
 // *RunError (or a transport error) when the run failed.
@@ -208,7 +222,7 @@ func (r *Run) Events() iter.Seq2[*pb.StreamPromptResponse, error] {
 			r.cancel()
 		}()
 		req := r.req
-		if len(r.cfg.funcs) > 0 || r.cfg.hook != nil {
+		if len(r.cfg.funcs) > 0 || r.cfg.useHooks {
 			req = r.prepareHooks()
 			if err := r.startHooks(); err != nil {
 				r.err = err
@@ -292,11 +306,15 @@ func (r *Run) startHooks() error {
 		return statusError(err, nil)
 	}
 	var sendMu sync.Mutex
-	send := func(reply *pb.HookReply) {
+	sendErr := func(reply *pb.HookReply) error {
 		sendMu.Lock()
 		defer sendMu.Unlock()
-		_ = stream.Send(&pb.HooksRequest{Request: &pb.HooksRequest_Reply{Reply: reply}})
+		return stream.Send(&pb.HooksRequest{Request: &pb.HooksRequest_Reply{Reply: reply}})
 	}
+	send := func(reply *pb.HookReply) { _ = sendErr(reply) }
+	r.hooksMu.Lock()
+	r.sendHooks = sendErr
+	r.hooksMu.Unlock()
 	r.hooksDone = make(chan struct{})
 	go func() {
 		defer close(r.hooksDone)
@@ -312,6 +330,9 @@ func (r *Run) startHooks() error {
 			}
 			switch m := msg.GetResponse().(type) {
 			case *pb.HooksResponse_RunEnded:
+				r.hooksMu.Lock()
+				r.sendHooks = nil
+				r.hooksMu.Unlock()
 				sendMu.Lock()
 				_ = stream.CloseSend()
 				sendMu.Unlock()

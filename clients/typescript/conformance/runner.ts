@@ -92,15 +92,22 @@ async function runStep(client: AgentClient, step: Json, previous: Json): Promise
       },
     };
   }
+  const disconnect = new AbortController();
+  options.signal = disconnect.signal;
   const run = client.run(request, options);
   let recording = true;
+  let cancelled = false;
   try {
     for await (const event of run) {
       if (!recording) continue;
       recordEvent(out, event);
       if (step.disconnect_after && out.kinds[out.kinds.length - 1] === step.disconnect_after) {
         recording = false;
-        run.cancel();
+        disconnect.abort();
+      }
+      if (step.cancel_after && out.kinds[out.kinds.length - 1] === step.cancel_after.event && !cancelled) {
+        cancelled = true;
+        run.cancel(step.cancel_after.reason ?? "");
       }
     }
   } catch (err) {

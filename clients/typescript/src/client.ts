@@ -56,7 +56,8 @@ export interface HookHandler {
   events?: HookEventKind[];
   /** Kinds the loop waits on until onEvent answers. */
   blocking?: HookEventKind[];
-  onEvent(event: HookEvent): Promise<HookAction> | HookAction;
+  /** Omit it to open the hooks stream only so that cancel() reaches the server. */
+  onEvent?(event: HookEvent): Promise<HookAction> | HookAction;
 }
 
 export interface RunOptions {
@@ -125,6 +126,7 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
   hooksError?: ConnectError;
   private readonly abort = new AbortController();
   private started = false;
+  private sendHooks?: (reply: MessageInitShape<typeof HookReplySchema>) => void;
   private finished?: Promise<FinalResponse>;
 
   constructor(
@@ -136,8 +138,16 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
     options.signal?.addEventListener("abort", () => this.abort.abort(), { once: true });
   }
 
-  /** Disconnects: the server abandons the run and iteration ends with a CANCELLED RunError. */
-  cancel(): void {
+  /**
+   * Cancels the run. With a hooks stream open (client tools or `hooks`) the server cancels it:
+   * it ends with ERROR_CODE_CANCELLED, its history, and status CANCELLED. Otherwise it
+   * disconnects, as aborting `signal` does: the server abandons the run.
+   */
+  cancel(reason = ""): void {
+    if (this.sendHooks) {
+      this.sendHooks({ eventId: "", action: { case: "cancel", value: create(HookCancelSchema, { reason }) } });
+      return;
+    }
     this.abort.abort();
   }
 
@@ -230,6 +240,7 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
       }),
     );
     const signal = this.abort.signal;
+    this.sendHooks = send;
     try {
       for await (const message of this.service.hooks(outbox, { signal })) {
         if (message.response.case === "runEnded") break;
@@ -247,6 +258,7 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
         if (event.replyExpected) send({ eventId: event.eventId, action: replyAction(action) });
       }
     } finally {
+      this.sendHooks = undefined;
       outbox.close();
     }
   }

@@ -41,6 +41,7 @@ type step struct {
 	ClientTools          []clientTool    `json:"client_tools"`
 	Hooks                *hooks          `json:"hooks"`
 	DisconnectAfter      string          `json:"disconnect_after"`
+	CancelAfter          *cancelAfter    `json:"cancel_after"`
 	Expect               expect          `json:"expect"`
 }
 
@@ -62,6 +63,11 @@ type hooks struct {
 	Events   []string     `json:"events"`
 	Blocking []string     `json:"blocking"`
 	On       []hookAction `json:"on"`
+}
+
+type cancelAfter struct {
+	Event  string `json:"event"`
+	Reason string `json:"reason"`
 }
 
 type hookAction struct {
@@ -236,7 +242,10 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 		}, events, blocking...))
 	}
 
-	run := client.Run(ctx, req, opts...)
+	runCtx, disconnect := context.WithCancel(ctx)
+	defer disconnect()
+	run := client.Run(runCtx, req, opts...)
+	cancelled := false
 	recording := true
 	var runErr error
 	for event, err := range run.Events() {
@@ -256,7 +265,11 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 		out.events = append(out.events, value)
 		if st.DisconnectAfter != "" && kind == st.DisconnectAfter {
 			recording = false
-			run.Cancel()
+			disconnect()
+		}
+		if st.CancelAfter != nil && kind == st.CancelAfter.Event && !cancelled {
+			cancelled = true
+			run.Cancel(st.CancelAfter.Reason)
 		}
 	}
 	out.status = "OK"
