@@ -78,6 +78,8 @@ class ServerConfig(_Strict):
     hooks_reply_timeout_ms: int = Field(30_000, ge=1)
     # Events a slow observe-only hooks client may lag behind before deltas are merged.
     hooks_buffer_events: int = Field(256, ge=8)
+    # Observe-only deltas are merged over this window (0 = one message per delta).
+    hooks_observer_flush_ms: float = Field(2.0, ge=0, le=1000)
     telemetry: bool = False
 
 

@@ -38,6 +38,7 @@ class HookSettings:
     attach_timeout_s: float
     reply_timeout_s: float
     buffer_events: int
+    observer_flush_s: float
 
 
 class AlreadyAttached(Exception):
@@ -49,9 +50,10 @@ class Outbox:
     observe-only deltas beyond `limit` merge into the queued tail or are dropped
     and reported as one overflow notice."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, flush_s: float) -> None:
         self._items: deque[pb.HooksResponse] = deque()
         self._limit = limit
+        self._flush_s = flush_s
         self._ready = asyncio.Event()
         self._closed = False
         self.dropped = 0
@@ -84,7 +86,37 @@ class Outbox:
             )
             self.dropped = 0
             return pb.HooksResponse(error=pb.HookError(message=notice))
-        return self._items.popleft()
+        head = self._items.popleft()
+        if _is_observed_delta(head):
+            await self._gather_deltas(head)
+        return head
+
+    async def _gather_deltas(self, head: pb.HooksResponse) -> None:
+        """Merges the deltas that follow `head` for up to `flush_s`: an observer gets one
+        message per window instead of one per token, and anything else (a blocking
+        event, the run's end) goes out at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._flush_s
+        while True:
+            while self._items and _merge_into(head, self._items[0]):
+                self._items.popleft()
+            remaining = deadline - loop.time()
+            if self._items or self._closed or remaining <= 0:
+                return
+            self._ready.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._ready.wait()
+            except TimeoutError:
+                return
+
+
+def _is_observed_delta(response: pb.HooksResponse) -> bool:
+    return (
+        response.WhichOneof("response") == "event"
+        and not response.event.reply_expected
+        and response.event.WhichOneof("event") in _DELTA_FIELDS
+    )
 
 
 def _merge_into(tail: pb.HooksResponse, new: pb.HooksResponse) -> bool:
@@ -144,7 +176,7 @@ class HookSession:
     def attach(self, events: frozenset[int], blocking: frozenset[int]) -> Outbox:
         if self._outbox is not None:
             raise AlreadyAttached(self.run_id)
-        self._outbox = Outbox(self.settings.buffer_events)
+        self._outbox = Outbox(self.settings.buffer_events, self.settings.observer_flush_s)
         self._events = events or ALL_KINDS
         self._blocking = blocking
         self.wants_deltas = True

@@ -83,6 +83,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             attach_timeout_s=(options.attach_timeout_ms or server.hooks_attach_timeout_ms) / 1000,
             reply_timeout_s=(options.reply_timeout_ms or server.hooks_reply_timeout_ms) / 1000,
             buffer_events=server.hooks_buffer_events,
+            observer_flush_s=server.hooks_observer_flush_ms / 1000,
         )
 
     async def ListAgents(
