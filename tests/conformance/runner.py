@@ -4,7 +4,7 @@ per scenario, then "N passed, N failed"; exits 1 when a scenario failed.
     python tests/conformance/runner.py --target 127.0.0.1:50051 \
         --scenarios tests/conformance/scenarios.json
 
-It needs only the client package (agentstream: grpcio and protobuf), not the server.
+It uses the client package's async helper (agentstream.AgentClient) and nothing of the server.
 """
 
 from __future__ import annotations
@@ -15,15 +15,13 @@ import json
 import re
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+from agentstream import AgentClient, Cancel, ClientTool, RunFailed, Skip
 from agentstream.v1 import agent_pb2 as pb
-from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from google.protobuf import json_format
 
 
@@ -101,131 +99,102 @@ def hook_kinds(names: list[str]) -> list[int]:
     return [pb.HookEventKind.Value(n) for n in names]
 
 
-class Hooks:
-    """Serves a run's Hooks stream: client tools (concurrently) and scripted hook actions."""
+def _client_tool(spec: dict[str, Any], out: Outcome) -> ClientTool:
+    """A tool function that plays the scenario's answers."""
+    definition = spec["definition"]
 
-    def __init__(self, stub: Any, run_id: str, step: dict[str, Any], out: Outcome) -> None:
-        self.stub, self.run_id, self.step, self.out = stub, run_id, step, out
-        self.tools = {t["definition"]["name"]: t for t in step.get("client_tools", [])}
-        self.queue: asyncio.Queue[pb.HooksRequest | None] = asyncio.Queue()
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def requests(self) -> AsyncIterator[pb.HooksRequest]:
-        while (request := await self.queue.get()) is not None:
-            yield request
-
-    def reply(self, reply: pb.HookReply) -> None:
-        self.queue.put_nowait(pb.HooksRequest(reply=reply))
-
-    async def serve(self) -> None:
-        hooks = self.step.get("hooks", {})
-        attach = pb.HookAttach(
-            run_id=self.run_id,
-            events=hook_kinds(hooks.get("events", [])),
-            blocking=hook_kinds(hooks.get("blocking", [])),
-        )
-        self.queue.put_nowait(pb.HooksRequest(attach=attach))
-        call = self.stub.Hooks(self.requests())
-        try:
-            async for message in call:
-                kind = message.WhichOneof("response")
-                if kind == "run_ended":
-                    break
-                if kind == "event":
-                    self.handle(message.event)
-        finally:
-            self.queue.put_nowait(None)
-            call.cancel()
-
-    def handle(self, event: pb.HookEvent) -> None:
-        kind = str(event.WhichOneof("event"))
-        if kind == "tool_call" and event.tool_call.execute:
-            task = asyncio.create_task(self.run_tool(event))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-            return
-        self.out.hook_events.append(kind)
-        reply = pb.HookReply(event_id=event.event_id, proceed=pb.HookProceed())
-        for action in self.step.get("hooks", {}).get("on", []):
-            if action["event"] == kind:
-                if action["action"] == "cancel":
-                    reply = pb.HookReply(event_id=event.event_id)
-                    reply.cancel.reason = action.get("reason", "")
-                elif action["action"] == "skip":
-                    reply = pb.HookReply(event_id=event.event_id)
-                    reply.skip.reason = action.get("reason", "")
-                break
-        if event.reply_expected:
-            self.reply(reply)
-
-    async def run_tool(self, event: pb.HookEvent) -> None:
-        call = event.tool_call
-        output = pb.HookToolOutput(content=f"no client tool named {call.name!r}", is_error=True)
-        tool = self.tools.get(call.name)
-        args = json.loads(call.arguments or "{}")
-        for answer in tool["answers"] if tool else []:
-            if "when" in answer and match(answer["when"], args) is not None:
+    async def function(arguments: dict[str, Any]) -> str:
+        for answer in spec["answers"]:
+            if "when" in answer and match(answer["when"], arguments) is not None:
                 continue
             await asyncio.sleep(answer.get("delay_ms", 0) / 1000)
-            self.out.answer_order.append(answer.get("label", ""))
+            out.answer_order.append(answer.get("label", ""))
             if "raise" in answer:
-                output = pb.HookToolOutput(content=answer["raise"], is_error=True)
-            else:
-                output = pb.HookToolOutput(
-                    content=answer.get("content", ""), is_error=answer.get("is_error", False)
-                )
-            break
-        self.reply(pb.HookReply(event_id=event.event_id, tool_output=output))
+                raise RuntimeError(answer["raise"])
+            if answer.get("is_error"):
+                raise RuntimeError(answer.get("content", ""))
+            return str(answer.get("content", ""))
+        raise RuntimeError(f"no scripted answer for {arguments}")
+
+    return ClientTool(
+        definition["name"],
+        definition.get("description", ""),
+        definition.get("parameters", {"type": "object", "properties": {}}),
+        function,
+    )
 
 
-async def run_step(stub: Any, step: dict[str, Any], previous: Any) -> Any:
+def _on_event(step: dict[str, Any], out: Outcome) -> Any:
+    actions = step.get("hooks", {}).get("on", [])
+
+    def on_event(event: pb.HookEvent) -> Cancel | Skip | None:
+        kind = str(event.WhichOneof("event"))
+        out.hook_events.append(kind)
+        for action in actions:
+            if action["event"] == kind:
+                if action["action"] == "cancel":
+                    return Cancel(action.get("reason", ""))
+                if action["action"] == "skip":
+                    return Skip(action.get("reason", ""))
+                return None
+        return None
+
+    return on_event
+
+
+async def run_step(client: AgentClient, step: dict[str, Any], previous: Any) -> Any:
     request = json_format.ParseDict(step["request"], pb.StreamPromptRequest())
+    history = list(request.history)
     if step.get("continue_from_previous"):
         holder = (previous or {}).get("finalResponse") or (previous or {}).get("error")
         if holder is None:
             raise StepFailed("the previous step ended without a final response or error")
-        history = json_format.ParseDict(
-            {"history": holder.get("history", [])}, pb.FinalResponse()
-        ).history
-        request.history.extend(history)
+        parsed = json_format.ParseDict({"history": holder.get("history", [])}, pb.FinalResponse())
+        history = list(parsed.history)
     out = Outcome()
-    hooks_task = hooks = None
-    if "client_tools" in step or "hooks" in step:
-        request.run_id = request.run_id or f"py-{uuid.uuid4().hex}"
-        for tool in step.get("client_tools", []):
-            request.tools.append(json_format.ParseDict(tool["definition"], pb.ToolDefinition()))
-        request.hooks.wait_for_client = True
-        hooks = Hooks(stub, request.run_id, step, out)
-        hooks_task = asyncio.create_task(hooks.serve())
-    call = stub.StreamPrompt(request, timeout=30)
+    hooks = step.get("hooks")
+    run = client.run(
+        request.prompt,
+        agent=request.agent,
+        history=history,
+        max_turns=request.max_turns if request.HasField("max_turns") else None,
+        extra_params=json_format.MessageToDict(request.extra_params),
+        tools=[_client_tool(t, out) for t in step.get("client_tools", [])],
+        on_event=_on_event(step, out) if hooks is not None else None,
+        events=[pb.HookEventKind.Value(k) for k in (hooks or {}).get("events", [])],
+        blocking=[pb.HookEventKind.Value(k) for k in (hooks or {}).get("blocking", [])],
+        hooks=True if hooks is not None else None,
+        timeout=30,
+    )
+    cancel_after = step.get("cancel_after")
+    disconnected = False
     try:
-        async for event in call:
+        async for event in run:
+            if disconnected:
+                continue
             kind = str(event.WhichOneof("event"))
             out.kinds.append(kind)
             out.events.append(json_format.MessageToDict(event))
             if step.get("disconnect_after") == kind:
-                call.cancel()
-                break
-            cancel_after = step.get("cancel_after")
-            if cancel_after and cancel_after["event"] == kind and hooks is not None:
-                # A cancel with no event id cancels the run on the server at once.
-                hooks.reply(pb.HookReply(cancel=pb.HookCancel(reason=cancel_after["reason"])))
-                cancel_after = step["cancel_after"] = None
-        out.status = (await call.code()).name
-    except grpc.aio.AioRpcError as e:
-        out.status = e.code().name
-    finally:
-        if hooks_task is not None:
-            # The hooks stream's last events are handled before the step is checked.
-            if out.status != "CANCELLED":
-                await asyncio.wait({hooks_task}, timeout=2)
-            hooks_task.cancel()
-            await asyncio.gather(hooks_task, return_exceptions=True)
-    await check(stub, step.get("expect", {}), out)
+                disconnected = True
+                await run.cancel()  # no hooks stream: cancels the call locally
+            if cancel_after and cancel_after["event"] == kind:
+                cancel_after = None
+                await run.cancel(step["cancel_after"]["reason"])  # through the hooks stream
+        await run.result()
+    except RunFailed as e:
+        out.status = e.code.name
+    except asyncio.CancelledError:
+        # After a local cancel the helper lets grpc.aio's CancelledError out of the iteration
+        # (where the Go and TypeScript helpers end with a CANCELLED error); only ours is expected.
+        if not disconnected:
+            raise
+        out.status = "CANCELLED"
+    await check(client, step.get("expect", {}), out)
     return out.events[-1] if out.events else None
 
 
-async def check(stub: Any, ex: dict[str, Any], out: Outcome) -> None:
+async def check(client: AgentClient, ex: dict[str, Any], out: Outcome) -> None:
     if ex.get("status") and ex["status"] != out.status:
         raise StepFailed(f"status {out.status}, want {ex['status']} (events {out.kinds})")
     for i, ev in enumerate(out.events):
@@ -255,15 +224,14 @@ async def check(stub: Any, ex: dict[str, Any], out: Outcome) -> None:
         raise StepFailed(f"hook events {out.hook_events}, want {ex['hook_events']}")
     if ex.get("server_healthy"):
         try:
-            await stub.ListAgents(pb.ListAgentsRequest(), timeout=5)
+            await asyncio.wait_for(client.list_agents(), 5)
         except grpc.aio.AioRpcError as e:
             raise StepFailed(f"server unhealthy after the step: {e.code().name}") from e
 
 
 async def run_all(target: str, scenarios: list[dict[str, Any]], only: str = "") -> int:
     passed = failed = 0
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = pb_grpc.AgentServiceStub(channel)
+    async with AgentClient(target) as client:
         for scenario in scenarios:
             if only and scenario["name"] != only:
                 continue
@@ -272,7 +240,7 @@ async def run_all(target: str, scenarios: list[dict[str, Any]], only: str = "") 
             try:
                 for i, step in enumerate(scenario["steps"], 1):
                     try:
-                        previous = await run_step(stub, step, previous)
+                        previous = await run_step(client, step, previous)
                     except StepFailed as e:
                         raise StepFailed(f"step {i}: {e}") from e
             except StepFailed as e:

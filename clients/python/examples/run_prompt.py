@@ -1,5 +1,5 @@
-"""Asks the default agent of a running server (`make run`) a question and prints the run's
-events as they stream.
+"""Asks the default agent of a running server (`make run`) a question, serves a client tool
+("weather") with an async function, and prints the run's events as they stream.
 
     .venv/bin/python clients/python/examples/run_prompt.py --target localhost:50051
 """
@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import Any
 
-import grpc
-from agentstream.v1 import agent_pb2 as pb
-from agentstream.v1 import agent_pb2_grpc as pb_grpc
+from agentstream import AgentClient, RunFailed, tool
+
+CITY = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "examples": ["Oslo"]}},
+    "required": ["city"],
+}
+
+
+@tool("weather", "Current weather of a city", CITY)
+async def weather(arguments: dict[str, Any]) -> str:
+    return f"{arguments['city']}: 3°C and cloudy"
 
 
 async def main(target: str, prompt: str) -> None:
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = pb_grpc.AgentServiceStub(channel)
+    async with AgentClient(target) as client:
+        run = client.run(prompt, tools=[weather], timeout=30)
         try:
-            async for event in stub.StreamPrompt(pb.StreamPromptRequest(prompt=prompt)):
+            async for event in run:
                 kind = event.WhichOneof("event")
                 if kind == "text_delta":
                     print(event.text_delta.text, end="", flush=True)
@@ -28,16 +38,15 @@ async def main(target: str, prompt: str) -> None:
                 elif kind == "tool_result":
                     result = event.tool_result
                     print(f"[turn {event.turn}] {result.name} returned {result.content!r}")
-                elif kind == "final_response":
-                    final = event.final_response
-                    print(f"\n[done in {final.turns} turn(s), {final.usage.total_tokens} tokens]")
-        except grpc.aio.AioRpcError as e:
-            raise SystemExit(f"run failed: {e.code().name}: {e.details()}") from e
+            final = await run.result()
+        except RunFailed as e:
+            raise SystemExit(f"run failed: {e}") from e
+        print(f"\n[done in {final.turns} turn(s), {final.usage.total_tokens} tokens]")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--target", default="localhost:50051")
-    parser.add_argument("--prompt", default="What is 6 * 7?")
+    parser.add_argument("--prompt", default="What is the weather in Oslo, and what is 6 * 7?")
     args = parser.parse_args()
     asyncio.run(main(args.target, args.prompt))
