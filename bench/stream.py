@@ -2,9 +2,12 @@
 
 Both servers run as separate processes on loopback and send the same number of
 StreamPromptResponse text deltas of the same size; the client is this process.
+Rounds alternate between the two so that load drift on the machine hits both alike.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import grpc
 from agentstream.v1 import agent_pb2 as pb
@@ -14,9 +17,11 @@ from google.protobuf import struct_pb2
 from .common import median, process, stream_once
 
 WORDS = 20_000
-ROUNDS = 5
-FIRST_EVENT_SAMPLES = 200
+ROUNDS = 7
+FIRST_EVENT_SAMPLES = 100
 WORD = "word "
+
+MakeRequest = Callable[[int], pb.StreamPromptRequest]
 
 
 def agent_request(words: int) -> pb.StreamPromptRequest:
@@ -31,35 +36,43 @@ def baseline_request(words: int) -> pb.StreamPromptRequest:
     return pb.StreamPromptRequest(run_id="bench-run-0001", extra_params=extra)
 
 
-async def measure(address: str, make_request: object) -> tuple[float, float]:
-    """(median deltas/s over ROUNDS long runs, median seconds to first event)."""
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.AgentServiceStub(channel)
-        long_request, short_request = make_request(WORDS), make_request(1)  # type: ignore[operator]
-        await stream_once(stub, long_request)  # warm up
-        rates = []
-        for _ in range(ROUNDS):
-            deltas, _, total = await stream_once(stub, long_request)
-            assert deltas == WORDS, deltas
-            rates.append(deltas / total)
-        firsts = [(await stream_once(stub, short_request))[1] for _ in range(FIRST_EVENT_SAMPLES)]
-    return median(rates), median(firsts)
+async def one_round(stub: pb_grpc.AgentServiceStub, make: MakeRequest) -> tuple[float, float]:
+    """(deltas/s of one long run, median seconds to first event of short runs)."""
+    deltas, _, total = await stream_once(stub, make(WORDS))
+    assert deltas == WORDS, deltas
+    firsts = [(await stream_once(stub, make(1)))[1] for _ in range(FIRST_EVENT_SAMPLES)]
+    return deltas / total, median(firsts)
 
 
 async def main() -> None:
-    config = "config/bench.yaml"
-    async with process("bench.baseline", "{port}") as baseline_address:
-        base_rate, base_first = await measure(baseline_address, baseline_request)
-    async with process(
+    agent = process(
         "agentstream_server",
         "--log-level",
         "WARNING",
         "--config",
-        config,
+        "config/bench.yaml",
         "--addr",
         "127.0.0.1:{port}",
-    ) as address:
-        rate, first = await measure(address, agent_request)
+    )
+    baseline = process("bench.baseline", "{port}")
+    async with (
+        agent as agent_address,
+        baseline as baseline_address,
+        grpc.aio.insecure_channel(agent_address) as agent_channel,
+        grpc.aio.insecure_channel(baseline_address) as baseline_channel,
+    ):
+        sides = {
+            "baseline": (pb_grpc.AgentServiceStub(baseline_channel), baseline_request),
+            "agent": (pb_grpc.AgentServiceStub(agent_channel), agent_request),
+        }
+        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
+        for stub, make in sides.values():
+            await one_round(stub, make)  # warm up
+        for _ in range(ROUNDS):
+            for name, (stub, make) in sides.items():
+                figures[name].append(await one_round(stub, make))
+    base_rate, base_first = (median([f[i] for f in figures["baseline"]]) for i in (0, 1))
+    rate, first = (median([f[i] for f in figures["agent"]]) for i in (0, 1))
     print(f"baseline grpc.aio : {base_rate:10,.0f} events/s, first event {base_first * 1e3:.2f} ms")
     print(f"agentstream       : {rate:10,.0f} events/s, first event {first * 1e3:.2f} ms")
     print(

@@ -34,10 +34,17 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         self._settings: ServerConfig = agents.config.server
         self.runs = RunRegistry()
 
-    # Writes with context.write rather than yielding: one less generator hop per token.
-    async def StreamPrompt(  # type: ignore[override]
+    async def StreamPrompt(
         self, request: pb.StreamPromptRequest, context: PromptContext
-    ) -> None:
+    ) -> AsyncIterator[pb.StreamPromptResponse]:
+        # Events are written with context.write, straight from the loop (one generator hop
+        # less per token); being an async generator keeps interceptors that iterate
+        # streaming handlers, like OpenTelemetry's, working.
+        await self._stream_prompt(request, context)
+        return
+        yield
+
+    async def _stream_prompt(self, request: pb.StreamPromptRequest, context: PromptContext) -> None:
         try:
             prompt = prompt_request(request)
             prompt.run_id = prompt.run_id or uuid.uuid4().hex
@@ -50,7 +57,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             self.runs.register(session)
         except AgentError as error:
             failed = RunFailed(error, [])
-            await context.write(event_pb(failed, request.run_id, 1, 0))
+            await context.write(event_pb(failed, request.run_id or uuid.uuid4().hex, 1, 0))
             _set_status(context, failed)
             return
         try:
