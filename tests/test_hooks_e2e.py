@@ -227,6 +227,46 @@ async def test_cancel_without_event_id_stops_a_streaming_run(hooked):
     assert len(result.of("text_delta")) < 6000
 
 
+async def test_cancel_stops_a_silent_model_at_once(hooked, caplog):
+    hooks = HookStream(hooked.stub)
+    attach = asyncio.create_task(hooks.attach("thinking"))
+    result_task = run(
+        hooked.stub,
+        "thinking",
+        [{"text": "hmm"}, {"hang": True}],
+        hooks=pb.HooksOptions(wait_for_client=True),
+    )
+    await attach
+    await hooks.event("text_delta")
+    await hooks.reply("", **cancel("too slow"))
+    result = await result_task
+    assert result.code == grpc.StatusCode.CANCELLED
+    assert result.last.error.message == "run cancelled: too slow"
+    assert hooked.offline.open_streams == 0
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+async def test_cancel_stops_running_tools_at_once(hooked):
+    hooks = HookStream(hooked.stub)
+    attach = asyncio.create_task(hooks.attach("busy"))
+    result_task = run(
+        hooked.stub,
+        "busy",
+        [call("gate", id="g")],
+        [{"text": "never"}],
+        hooks=pb.HooksOptions(wait_for_client=True),
+    )
+    await attach
+    await hooks.event("tool_call")
+    await wait_until(lambda: hooked.gate.running == 1)
+    await hooks.reply("", **cancel("stop"))
+    result = await result_task
+    assert result.code == grpc.StatusCode.CANCELLED
+    assert hooked.gate.cancelled == 1
+    tool_results = result.last.error.history[-1].parts
+    assert tool_results[0].tool_result.id == "g" and tool_results[0].tool_result.is_error
+
+
 async def test_skip_answers_a_server_tool_without_running_it(hooked):
     hooks = HookStream(hooked.stub)
     attach = asyncio.create_task(hooks.attach("skip", blocking=(pb.HOOK_EVENT_KIND_TOOL_CALL,)))

@@ -53,13 +53,27 @@ class AgentRun:
         self.spec = spec
         self.state = RunState(spec.history, spec.max_turns)
         self._tool_slots = asyncio.Semaphore(spec.tool_concurrency)
+        self._task: asyncio.Task[object] | None = None
+        # True only while awaiting the model or tools, never while emitting: cancelling
+        # then cannot cut an event in half on the wire.
+        self._waiting = False
+        self._interrupt: AgentError | None = None
 
     @property
     def turn(self) -> int:
         return self.state.turn
 
+    def interrupt(self, error: AgentError) -> None:
+        """Ends the run with `error`: at once while it waits on the model or its tools,
+        otherwise at its next step."""
+        if self._interrupt is None:
+            self._interrupt = error
+        if self._waiting and self._task is not None:
+            self._task.cancel()
+
     async def run(self, emit: Emit) -> FinalResponse | RunFailed:
         """Emits `RunStarted`, the run's events, then `FinalResponse` or `RunFailed`."""
+        self._task = asyncio.current_task()
         spec = self.spec
         await emit(RunStarted(spec.agent, spec.request.model, spec.max_turns, spec.provider.name))
         try:
@@ -67,11 +81,22 @@ class AgentRun:
             return await self._steps(emit)
         except AgentError as error:
             failed = RunFailed(error, list(self.state.history))
-            await emit(failed)
-            return failed
+        except asyncio.CancelledError:
+            if self._interrupt is None or not self._only_interrupted():
+                raise  # the caller went away or its deadline passed: nobody to tell
+            failed = RunFailed(self._interrupt, list(self.state.history))
+        await emit(failed)
+        return failed
+
+    def _only_interrupted(self) -> bool:
+        """Withdraws our own cancellation; False if someone else cancelled the task too."""
+        assert self._task is not None
+        return self._task.uncancel() == 0
 
     async def _steps(self, emit: Emit) -> FinalResponse:
         while True:
+            if self._interrupt is not None:
+                raise self._interrupt
             step = self.state.next_step()
             if isinstance(step, CallModel):
                 await self._call_model(step, emit)
@@ -92,7 +117,14 @@ class AgentRun:
         stream = self.spec.provider.stream(request)
         try:
             # One pass per token: dispatch on the exact type, assemble, emit.
-            async for event in stream:
+            while True:
+                self._waiting = True
+                try:
+                    event = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    self._waiting = False
                 kind = type(event)
                 if kind is TextDelta:
                     builder.text(event.text)  # type: ignore[union-attr]
@@ -134,12 +166,19 @@ class AgentRun:
         results: list[ToolResult | None] = [None] * len(calls)
         try:
             for next_done in asyncio.as_completed(tasks):
-                index, result = await next_done
+                self._waiting = True
+                try:
+                    index, result = await next_done
+                finally:
+                    self._waiting = False
                 results[index] = result
                 await emit(result)
-        except AgentError as error:
+        except (AgentError, asyncio.CancelledError) as error:
             # Keep the history sendable: every call gets a result.
-            self.state.record_tool_results(_fill_missing(calls, results, error.message))
+            reason = error.message if isinstance(error, AgentError) else "run cancelled"
+            if self._interrupt is not None:
+                reason = self._interrupt.message
+            self.state.record_tool_results(_fill_missing(calls, results, reason))
             raise
         finally:
             await _cancel_and_wait(tasks)

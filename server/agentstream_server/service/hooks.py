@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agentstream.v1 import agent_pb2 as pb
 
-from ..core.errors import HooksFailed, RunCancelled, RunIdInUse
+from ..core.errors import AgentError, HooksFailed, RunCancelled, RunIdInUse
 from ..core.events import ReasoningDelta, TextDelta, ToolCallDelta, TurnFinished
 from ..core.messages import Message, ToolCall, ToolResult
 from ..core.tools import error_result
@@ -166,6 +167,8 @@ class HookSession:
         self._cancel_reason: str | None = None
         self._text_turn = 0
         self._text = ""
+        # Set by whoever runs the loop, so a cancel does not wait for the next step.
+        self.interrupt: Callable[[AgentError], None] | None = None
 
     # --- the client's side ------------------------------------------------------------
 
@@ -225,9 +228,12 @@ class HookSession:
         return None
 
     def cancel(self, reason: str) -> None:
-        """Stops the run at its next step; waits on the client end at once."""
+        """Ends the run: at once while it waits on the model, its tools or this client,
+        otherwise at its next step."""
         if self._cancel_reason is None:
             self._cancel_reason = reason
+            if self.interrupt is not None:
+                self.interrupt(RunCancelled(reason))
         for pending in list(self._pending.values()):
             if not pending.future.done():
                 pending.future.set_exception(RunCancelled(reason))

@@ -60,8 +60,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             await context.write(event_pb(failed, request.run_id or uuid.uuid4().hex, 1, 0))
             _set_status(context, failed)
             return
+        run = AgentRun(spec)
+        session.interrupt = run.interrupt
         try:
-            outcome = await self._run(AgentRun(spec), context)
+            outcome = await self._run(run, context)
         except asyncio.CancelledError:
             session.end(pb.RUN_OUTCOME_ABANDONED, message="the StreamPrompt caller went away")
             raise

@@ -189,6 +189,9 @@ class Run:
         self._use_hooks = use_hooks
         self._timeout = timeout
         self._hooks_call: Any = None
+        # gRPC allows one write at a time on a stream; tool tasks reply concurrently.
+        self._write_lock = asyncio.Lock()
+        self._cancelled_locally = False
         self._hooks_task: asyncio.Task[None] | None = None
         self._tool_tasks: set[asyncio.Task[None]] = set()
         self._call: Any = None
@@ -220,6 +223,7 @@ class Run:
         if self._hooks_call is not None and not self._hooks_call.done():
             await self._reply("", cancel=pb.HookCancel(reason=reason))
         elif self._call is not None:
+            self._cancelled_locally = True
             self._call.cancel()
 
     async def _stream(self) -> AsyncIterator[pb.StreamPromptResponse]:
@@ -237,6 +241,10 @@ class Run:
             code, details = await self._call.code(), await self._call.details()
         except grpc.aio.AioRpcError as e:
             code, details = e.code(), e.details() or ""
+        except asyncio.CancelledError:
+            if not self._cancelled_locally:
+                raise
+            code, details = grpc.StatusCode.CANCELLED, "cancelled by the client"
         finally:
             await self._close_hooks()
         if code != grpc.StatusCode.OK or self._final is None:
@@ -285,7 +293,7 @@ class Run:
             value = await tool_.function(arguments)
             output = ToolOutput(value if isinstance(value, str) else json.dumps(value))
         except Exception as e:  # the model reads a failing tool as an error result
-            output = ToolOutput(f"{type(e).__name__}: {e}", True)
+            output = ToolOutput(str(e) or type(e).__name__, True)
         await self._send_action(event.event_id, output)
 
     async def _send_action(self, event_id: str, action: HookAction) -> None:
@@ -301,11 +309,10 @@ class Run:
 
     async def _reply(self, event_id: str, **action: Any) -> None:
         reply = pb.HookReply(event_id=event_id, **action)
-        # A write can only fail once the run has ended; its outcome arrives on StreamPrompt.
-        with contextlib.suppress(
-            grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError
-        ):
-            await self._hooks_call.write(pb.HooksRequest(reply=reply))
+        # A write fails only once the run has ended; its outcome arrives on StreamPrompt.
+        async with self._write_lock:
+            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                await self._hooks_call.write(pb.HooksRequest(reply=reply))
 
     async def _close_hooks(self) -> None:
         if self._hooks_task is None:
