@@ -1,20 +1,24 @@
 """StreamPrompt throughput and time to first event vs a bare grpc.aio baseline.
 
 Both servers run as separate processes on loopback and send the same number of
-StreamPromptResponse text deltas of the same size; the client is this process.
-Rounds alternate between the two so that load drift on the machine hits both alike.
+StreamPromptResponse text deltas of the same size. Two clients read them: this
+Python process (what a Python backend sees) and, as a second reader with a different
+gRPC stack, a Go client (clients/go/cmd/streambench). Rounds alternate between the
+two servers so load drift on the machine hits both alike.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 
 import grpc
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
-from .common import median, process, stream_once
+from .common import ROOT, median, process, stream_once
 
 WORDS = 20_000
 ROUNDS = 7
@@ -44,6 +48,28 @@ async def one_round(stub: pb_grpc.AgentServiceStub, make: MakeRequest) -> tuple[
     return deltas / total, median(firsts)
 
 
+async def go_client_rate(address: str, request: pb.StreamPromptRequest) -> float:
+    """Median deltas/s of long runs read by the Go client."""
+    binary = ROOT / ".tools" / "bin" / "streambench"
+    build = await asyncio.create_subprocess_exec(
+        "go", "build", "-o", str(binary), "./cmd/streambench", cwd=ROOT / "clients" / "go"
+    )
+    assert await build.wait() == 0, "go build of clients/go/cmd/streambench failed"
+    body = json.dumps(json_format.MessageToDict(request))
+    run = await asyncio.create_subprocess_exec(
+        str(binary),
+        "-addr",
+        address,
+        "-request",
+        body,
+        "-rounds",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await run.communicate()
+    return float(out.split()[0])
+
+
 async def main() -> None:
     agent = process(
         "agentstream_server",
@@ -68,9 +94,12 @@ async def main() -> None:
         figures: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
         for stub, make in sides.values():
             await one_round(stub, make)  # warm up
+        go_rates: dict[str, list[float]] = {"baseline": [], "agent": []}
+        addresses = {"baseline": baseline_address, "agent": agent_address}
         for _ in range(ROUNDS):
             for name, (stub, make) in sides.items():
                 figures[name].append(await one_round(stub, make))
+                go_rates[name].append(await go_client_rate(addresses[name], make(WORDS)))
     base_rate, base_first = (median([f[i] for f in figures["baseline"]]) for i in (0, 1))
     rate, first = (median([f[i] for f in figures["agent"]]) for i in (0, 1))
     print(f"baseline grpc.aio : {base_rate:10,.0f} events/s, first event {base_first * 1e3:.2f} ms")
@@ -78,4 +107,9 @@ async def main() -> None:
     print(
         f"ratio             : {rate / base_rate:.1%} of baseline (target >= 85%); "
         f"first event target < 2 ms"
+    )
+    go_base, go_agent = median(go_rates["baseline"]), median(go_rates["agent"])
+    print(
+        f"Go client reading : baseline {go_base:,.0f} events/s, agentstream {go_agent:,.0f} "
+        f"events/s, ratio {go_agent / go_base:.1%}"
     )
