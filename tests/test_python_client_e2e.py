@@ -109,3 +109,21 @@ async def test_cancel_from_a_hook_callback(start_server):
             await run.result()
     assert raised.value.code == grpc.StatusCode.CANCELLED
     assert raised.value.history[-1].parts[0].text == "6*7?"
+
+
+def test_client_package_needs_only_grpcio_and_protobuf():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "clients" / "python" / "pyproject.toml").read_text())["project"]
+    names = sorted(d.split(">")[0].split("=")[0].split("<")[0] for d in project["dependencies"])
+    assert names == ["grpcio", "protobuf"]
+    # Importing the client pulls in nothing of the server's.
+    code = (
+        "import sys, agentstream, agentstream.v1.agent_pb2_grpc\n"
+        "server = ('agentstream_server', 'pydantic', 'httpx', 'yaml')\n"
+        "bad = [m for m in server if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", code], check=True)
