@@ -195,3 +195,20 @@ async def test_opentelemetry_instrumented_server_streams_runs(start_server):
     assert result.code == grpc.StatusCode.OK
     assert result.kinds()[-1] == "final_response"
     assert any("StreamPrompt" in span.name for span in exporter.get_finished_spans())
+
+
+async def test_runs_still_going_after_the_grace_period_end_with_their_history(server):
+    turns = script([{"text": "half way"}, {"hang": True}])
+    call = server.stub.StreamPrompt(pb.StreamPromptRequest(prompt="x", extra_params=turns))
+    events = []
+    while (event := await call.read()).WhichOneof("event") != "text_delta":
+        events.append(event)
+    stopping = asyncio.create_task(server.server.stop(grace=0.2))
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        while True:
+            events.append(await call.read())
+    await stopping
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    error = events[-1].error
+    assert error.code == pb.ERROR_CODE_SHUTTING_DOWN and error.retryable
+    assert [m.parts[0].text for m in error.history] == ["x"]

@@ -15,11 +15,15 @@ from grpc_reflection.v1alpha import reflection
 
 from ..agents import Agents
 from ..config import Config
+from ..core.errors import ShuttingDown
 from ..core.tools import Tool
 from ..tools import BUILTIN_TOOLS
 from .servicer import AgentServicer
 
 logger = logging.getLogger(__name__)
+
+# How long interrupted runs get to send their last event before their calls are cancelled.
+_FAREWELL_S = 1.0
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["AgentService"].full_name
 
@@ -55,11 +59,17 @@ class AgentServer:
         return port
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stops taking new calls, lets running streams finish for `grace` seconds,
-        then cancels the rest."""
+        """Stops taking new calls and lets running runs finish for `grace` seconds. Runs
+        still going then end with a retryable SHUTTING_DOWN error carrying their history
+        (so a caller can continue elsewhere); calls still open after that are cancelled."""
         await self.health.enter_graceful_shutdown()
         grace = self.config.server.grace_period_s if grace is None else grace
-        await self._server.stop(grace)
+        runs = self.servicer.runs
+        stopping = asyncio.create_task(self._server.stop(grace + _FAREWELL_S))
+        if not await runs.wait_empty(grace):
+            runs.interrupt_all(ShuttingDown("the server is shutting down; retry with the history"))
+            await runs.wait_empty(_FAREWELL_S)
+        await stopping
         await self.agents.aclose()
 
     async def wait(self) -> None:
