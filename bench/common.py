@@ -17,6 +17,8 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
+# The process behind each address `process` started, for `cpu_seconds`.
+PIDS: dict[str, int] = {}
 
 
 def free_port() -> int:
@@ -38,6 +40,7 @@ async def process(*args: str) -> AsyncIterator[str]:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     address = f"127.0.0.1:{port}"
+    PIDS[address] = proc.pid
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             await channel.channel_ready()
@@ -60,6 +63,12 @@ async def stream_once(
         if event.HasField("text_delta"):
             deltas += 1
     return deltas, first, time.perf_counter() - start
+
+
+def cpu_seconds(address: str) -> float:
+    """CPU time (user + system) the server at `address` has used so far (Linux)."""
+    fields = Path(f"/proc/{PIDS[address]}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def median(values: list[float]) -> float:

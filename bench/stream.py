@@ -18,7 +18,7 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from google.protobuf import json_format, struct_pb2
 
-from .common import ROOT, median, process, stream_once
+from .common import ROOT, cpu_seconds, median, process, stream_once
 
 WORDS = 20_000
 ROUNDS = 7
@@ -40,12 +40,17 @@ def baseline_request(words: int) -> pb.StreamPromptRequest:
     return pb.StreamPromptRequest(run_id="bench-run-0001", extra_params=extra)
 
 
-async def one_round(stub: pb_grpc.AgentServiceStub, make: MakeRequest) -> tuple[float, float]:
-    """(deltas/s of one long run, median seconds to first event of short runs)."""
+async def one_round(
+    stub: pb_grpc.AgentServiceStub, make: MakeRequest, address: str
+) -> tuple[float, float, float]:
+    """(deltas/s of one long run, median seconds to first event of short runs,
+    server CPU seconds per event of the long run)."""
+    cpu = cpu_seconds(address)
     deltas, _, total = await stream_once(stub, make(WORDS))
+    cpu = cpu_seconds(address) - cpu
     assert deltas == WORDS, deltas
     firsts = [(await stream_once(stub, make(1)))[1] for _ in range(FIRST_EVENT_SAMPLES)]
-    return deltas / total, median(firsts)
+    return deltas / total, median(firsts), cpu / deltas
 
 
 async def go_client_rate(address: str, request: pb.StreamPromptRequest) -> float:
@@ -91,17 +96,19 @@ async def main() -> None:
             "baseline": (pb_grpc.AgentServiceStub(baseline_channel), baseline_request),
             "agent": (pb_grpc.AgentServiceStub(agent_channel), agent_request),
         }
-        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
-        for stub, make in sides.values():
-            await one_round(stub, make)  # warm up
-        go_rates: dict[str, list[float]] = {"baseline": [], "agent": []}
+        figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in sides}
         addresses = {"baseline": baseline_address, "agent": agent_address}
+        for name, (stub, make) in sides.items():
+            await one_round(stub, make, addresses[name])  # warm up
+        go_rates: dict[str, list[float]] = {"baseline": [], "agent": []}
         for _ in range(ROUNDS):
             for name, (stub, make) in sides.items():
-                figures[name].append(await one_round(stub, make))
+                figures[name].append(await one_round(stub, make, addresses[name]))
                 go_rates[name].append(await go_client_rate(addresses[name], make(WORDS)))
-    base_rate, base_first = (median([f[i] for f in figures["baseline"]]) for i in (0, 1))
-    rate, first = (median([f[i] for f in figures["agent"]]) for i in (0, 1))
+    base_rate, base_first, base_cpu = (
+        median([f[i] for f in figures["baseline"]]) for i in range(3)
+    )
+    rate, first, cpu = (median([f[i] for f in figures["agent"]]) for i in range(3))
     print(f"baseline grpc.aio : {base_rate:10,.0f} events/s, first event {base_first * 1e3:.2f} ms")
     print(f"agentstream       : {rate:10,.0f} events/s, first event {first * 1e3:.2f} ms")
     print(
@@ -112,4 +119,8 @@ async def main() -> None:
     print(
         f"Go client reading : baseline {go_base:,.0f} events/s, agentstream {go_agent:,.0f} "
         f"events/s, ratio {go_agent / go_base:.1%}"
+    )
+    print(
+        f"server CPU/event  : baseline {base_cpu * 1e6:.1f} us, agentstream {cpu * 1e6:.1f} us "
+        f"(+{(cpu - base_cpu) * 1e6:.1f} us for the loop, events and history)"
     )
