@@ -44,6 +44,15 @@ async def hooked(start_server):
     return server
 
 
+async def attached_run(stub, run_id, *turns, events=(), blocking=(), **fields):
+    """Attaches a hooks client to `run_id` first, then starts that run."""
+    hooks = HookStream(stub)
+    attach = asyncio.create_task(hooks.attach(run_id, events, blocking))
+    result_task = run(stub, run_id, *turns, **fields)
+    await attach
+    return hooks, result_task
+
+
 def run(stub, run_id, *turns, **fields):
     request = pb.StreamPromptRequest(
         prompt="go", run_id=run_id, extra_params=script(*turns), **fields
@@ -114,14 +123,13 @@ async def test_a_run_with_client_tools_always_waits(hooked):
 
 # 2. Blocking events wait for the reply; observe-only ones never slow the run.
 async def test_blocking_event_waits_for_the_reply(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(
-        hooks.attach("blocked", blocking=(pb.HOOK_EVENT_KIND_COMPLETION_FINISHED,))
+    hooks, result_task = await attached_run(
+        hooked.stub,
+        "blocked",
+        [{"text": "done"}],
+        blocking=(pb.HOOK_EVENT_KIND_COMPLETION_FINISHED,),
+        hooks=pb.HooksOptions(wait_for_client=True),
     )
-    result_task = run(
-        hooked.stub, "blocked", [{"text": "done"}], hooks=pb.HooksOptions(wait_for_client=True)
-    )
-    await attach
     finished = await hooks.event("completion_finished")
     assert finished.reply_expected and finished.completion_finished.text == "done"
     assert not result_task.done()
@@ -130,17 +138,13 @@ async def test_blocking_event_waits_for_the_reply(hooked):
 
 
 async def test_blocking_event_without_reply_times_out(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(
-        hooks.attach("slow-guard", blocking=(pb.HOOK_EVENT_KIND_COMPLETION_CALL,))
-    )
-    result_task = run(
+    _hooks, result_task = await attached_run(  # the stream stays open, unanswered
         hooked.stub,
         "slow-guard",
         [{"text": "x"}],
+        blocking=(pb.HOOK_EVENT_KIND_COMPLETION_CALL,),
         hooks=pb.HooksOptions(wait_for_client=True, reply_timeout_ms=50),
     )
-    await attach
     result = await result_task
     assert result.last.error.code == pb.ERROR_CODE_HOOKS_FAILED
     assert "completion_call event 1: no reply from the hooks client within 50 ms" in result.details
@@ -148,15 +152,13 @@ async def test_blocking_event_without_reply_times_out(hooked):
 
 async def test_a_slow_observer_gets_merged_deltas_and_does_not_slow_the_run(hooked):
     words = 3000
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("observed", events=(pb.HOOK_EVENT_KIND_TEXT_DELTA,)))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub,
         "observed",
         [{"text": "w " * words}],
+        events=(pb.HOOK_EVENT_KIND_TEXT_DELTA,),
         hooks=pb.HooksOptions(wait_for_client=True),
     )
-    await attach
     result = await result_task  # the whole run finishes while the observer reads nothing
     assert result.code == grpc.StatusCode.OK
     rest = await hooks.rest()
@@ -169,14 +171,13 @@ async def test_a_slow_observer_gets_merged_deltas_and_does_not_slow_the_run(hook
 
 # 3. Cancel from a hook ends the run at once.
 async def test_cancel_on_completion_call_makes_no_model_call(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(
-        hooks.attach("stop-early", blocking=(pb.HOOK_EVENT_KIND_COMPLETION_CALL,))
+    hooks, result_task = await attached_run(
+        hooked.stub,
+        "stop-early",
+        [{"text": "never"}],
+        blocking=(pb.HOOK_EVENT_KIND_COMPLETION_CALL,),
+        hooks=pb.HooksOptions(wait_for_client=True),
     )
-    result_task = run(
-        hooked.stub, "stop-early", [{"text": "never"}], hooks=pb.HooksOptions(wait_for_client=True)
-    )
-    await attach
     event = await hooks.event("completion_call")
     await hooks.reply(event.event_id, **cancel("policy says no"))
     result = await result_task
@@ -189,16 +190,14 @@ async def test_cancel_on_completion_call_makes_no_model_call(hooked):
 
 
 async def test_cancel_on_a_tool_call_starts_no_tool_and_covers_every_call(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("veto", blocking=(pb.HOOK_EVENT_KIND_TOOL_CALL,)))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub,
         "veto",
         [call("gate", id="g1"), call("gate", id="g2")],
         [{"text": "never"}],
+        blocking=(pb.HOOK_EVENT_KIND_TOOL_CALL,),
         hooks=pb.HooksOptions(wait_for_client=True),
     )
-    await attach
     first = await hooks.event("tool_call")
     await hooks.reply(first.event_id, **cancel("not today"))
     result = await result_task
@@ -211,15 +210,13 @@ async def test_cancel_on_a_tool_call_starts_no_tool_and_covers_every_call(hooked
 
 
 async def test_cancel_without_event_id_stops_a_streaming_run(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("stop-now", events=(pb.HOOK_EVENT_KIND_TEXT_DELTA,)))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub,
         "stop-now",
         [{"text": "a b c"}, {"delay_ms": 1}] * 2000,
+        events=(pb.HOOK_EVENT_KIND_TEXT_DELTA,),
         hooks=pb.HooksOptions(wait_for_client=True),
     )
-    await attach
     await hooks.event("text_delta")
     await hooks.reply("", **cancel("enough"))
     result = await result_task
@@ -228,15 +225,12 @@ async def test_cancel_without_event_id_stops_a_streaming_run(hooked):
 
 
 async def test_cancel_stops_a_silent_model_at_once(hooked, caplog):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("thinking"))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub,
         "thinking",
         [{"text": "hmm"}, {"hang": True}],
         hooks=pb.HooksOptions(wait_for_client=True),
     )
-    await attach
     await hooks.event("text_delta")
     await hooks.reply("", **cancel("too slow"))
     result = await result_task
@@ -247,16 +241,13 @@ async def test_cancel_stops_a_silent_model_at_once(hooked, caplog):
 
 
 async def test_cancel_stops_running_tools_at_once(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("busy"))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub,
         "busy",
         [call("gate", id="g")],
         [{"text": "never"}],
         hooks=pb.HooksOptions(wait_for_client=True),
     )
-    await attach
     await hooks.event("tool_call")
     await wait_until(lambda: hooked.gate.running == 1)
     await hooks.reply("", **cancel("stop"))
@@ -268,16 +259,14 @@ async def test_cancel_stops_running_tools_at_once(hooked):
 
 
 async def test_skip_answers_a_server_tool_without_running_it(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("skip", blocking=(pb.HOOK_EVENT_KIND_TOOL_CALL,)))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub,
         "skip",
         [call("gate", id="g")],
         [{"text": "ok"}],
+        blocking=(pb.HOOK_EVENT_KIND_TOOL_CALL,),
         hooks=pb.HooksOptions(wait_for_client=True),
     )
-    await attach
     event = await hooks.event("tool_call")
     assert not event.tool_call.execute
     await hooks.reply(event.event_id, skip=pb.HookSkip(reason="gate is closed today"))
@@ -289,16 +278,13 @@ async def test_skip_answers_a_server_tool_without_running_it(hooked):
 
 # 4. Client tools: sent together, answered in any order, matched by call id.
 async def test_client_tools_answered_out_of_order(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("client-tools"))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub,
         "client-tools",
         [call("lookup", {"order": 7}, id="L"), call("price", {"order": 7}, id="P")],
         [{"text": "answered"}],
         tools=[LOOKUP, PRICE],
     )
-    await attach
     first = await hooks.event("tool_call")
     second = await hooks.event("tool_call")
     assert first.tool_call.execute and first.reply_expected
@@ -321,9 +307,7 @@ async def test_client_tools_answered_out_of_order(hooked):
 
 
 async def test_client_tool_reply_timeout_feeds_an_error_to_the_model(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("late"))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub,
         "late",
         [call("lookup", id="L")],
@@ -331,7 +315,6 @@ async def test_client_tool_reply_timeout_feeds_an_error_to_the_model(hooked):
         tools=[LOOKUP],
         hooks=pb.HooksOptions(reply_timeout_ms=50),
     )
-    await attach
     await hooks.event("tool_call")
     result = await result_task
     assert result.code == grpc.StatusCode.OK
@@ -341,12 +324,9 @@ async def test_client_tool_reply_timeout_feeds_an_error_to_the_model(hooked):
 
 # 5. Disconnects.
 async def test_hooks_client_leaving_while_a_client_tool_is_pending_fails_the_run(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("gone"))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub, "gone", [call("lookup", id="L")], [{"text": "x"}], tools=[LOOKUP]
     )
-    await attach
     await hooks.event("tool_call")
     hooks.call.cancel()
     result = await result_task
@@ -356,16 +336,13 @@ async def test_hooks_client_leaving_while_a_client_tool_is_pending_fails_the_run
 
 
 async def test_observer_leaving_does_not_stop_the_run(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("watched"))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub,
         "watched",
         [call("gate")],
         [{"text": "fine"}],
         hooks=pb.HooksOptions(wait_for_client=True),
     )
-    await attach
     await hooks.event("tool_call")
     hooks.call.cancel()
     hooked.gate.gate.set()
@@ -442,12 +419,9 @@ async def test_reply_before_attach_is_invalid_argument(hooked):
 
 
 async def test_action_that_does_not_fit_gets_an_error_and_the_run_goes_on(hooked):
-    hooks = HookStream(hooked.stub)
-    attach = asyncio.create_task(hooks.attach("misfit"))
-    result_task = run(
+    hooks, result_task = await attached_run(
         hooked.stub, "misfit", [call("lookup", id="L")], [{"text": "ok"}], tools=[LOOKUP]
     )
-    await attach
     event = await hooks.event("tool_call")
     await hooks.reply(event.event_id, **PROCEED)  # a client tool must be answered
     error = (await hooks.read()).error
