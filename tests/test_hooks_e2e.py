@@ -290,9 +290,10 @@ async def test_client_tools_answered_out_of_order(hooked):
     assert first.tool_call.execute and first.reply_expected
     assert json.loads(first.tool_call.arguments) == {"order": 7}
     await hooks.reply(second.event_id, **output("$12"))
-    await hooks.reply(first.event_id, **output("shipped"))
-    await hooks.reply(first.event_id, **output("again"))  # duplicate
+    # Bad replies while the run still waits on the first call (replies are applied in order).
+    await hooks.reply(second.event_id, **output("again"))  # duplicate
     await hooks.reply("999", **output("ghost"))  # unknown
+    await hooks.reply(first.event_id, **output("shipped"))
     result = await result_task
     assert result.code == grpc.StatusCode.OK
     assert [r.id for r in result.of("tool_result")] == ["P", "L"]
@@ -302,7 +303,7 @@ async def test_client_tools_answered_out_of_order(hooked):
         ("P", "$12"),
     ]
     errors = [r.error for r in await hooks.rest() if r.WhichOneof("response") == "error"]
-    assert any("already answered" in e.message and e.event_id == first.event_id for e in errors)
+    assert any("already answered" in e.message and e.event_id == second.event_id for e in errors)
     assert any("no event '999'" in e.message for e in errors)
 
 

@@ -116,7 +116,7 @@ class AgentRun:
         finished: TurnFinished | None = None
         stream = self.spec.provider.stream(request)
         try:
-            # One pass per token: dispatch on the exact type, assemble, emit.
+            # One pass per token: assemble the turn's message, tell the hooks, emit.
             while True:
                 self._waiting = True
                 try:
@@ -125,22 +125,21 @@ class AgentRun:
                     break
                 finally:
                     self._waiting = False
-                kind = type(event)
-                if kind is TextDelta:
-                    builder.text(event.text)  # type: ignore[union-attr]
-                elif kind is ReasoningDelta:
-                    builder.reasoning(event.text)  # type: ignore[union-attr]
-                elif kind is ToolCall:
-                    builder.tool_call(event)  # type: ignore[arg-type]
-                elif kind is ReasoningEnd:
-                    builder.end_reasoning(event)  # type: ignore[arg-type]
+                if isinstance(event, TextDelta):
+                    builder.text(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    builder.reasoning(event.text)
+                elif isinstance(event, ToolCall):
+                    builder.tool_call(event)
+                elif isinstance(event, ReasoningEnd):
+                    builder.end_reasoning(event)
                     continue
-                elif kind is TurnFinished:
-                    finished = event  # type: ignore[assignment]
+                elif isinstance(event, TurnFinished):
+                    finished = event
                     continue  # emitted once the turn's message is recorded
-                if hooks.wants_deltas and kind is not ToolCall:
-                    await hooks.delta(step.turn, event)  # type: ignore[arg-type]
-                await emit(event)  # type: ignore[arg-type]
+                if hooks.wants_deltas and not isinstance(event, ToolCall):
+                    await hooks.delta(step.turn, event)
+                await emit(event)
         finally:
             await stream.aclose()
         if finished is None:

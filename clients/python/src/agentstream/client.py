@@ -192,6 +192,7 @@ class Run:
         # gRPC allows one write at a time on a stream; tool tasks reply concurrently.
         self._write_lock = asyncio.Lock()
         self._cancelled_locally = False
+        self._ended = False  # the hooks stream said run_ended
         self._hooks_task: asyncio.Task[None] | None = None
         self._tool_tasks: set[asyncio.Task[None]] = set()
         self._call: Any = None
@@ -220,6 +221,8 @@ class Run:
     async def cancel(self, reason: str = "") -> None:
         """Cancels on the server (the run ends with CANCELLED and its history) when a Hooks
         stream is open; otherwise cancels the call locally."""
+        if self._ended or self._final is not None or self._error is not None:
+            return  # the run is over; its last events may still be on their way
         if self._hooks_call is not None and not self._hooks_call.done():
             await self._reply("", cancel=pb.HookCancel(reason=reason))
         elif self._call is not None:
@@ -261,8 +264,11 @@ class Run:
     async def _serve_hooks(self) -> None:
         try:
             async for response in self._hooks_call:
-                if response.WhichOneof("response") == "event":
+                kind = response.WhichOneof("response")
+                if kind == "event":
                     await self._on_hook_event(response.event)
+                elif kind == "run_ended":
+                    self._ended = True
         except grpc.aio.AioRpcError as e:
             if e.code() != grpc.StatusCode.CANCELLED:
                 self.hooks_error = e
