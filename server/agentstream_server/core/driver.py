@@ -58,6 +58,7 @@ class AgentRun:
         # then cannot cut an event in half on the wire.
         self._waiting = False
         self._interrupt: AgentError | None = None
+        self._cancelled_task = False  # interrupt() cancelled our task
 
     @property
     def turn(self) -> int:
@@ -68,7 +69,8 @@ class AgentRun:
         otherwise at its next step."""
         if self._interrupt is None:
             self._interrupt = error
-        if self._waiting and self._task is not None:
+        if self._waiting and self._task is not None and not self._cancelled_task:
+            self._cancelled_task = True
             self._task.cancel()
 
     async def run(self, emit: Emit) -> FinalResponse | RunFailed:
@@ -88,9 +90,17 @@ class AgentRun:
         await emit(failed)
         return failed
 
+    def _start_waiting(self) -> None:
+        # An interrupt that came while we were emitting takes effect here, before a wait
+        # that might never end on its own.
+        if self._interrupt is not None:
+            raise self._interrupt
+        self._waiting = True
+
     def _only_interrupted(self) -> bool:
-        """Withdraws our own cancellation; False if someone else cancelled the task too."""
-        assert self._task is not None
+        """Withdraws our own cancellation; False if it was not ours, or not only ours."""
+        if not self._cancelled_task or self._task is None:
+            return False
         return self._task.uncancel() == 0
 
     async def _steps(self, emit: Emit) -> FinalResponse:
@@ -118,7 +128,7 @@ class AgentRun:
         try:
             # One pass per token: assemble the turn's message, tell the hooks, emit.
             while True:
-                self._waiting = True
+                self._start_waiting()
                 try:
                     event = await anext(stream)
                 except StopAsyncIteration:
@@ -165,7 +175,7 @@ class AgentRun:
         results: list[ToolResult | None] = [None] * len(calls)
         try:
             for next_done in asyncio.as_completed(tasks):
-                self._waiting = True
+                self._start_waiting()
                 try:
                     index, result = await next_done
                 finally:
