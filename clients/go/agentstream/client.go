@@ -163,6 +163,9 @@ type Run struct {
 	// Closed when the hooks stream ended (nil without one).
 	hooksDone chan struct{}
 	sendHooks func(*pb.HookReply) error
+	// ended is set once the run is over (its last event or run_ended seen): Cancel is
+	// then a no-op, so it cannot cut off the last events still on their way.
+	ended bool
 }
 
 // hooksDrainTimeout bounds how long a finished run waits for its hooks stream's
@@ -186,12 +189,21 @@ func (c *Client) Run(ctx context.Context, req *pb.StreamPromptRequest, opts ...O
 // the server abandons the run and Events ends with codes.Canceled.
 func (r *Run) Cancel(reason string) {
 	r.hooksMu.Lock()
-	send := r.sendHooks
+	send, ended := r.sendHooks, r.ended
 	r.hooksMu.Unlock()
+	if ended {
+		return
+	}
 	if send != nil && send(Cancel(reason)) == nil {
 		return
 	}
 	r.cancel()
+}
+
+func (r *Run) markEnded() {
+	r.hooksMu.Lock()
+	r.ended = true
+	r.hooksMu.Unlock()
 }
 
 // Final drains the remaining events and returns the final response, or a
@@ -259,8 +271,10 @@ func (r *Run) Events() iter.Seq2[*pb.StreamPromptResponse, error] {
 			switch e := event.GetEvent().(type) {
 			case *pb.StreamPromptResponse_FinalResponse:
 				r.final = e.FinalResponse
+				r.markEnded()
 			case *pb.StreamPromptResponse_Error:
 				runErr = e.Error
+				r.markEnded()
 			}
 			if !yield(event, nil) {
 				r.err = context.Canceled
@@ -332,6 +346,7 @@ func (r *Run) startHooks() error {
 			case *pb.HooksResponse_RunEnded:
 				r.hooksMu.Lock()
 				r.sendHooks = nil
+				r.ended = true
 				r.hooksMu.Unlock()
 				sendMu.Lock()
 				_ = stream.CloseSend()

@@ -127,6 +127,8 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
   private readonly abort = new AbortController();
   private started = false;
   private sendHooks?: (reply: MessageInitShape<typeof HookReplySchema>) => void;
+  /** Set once the run is over: cancel() then does nothing, so it cannot cut off its last events. */
+  private ended = false;
   private finished?: Promise<FinalResponse>;
 
   constructor(
@@ -144,6 +146,7 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
    * disconnects, as aborting `signal` does: the server abandons the run.
    */
   cancel(reason = ""): void {
+    if (this.ended) return;
     if (this.sendHooks) {
       this.sendHooks({ eventId: "", action: { case: "cancel", value: create(HookCancelSchema, { reason }) } });
       return;
@@ -186,6 +189,7 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
         if (!this.runId) this.runId = event.runId;
         if (event.event.case === "finalResponse") this.result = event.event.value;
         if (event.event.case === "error") runError = event.event.value;
+        if (event.event.case === "finalResponse" || event.event.case === "error") this.ended = true;
         yield event;
       }
     } catch (err) {
@@ -243,7 +247,10 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
     this.sendHooks = send;
     try {
       for await (const message of this.service.hooks(outbox, { signal })) {
-        if (message.response.case === "runEnded") break;
+        if (message.response.case === "runEnded") {
+          this.ended = true;
+          break;
+        }
         if (message.response.case !== "event") continue;
         const event = message.response.value;
         if (event.event.case === "toolCall" && event.event.value.execute) {
