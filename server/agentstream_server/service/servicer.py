@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -62,16 +63,21 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             return
         run = AgentRun(spec)
         session.interrupt = run.interrupt
+        started = time.monotonic()
         try:
             outcome = await self._run(run, context)
         except asyncio.CancelledError:
             session.end(pb.RUN_OUTCOME_ABANDONED, message="the StreamPrompt caller went away")
+            _log_run(run, "abandoned by the caller", started)
             raise
         finally:
             self.runs.unregister(session)
         _end_session(session, outcome)
         if isinstance(outcome, RunFailed):
             _set_status(context, outcome)
+            _log_run(run, f"failed: {outcome.error.code.value}", started)
+        else:
+            _log_run(run, "completed", started)
 
     async def _run(self, run: AgentRun, context: PromptContext) -> FinalResponse | RunFailed:
         emit = _emitter(context, run)
@@ -199,6 +205,20 @@ def _emitter(context: PromptContext, run: AgentRun) -> Emit:
         await context.write(event_pb(event, run_id, seq, run.turn))
 
     return emit
+
+
+def _log_run(run: AgentRun, outcome: str, started: float) -> None:
+    usage = run.state.usage
+    logger.info(
+        "run %s agent=%s %s turns=%d tokens=%d/%d in %.3fs",
+        run.spec.run_id,
+        run.spec.agent,
+        outcome,
+        run.turn,
+        usage.input_tokens,
+        usage.output_tokens,
+        time.monotonic() - started,
+    )
 
 
 def _set_status(context: PromptContext, failed: RunFailed) -> None:
