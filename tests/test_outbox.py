@@ -60,3 +60,17 @@ async def test_a_full_outbox_merges_into_its_tail_or_reports_an_overflow():
     assert first.error.message.startswith("overflow: 1 observe-only event(s) dropped")
     assert (await outbox.get()).event.tool_call.call_id == "t1"
     assert (await outbox.get()).event.text_delta.delta == "ab"
+
+
+async def test_a_merged_message_is_finished_by_its_last_delta():
+    outbox = Outbox(limit=100, flush_s=0)
+    pieces = ["a ", "b ", "c "]
+    for count in (1, 2, 3):
+
+        def finish(response, count=count):
+            response.event.text_delta.aggregated = "".join(pieces[:count])
+
+        outbox.put_observed(text(pieces[count - 1]), finish)
+    merged = await outbox.get()
+    assert merged.event.text_delta.delta == "a b c "
+    assert merged.event.text_delta.aggregated == "a b c "

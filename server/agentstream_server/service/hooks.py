@@ -52,7 +52,9 @@ class Outbox:
     and reported as one overflow notice."""
 
     def __init__(self, limit: int, flush_s: float) -> None:
-        self._items: deque[pb.HooksResponse] = deque()
+        # Each entry may carry a `finish` that completes the message when it is sent
+        # (the aggregated text: built per sent message, not per token).
+        self._items: deque[tuple[pb.HooksResponse, Finish | None]] = deque()
         self._limit = limit
         self._flush_s = flush_s
         self._ready = asyncio.Event()
@@ -60,13 +62,16 @@ class Outbox:
         self.dropped = 0
 
     def put(self, response: pb.HooksResponse) -> None:
-        self._items.append(response)
+        self._items.append((response, None))
         self._ready.set()
 
-    def put_observed(self, response: pb.HooksResponse) -> None:
+    def put_observed(self, response: pb.HooksResponse, finish: Finish | None = None) -> None:
         if len(self._items) < self._limit:
-            self.put(response)
-        elif not (self._items and _merge_into(self._items[-1], response)):
+            self._items.append((response, finish))
+            self._ready.set()
+        elif self._items and _merge_into(self._items[-1][0], response):
+            self._items[-1] = (self._items[-1][0], finish or self._items[-1][1])
+        else:
             self.dropped += 1
 
     def close(self) -> None:
@@ -87,29 +92,31 @@ class Outbox:
             )
             self.dropped = 0
             return pb.HooksResponse(error=pb.HookError(message=notice))
-        head = self._items.popleft()
+        head, finish = self._items.popleft()
         if _is_observed_delta(head):
-            await self._gather_deltas(head)
+            finish = await self._gather_deltas(head, finish)
+        if finish is not None:
+            finish(head)
         return head
 
-    async def _gather_deltas(self, head: pb.HooksResponse) -> None:
+    async def _gather_deltas(self, head: pb.HooksResponse, finish: Finish | None) -> Finish | None:
         """Merges the deltas that follow `head` for up to `flush_s`: an observer gets one
         message per window instead of one per token, and anything else (a blocking
-        event, the run's end) goes out at once."""
+        event, the run's end) goes out at once. Returns the last merged delta's finish."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._flush_s
         while True:
-            while self._items and _merge_into(head, self._items[0]):
-                self._items.popleft()
+            while self._items and _merge_into(head, self._items[0][0]):
+                finish = self._items.popleft()[1] or finish
             remaining = deadline - loop.time()
             if self._items or self._closed or remaining <= 0:
-                return
+                return finish
             self._ready.clear()
             try:
                 async with asyncio.timeout(remaining):
                     await self._ready.wait()
             except TimeoutError:
-                return
+                return finish
 
 
 def _is_observed_delta(response: pb.HooksResponse) -> bool:
@@ -130,7 +137,6 @@ def _merge_into(tail: pb.HooksResponse, new: pb.HooksResponse) -> bool:
     old_event, new_event = tail.event, new.event
     if kind == "text_delta":
         old_event.text_delta.delta += new_event.text_delta.delta
-        old_event.text_delta.aggregated = new_event.text_delta.aggregated
     elif kind == "reasoning_delta":
         old_event.reasoning_delta.delta += new_event.reasoning_delta.delta
     else:
@@ -139,6 +145,18 @@ def _merge_into(tail: pb.HooksResponse, new: pb.HooksResponse) -> bool:
         old_event.tool_call_delta.arguments_delta += new_event.tool_call_delta.arguments_delta
     old_event.merged += 1 + new_event.merged
     return True
+
+
+Finish = Callable[[pb.HooksResponse], None]
+
+
+def _aggregated_text(pieces: list[str], count: int) -> Finish:
+    """Fills a text delta's `aggregated` with the turn's first `count` pieces."""
+
+    def finish(response: pb.HooksResponse) -> None:
+        response.event.text_delta.aggregated = "".join(pieces[:count])
+
+    return finish
 
 
 @dataclass(slots=True)
@@ -166,7 +184,7 @@ class HookSession:
         self._pending: dict[str, _Pending] = {}
         self._cancel_reason: str | None = None
         self._text_turn = 0
-        self._text = ""
+        self._text_pieces: list[str] = []  # this turn's text so far
         # Set by whoever runs the loop, so a cancel does not wait for the next step.
         self.interrupt: Callable[[AgentError], None] | None = None
 
@@ -280,11 +298,15 @@ class HookSession:
         self._check_cancelled()
         if isinstance(event, TextDelta):
             if turn != self._text_turn:
-                self._text_turn, self._text = turn, ""
-            self._text += event.text
+                self._text_turn, self._text_pieces = turn, []
+            pieces = self._text_pieces
+            pieces.append(event.text)
             if self._subscribed(pb.HOOK_EVENT_KIND_TEXT_DELTA):
-                payload: Any = pb.HookTextDelta(delta=event.text, aggregated=self._text)
-                await self._send(turn, pb.HOOK_EVENT_KIND_TEXT_DELTA, text_delta=payload)
+                payload: Any = pb.HookTextDelta(delta=event.text)
+                aggregated = _aggregated_text(pieces, len(pieces))
+                await self._send(
+                    turn, pb.HOOK_EVENT_KIND_TEXT_DELTA, finish=aggregated, text_delta=payload
+                )
         elif isinstance(event, ReasoningDelta):
             if self._subscribed(pb.HOOK_EVENT_KIND_REASONING_DELTA):
                 payload = pb.HookReasoningDelta(delta=event.text)
@@ -349,7 +371,13 @@ class HookSession:
         return kind in self._events
 
     async def _send(
-        self, turn: int, kind: int, *, must_answer: bool = False, **event: Any
+        self,
+        turn: int,
+        kind: int,
+        *,
+        must_answer: bool = False,
+        finish: Finish | None = None,
+        **event: Any,
     ) -> pb.HookReply | None:
         """Sends one event; for blocking kinds and client tools, returns the client's reply."""
         outbox = self._outbox
@@ -359,8 +387,8 @@ class HookSession:
                     "the hooks client disconnected and the run needs it for client tools"
                 )
             return None
-        event_id = str(next(self._ids))
-        self._issued = int(event_id)
+        self._issued = next(self._ids)
+        event_id = str(self._issued)
         blocking = must_answer or kind in self._blocking
         response = pb.HooksResponse(
             event=pb.HookEvent(
@@ -368,8 +396,10 @@ class HookSession:
             )
         )
         if not blocking:
-            outbox.put_observed(response)
+            outbox.put_observed(response, finish)
             return None
+        if finish is not None:
+            finish(response)
         return await self._await_reply(outbox, response, event_id, must_answer)
 
     async def _await_reply(
