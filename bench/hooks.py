@@ -19,12 +19,11 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from google.protobuf import struct_pb2
 
-from .common import ROOT, median, p99, process, stream_once
+from .common import ROOT, cpu_seconds, median, p99, process, stream_once
 
 ROUND_TRIPS = 2000
-OBSERVED_WORDS = 5000
-ROUNDS = 5
-OBSERVER_COUNTS: list[list[str]] = []
+OBSERVED_WORDS = 20_000
+ROUNDS = 7
 
 
 def _request(words: int, run_id: str, wait: bool) -> pb.StreamPromptRequest:
@@ -66,7 +65,11 @@ async def round_trips(stub: pb_grpc.AgentServiceStub) -> list[float]:
     return gaps
 
 
-async def observed_rate(stub: pb_grpc.AgentServiceStub, address: str, observer: bool) -> float:
+async def observed_rate(
+    stub: pb_grpc.AgentServiceStub, address: str, observer: str
+) -> tuple[float, float]:
+    """(deltas/s, server CPU seconds per delta) of one long run; `observer` is "" (none),
+    "full" (an observer with the aggregated text) or "omit" (without it)."""
     run_id = uuid.uuid4().hex
     watcher = None
     if observer:
@@ -76,22 +79,24 @@ async def observed_rate(stub: pb_grpc.AgentServiceStub, address: str, observer: 
             "bench.observer",
             address,
             run_id,
+            *(["omit"] if observer == "omit" else []),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
         )
     # Timed from the first text delta: the run waits for the observer process to attach.
-    first = last = 0.0
+    first = last = cpu = 0.0
     deltas = 0
-    async for event in stub.StreamPrompt(_request(OBSERVED_WORDS, run_id, wait=observer)):
+    async for event in stub.StreamPrompt(_request(OBSERVED_WORDS, run_id, wait=bool(observer))):
         if event.HasField("text_delta"):
             last = time.perf_counter()
-            first = first or last
+            if not first:
+                first, cpu = last, cpu_seconds(address)
             deltas += 1
+    cpu = cpu_seconds(address) - cpu
     if watcher is not None:
-        out, _ = await watcher.communicate()
-        OBSERVER_COUNTS.append(out.decode().split())
+        await watcher.communicate()
     assert deltas == OBSERVED_WORDS
-    return (deltas - 1) / (last - first)
+    return (deltas - 1) / (last - first), cpu / deltas
 
 
 async def main() -> None:
@@ -108,18 +113,21 @@ async def main() -> None:
         stub = pb_grpc.AgentServiceStub(channel)
         await round_trips(stub)  # warm up
         gaps = await round_trips(stub)
-        plain, watched = [], []
-        for _ in range(ROUNDS):  # alternate, so load drift hits both alike
-            plain.append(await observed_rate(stub, address, observer=False))
-            watched.append(await observed_rate(stub, address, observer=True))
+        figures: dict[str, list[tuple[float, float]]] = {"": [], "full": [], "omit": []}
+        for _ in range(ROUNDS):  # alternate, so load drift hits all alike
+            for mode, runs in figures.items():
+                runs.append(await observed_rate(stub, address, observer=mode))
     print(
         f"blocking hook round trip: p50 {median(gaps) * 1e6:.0f} us, "
         f"p99 {p99(gaps) * 1e6:.0f} us over {len(gaps)} (target p50 < 500 us)"
     )
-    base, seen = median(plain), median(watched)
-    print(f"observer saw (events, merged): {OBSERVER_COUNTS}")
-    print(f"StreamPrompt alone          : {base:10,.0f} events/s")
-    print(
-        f"with an observe-only client : {seen:10,.0f} events/s "
-        f"(cost {1 - seen / base:.1%}, target < 15%)"
-    )
+    rate = {mode: median([r for r, _ in runs]) for mode, runs in figures.items()}
+    cpu = {mode: median([c for _, c in runs]) * 1e6 for mode, runs in figures.items()}
+    alone = rate[""]
+    print(f"StreamPrompt alone          : {alone:8,.0f} events/s, server {cpu['']:.1f} us/event")
+    for mode, label in (("full", "an observer"), ("omit", "one omitting aggregated")):
+        cost = 1 - rate[mode] / alone
+        print(
+            f"with {label:<23}: {rate[mode]:8,.0f} events/s, server {cpu[mode]:.1f} us/event "
+            f"(cost {cost:.1%}, target < 15%)"
+        )

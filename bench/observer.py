@@ -1,4 +1,5 @@
-"""An observe-only hooks client in its own process: `python -m bench.observer ADDRESS RUN_ID`.
+"""An observe-only hooks client in its own process:
+`python -m bench.observer ADDRESS RUN_ID [omit]` (omit: attach with omit_aggregated_text).
 
 Attaches to the run (before it starts), reads every event as fast as it can,
 and prints how many events and merged deltas it saw.
@@ -14,10 +15,11 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
 
-async def observe(address: str, run_id: str) -> None:
+async def observe(address: str, run_id: str, omit_aggregated: bool) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
         call = pb_grpc.AgentServiceStub(channel).Hooks()
-        await call.write(pb.HooksRequest(attach=pb.HookAttach(run_id=run_id)))
+        attach = pb.HookAttach(run_id=run_id, omit_aggregated_text=omit_aggregated)
+        await call.write(pb.HooksRequest(attach=attach))
         events = merged = 0
         async for response in call:
             if response.WhichOneof("response") == "event":
@@ -27,4 +29,4 @@ async def observe(address: str, run_id: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(observe(sys.argv[1], sys.argv[2]))
+    asyncio.run(observe(sys.argv[1], sys.argv[2], sys.argv[3:] == ["omit"]))

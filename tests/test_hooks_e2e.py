@@ -169,6 +169,28 @@ async def test_a_slow_observer_gets_merged_deltas_and_does_not_slow_the_run(hook
     assert deltas[-1].text_delta.aggregated == "w " * words
 
 
+async def test_an_observer_may_leave_out_the_aggregated_text(hooked):
+    hooks = HookStream(hooked.stub)
+    await hooks.call.write(
+        pb.HooksRequest(
+            attach=pb.HookAttach(
+                run_id="lean", events=[pb.HOOK_EVENT_KIND_TEXT_DELTA], omit_aggregated_text=True
+            )
+        )
+    )
+    result_task = run(
+        hooked.stub,
+        "lean",
+        [{"text": "one two three"}],
+        hooks=pb.HooksOptions(wait_for_client=True),
+    )
+    rest = await hooks.rest()
+    assert (await result_task).code == grpc.StatusCode.OK
+    deltas = [r.event.text_delta for r in rest if r.WhichOneof("response") == "event"]
+    assert "".join(d.delta for d in deltas) == "one two three"
+    assert all(d.aggregated == "" for d in deltas)
+
+
 # 3. Cancel from a hook ends the run at once.
 async def test_cancel_on_completion_call_makes_no_model_call(hooked):
     hooks, result_task = await attached_run(

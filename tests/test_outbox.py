@@ -5,72 +5,84 @@ from __future__ import annotations
 import asyncio
 
 from agentstream.v1 import agent_pb2 as pb
-from agentstream_server.service.hooks import Outbox
+from agentstream_server.service.hook_outbox import DeltaRun, Outbox
+
+from .helpers import wait_until
 
 
-def text(delta: str, aggregated: str = "", blocking: bool = False) -> pb.HooksResponse:
-    return pb.HooksResponse(
-        event=pb.HookEvent(
-            reply_expected=blocking, text_delta=pb.HookTextDelta(delta=delta, aggregated=aggregated)
-        )
+def build(run: DeltaRun) -> pb.HooksResponse:
+    """As the session builds it: one event for the whole run of deltas."""
+    delta = pb.HookTextDelta(
+        delta="".join(run.pieces), aggregated="".join(run.turn_text[: run.text_upto])
     )
+    return pb.HooksResponse(event=pb.HookEvent(merged=len(run.pieces) - 1, text_delta=delta))
 
 
 def tool(call_id: str) -> pb.HooksResponse:
     return pb.HooksResponse(event=pb.HookEvent(tool_call=pb.HookToolCall(call_id=call_id)))
 
 
-async def test_deltas_queued_within_the_window_go_out_as_one():
-    outbox = Outbox(limit=100, flush_s=10)
+def add_text(outbox: Outbox, turn_text: list[str], piece: str, turn: int = 1) -> None:
+    turn_text.append(piece)
+    outbox.put_delta(turn, "text_delta", piece, turn_text=turn_text)
+
+
+async def test_deltas_queued_together_go_out_as_one_event():
+    outbox = Outbox(limit=100, flush_s=10, build=build)
+    text: list[str] = []
     for word in ("a ", "b ", "c "):
-        outbox.put_observed(text(word, aggregated="x"))
-    outbox.put(tool("t1"))  # a different event ends the merge and is not delayed
+        add_text(outbox, text, word)
+    outbox.put(tool("t1"))  # anything else ends the merge and is not delayed
     merged = await asyncio.wait_for(outbox.get(), 1)
     assert merged.event.text_delta.delta == "a b c " and merged.event.merged == 2
+    assert merged.event.text_delta.aggregated == "a b c "
     assert (await asyncio.wait_for(outbox.get(), 1)).event.tool_call.call_id == "t1"
 
 
-async def test_a_blocking_event_is_never_merged_or_held():
-    outbox = Outbox(limit=100, flush_s=10)
-    outbox.put(text("ask", blocking=True))
-    outbox.put_observed(text("later"))
-    first = await asyncio.wait_for(outbox.get(), 1)
-    assert first.event.reply_expected and first.event.text_delta.delta == "ask"
+async def test_aggregated_text_stops_at_the_run_s_last_delta():
+    outbox = Outbox(limit=100, flush_s=0, build=build)
+    text: list[str] = []
+    add_text(outbox, text, "a ")
+    outbox.put(tool("t1"))
+    add_text(outbox, text, "b ")
+    first = await outbox.get()
+    assert (first.event.text_delta.delta, first.event.text_delta.aggregated) == ("a ", "a ")
+    await outbox.get()
+    second = await outbox.get()
+    assert (second.event.text_delta.delta, second.event.text_delta.aggregated) == ("b ", "a b ")
+
+
+async def test_a_lone_delta_waits_one_window_and_takes_what_follows():
+    outbox = Outbox(limit=100, flush_s=0.05, build=build)
+    text: list[str] = []
+    add_text(outbox, text, "a ")
+    getter = asyncio.create_task(outbox.get())
+    await wait_until(lambda: outbox._gathering)
+    add_text(outbox, text, "b ")
+    assert (await asyncio.wait_for(getter, 1)).event.text_delta.delta == "a b "
 
 
 async def test_closing_flushes_at_once():
-    outbox = Outbox(limit=100, flush_s=10)
-    outbox.put_observed(text("only"))
+    outbox = Outbox(limit=100, flush_s=10, build=build)
+    add_text(outbox, [], "only")
     getter = asyncio.create_task(outbox.get())
-    await asyncio.sleep(0)
+    await wait_until(lambda: outbox._gathering)
     outbox.close()
     assert (await asyncio.wait_for(getter, 1)).event.text_delta.delta == "only"
     assert await outbox.get() is None
 
 
 async def test_a_full_outbox_merges_into_its_tail_or_reports_an_overflow():
-    outbox = Outbox(limit=2, flush_s=0)
+    outbox = Outbox(limit=2, flush_s=0, build=build)
+    text: list[str] = []
     outbox.put(tool("t1"))
-    outbox.put_observed(text("a"))
-    outbox.put_observed(text("b"))  # full: merged into the tail
-    outbox.put(tool("t2"))
-    outbox.put_observed(text("c"))  # full, tail is not a delta: dropped and counted
+    add_text(outbox, text, "a")
+    add_text(outbox, text, "b")  # full, but it continues the queued run
+    outbox.put(tool("t2"))  # what must not wait always queues
+    add_text(outbox, text, "c")  # full, and the tail is not a delta run: dropped
     assert outbox.dropped == 1
     first = await outbox.get()
     assert first.error.message.startswith("overflow: 1 observe-only event(s) dropped")
     assert (await outbox.get()).event.tool_call.call_id == "t1"
     assert (await outbox.get()).event.text_delta.delta == "ab"
-
-
-async def test_a_merged_message_is_finished_by_its_last_delta():
-    outbox = Outbox(limit=100, flush_s=0)
-    pieces = ["a ", "b ", "c "]
-    for count in (1, 2, 3):
-
-        def finish(response, count=count):
-            response.event.text_delta.aggregated = "".join(pieces[:count])
-
-        outbox.put_observed(text(pieces[count - 1]), finish)
-    merged = await outbox.get()
-    assert merged.event.text_delta.delta == "a b c "
-    assert merged.event.text_delta.aggregated == "a b c "
+    assert (await outbox.get()).event.tool_call.call_id == "t2"

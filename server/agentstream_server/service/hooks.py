@@ -3,29 +3,28 @@
 A `HookSession` is the `RunHooks` of one run. It turns each hook point into a
 `HookEvent` for the attached client and, for blocking events and client tool
 calls, waits for the client's reply. Observe-only events go through a bounded
-`Outbox` that merges deltas when the client reads too slowly, so a slow observer
-never holds up the run or grows memory without bound.
+`Outbox` (hook_outbox.py) that merges deltas, so an observer never holds up the
+run or grows memory without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agentstream.v1 import agent_pb2 as pb
 
-from ..core.errors import AgentError, HooksFailed, RunCancelled, RunIdInUse
+from ..core.errors import AgentError, HooksFailed, RunCancelled
 from ..core.events import ReasoningDelta, TextDelta, ToolCallDelta, TurnFinished
 from ..core.messages import Message, ToolCall, ToolResult
 from ..core.tools import error_result
 from .convert import FINISH_REASONS_PB, history_pb, usage_pb
+from .hook_outbox import DeltaRun, Outbox
 
 ALL_KINDS = frozenset(pb.HookEventKind.values()) - {pb.HOOK_EVENT_KIND_UNSPECIFIED}
-_DELTA_FIELDS = ("text_delta", "reasoning_delta", "tool_call_delta")
 
 # Which replies fit which event: a client tool call must be answered, not waved on.
 _OBSERVE_ACTIONS = frozenset({"proceed", "cancel"})
@@ -44,119 +43,6 @@ class HookSettings:
 
 class AlreadyAttached(Exception):
     pass
-
-
-class Outbox:
-    """What the hooks stream sends next. Blocking events and notices always queue;
-    observe-only deltas beyond `limit` merge into the queued tail or are dropped
-    and reported as one overflow notice."""
-
-    def __init__(self, limit: int, flush_s: float) -> None:
-        # Each entry may carry a `finish` that completes the message when it is sent
-        # (the aggregated text: built per sent message, not per token).
-        self._items: deque[tuple[pb.HooksResponse, Finish | None]] = deque()
-        self._limit = limit
-        self._flush_s = flush_s
-        self._ready = asyncio.Event()
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, response: pb.HooksResponse) -> None:
-        self._items.append((response, None))
-        self._ready.set()
-
-    def put_observed(self, response: pb.HooksResponse, finish: Finish | None = None) -> None:
-        if len(self._items) < self._limit:
-            self._items.append((response, finish))
-            self._ready.set()
-        elif self._items and _merge_into(self._items[-1][0], response):
-            self._items[-1] = (self._items[-1][0], finish or self._items[-1][1])
-        else:
-            self.dropped += 1
-
-    def close(self) -> None:
-        self._closed = True
-        self._ready.set()
-
-    async def get(self) -> pb.HooksResponse | None:
-        """The next response, or None once closed and drained."""
-        while not self._items:
-            if self._closed:
-                return None
-            self._ready.clear()
-            await self._ready.wait()
-        if self.dropped:
-            notice = (
-                f"overflow: {self.dropped} observe-only event(s) dropped; "
-                "the client read too slowly"
-            )
-            self.dropped = 0
-            return pb.HooksResponse(error=pb.HookError(message=notice))
-        head, finish = self._items.popleft()
-        if _is_observed_delta(head):
-            finish = await self._gather_deltas(head, finish)
-        if finish is not None:
-            finish(head)
-        return head
-
-    async def _gather_deltas(self, head: pb.HooksResponse, finish: Finish | None) -> Finish | None:
-        """Merges the deltas that follow `head` for up to `flush_s`: an observer gets one
-        message per window instead of one per token, and anything else (a blocking
-        event, the run's end) goes out at once. Returns the last merged delta's finish."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._flush_s
-        while True:
-            while self._items and _merge_into(head, self._items[0][0]):
-                finish = self._items.popleft()[1] or finish
-            remaining = deadline - loop.time()
-            if self._items or self._closed or remaining <= 0:
-                return finish
-            self._ready.clear()
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._ready.wait()
-            except TimeoutError:
-                return finish
-
-
-def _is_observed_delta(response: pb.HooksResponse) -> bool:
-    return (
-        response.WhichOneof("response") == "event"
-        and not response.event.reply_expected
-        and response.event.WhichOneof("event") in _DELTA_FIELDS
-    )
-
-
-def _merge_into(tail: pb.HooksResponse, new: pb.HooksResponse) -> bool:
-    """Appends a delta to a queued delta of the same kind (and call); False when it can't."""
-    if tail.WhichOneof("response") != "event" or tail.event.reply_expected:
-        return False
-    kind = new.event.WhichOneof("event")
-    if tail.event.WhichOneof("event") != kind or kind not in _DELTA_FIELDS:
-        return False
-    old_event, new_event = tail.event, new.event
-    if kind == "text_delta":
-        old_event.text_delta.delta += new_event.text_delta.delta
-    elif kind == "reasoning_delta":
-        old_event.reasoning_delta.delta += new_event.reasoning_delta.delta
-    else:
-        if old_event.tool_call_delta.call_id != new_event.tool_call_delta.call_id:
-            return False
-        old_event.tool_call_delta.arguments_delta += new_event.tool_call_delta.arguments_delta
-    old_event.merged += 1 + new_event.merged
-    return True
-
-
-Finish = Callable[[pb.HooksResponse], None]
-
-
-def _aggregated_text(pieces: list[str], count: int) -> Finish:
-    """Fills a text delta's `aggregated` with the turn's first `count` pieces."""
-
-    def finish(response: pb.HooksResponse) -> None:
-        response.event.text_delta.aggregated = "".join(pieces[:count])
-
-    return finish
 
 
 @dataclass(slots=True)
@@ -183,6 +69,7 @@ class HookSession:
         self._issued = 0
         self._pending: dict[str, _Pending] = {}
         self._cancel_reason: str | None = None
+        self._aggregated_text = True
         self._text_turn = 0
         self._text_pieces: list[str] = []  # this turn's text so far
         # Set by whoever runs the loop, so a cancel does not wait for the next step.
@@ -194,12 +81,17 @@ class HookSession:
     def needs_client(self) -> bool:
         return self.settings.wait_for_client or bool(self.client_tools)
 
-    def attach(self, events: frozenset[int], blocking: frozenset[int]) -> Outbox:
+    def attach(
+        self, events: frozenset[int], blocking: frozenset[int], aggregated_text: bool = True
+    ) -> Outbox:
         if self._outbox is not None:
             raise AlreadyAttached(self.run_id)
-        self._outbox = Outbox(self.settings.buffer_events, self.settings.observer_flush_s)
+        self._outbox = Outbox(
+            self.settings.buffer_events, self.settings.observer_flush_s, self._delta_event
+        )
         self._events = events or ALL_KINDS
         self._blocking = blocking
+        self._aggregated_text = aggregated_text
         self.wants_deltas = True
         self._attached.set()
         return self._outbox
@@ -296,26 +188,50 @@ class HookSession:
 
     async def delta(self, turn: int, event: TextDelta | ReasoningDelta | ToolCallDelta) -> None:
         self._check_cancelled()
+        turn_text = None
+        call_id = name = ""
         if isinstance(event, TextDelta):
-            if turn != self._text_turn:
-                self._text_turn, self._text_pieces = turn, []
-            pieces = self._text_pieces
-            pieces.append(event.text)
-            if self._subscribed(pb.HOOK_EVENT_KIND_TEXT_DELTA):
-                payload: Any = pb.HookTextDelta(delta=event.text)
-                aggregated = _aggregated_text(pieces, len(pieces))
-                await self._send(
-                    turn, pb.HOOK_EVENT_KIND_TEXT_DELTA, finish=aggregated, text_delta=payload
-                )
+            kind, field, piece = pb.HOOK_EVENT_KIND_TEXT_DELTA, "text_delta", event.text
+            if self._aggregated_text:
+                turn_text = self._turn_text(turn)
+                turn_text.append(piece)
         elif isinstance(event, ReasoningDelta):
-            if self._subscribed(pb.HOOK_EVENT_KIND_REASONING_DELTA):
-                payload = pb.HookReasoningDelta(delta=event.text)
-                await self._send(turn, pb.HOOK_EVENT_KIND_REASONING_DELTA, reasoning_delta=payload)
-        elif self._subscribed(pb.HOOK_EVENT_KIND_TOOL_CALL_DELTA):
-            payload = pb.HookToolCallDelta(
-                call_id=event.id, name=event.name, arguments_delta=event.arguments_delta
+            kind, field, piece = pb.HOOK_EVENT_KIND_REASONING_DELTA, "reasoning_delta", event.text
+        else:
+            kind, field, piece = (
+                pb.HOOK_EVENT_KIND_TOOL_CALL_DELTA,
+                "tool_call_delta",
+                event.arguments_delta,
             )
-            await self._send(turn, pb.HOOK_EVENT_KIND_TOOL_CALL_DELTA, tool_call_delta=payload)
+            call_id, name = event.id, event.name
+        if not self._subscribed(kind):
+            return
+        if kind in self._blocking:
+            run = DeltaRun(
+                turn, field, call_id, name, [piece], turn_text or [], len(turn_text or [])
+            )
+            await self._send(turn, kind, **{field: _delta_payload(run)})
+        elif self._outbox is not None:
+            self._outbox.put_delta(
+                turn, field, piece, call_id=call_id, name=name, turn_text=turn_text
+            )
+
+    def _turn_text(self, turn: int) -> list[str]:
+        if turn != self._text_turn:
+            self._text_turn, self._text_pieces = turn, []
+        return self._text_pieces
+
+    def _delta_event(self, run: DeltaRun) -> pb.HooksResponse:
+        """The message for a run of merged observe-only deltas, built as it is sent."""
+        self._issued = next(self._ids)
+        event = pb.HookEvent(
+            run_id=self.run_id,
+            event_id=str(self._issued),
+            turn=run.turn,
+            merged=len(run.pieces) - 1,
+            **{run.field: _delta_payload(run)},
+        )
+        return pb.HooksResponse(event=event)
 
     async def completion_finished(self, turn: int, finished: TurnFinished, text: str) -> None:
         self._check_cancelled()
@@ -371,13 +287,7 @@ class HookSession:
         return kind in self._events
 
     async def _send(
-        self,
-        turn: int,
-        kind: int,
-        *,
-        must_answer: bool = False,
-        finish: Finish | None = None,
-        **event: Any,
+        self, turn: int, kind: int, *, must_answer: bool = False, **event: Any
     ) -> pb.HookReply | None:
         """Sends one event; for blocking kinds and client tools, returns the client's reply."""
         outbox = self._outbox
@@ -396,10 +306,8 @@ class HookSession:
             )
         )
         if not blocking:
-            outbox.put_observed(response, finish)
+            outbox.put(response)
             return None
-        if finish is not None:
-            finish(response)
         return await self._await_reply(outbox, response, event_id, must_answer)
 
     async def _await_reply(
@@ -429,6 +337,15 @@ class HookSession:
         return reply
 
 
+def _delta_payload(run: DeltaRun) -> Any:
+    text = "".join(run.pieces)
+    if run.field == "text_delta":
+        return pb.HookTextDelta(delta=text, aggregated="".join(run.turn_text[: run.text_upto]))
+    if run.field == "reasoning_delta":
+        return pb.HookReasoningDelta(delta=text)
+    return pb.HookToolCallDelta(call_id=run.call_id, name=run.name, arguments_delta=text)
+
+
 class _ReplyTimeout(Exception):
     pass
 
@@ -442,60 +359,3 @@ def _tool_answer(call: ToolCall, reply: pb.HookReply | None) -> ToolResult | Non
         return ToolResult(call.id, reply.skip.reason, True, call.name, call.call_id)
     output = reply.tool_output
     return ToolResult(call.id, output.content, output.is_error, call.name, call.call_id)
-
-
-class RunRegistry:
-    """The running runs by id, so a hooks client can find its run in either order."""
-
-    def __init__(self) -> None:
-        self._sessions: dict[str, HookSession] = {}
-        self._arrivals: dict[str, asyncio.Event] = {}
-        self._empty = asyncio.Event()
-        self._empty.set()
-
-    def register(self, session: HookSession) -> None:
-        if session.run_id in self._sessions:
-            raise RunIdInUse(session.run_id)
-        self._sessions[session.run_id] = session
-        self._empty.clear()
-        arrival = self._arrivals.pop(session.run_id, None)
-        if arrival is not None:
-            arrival.set()
-
-    def unregister(self, session: HookSession) -> None:
-        if self._sessions.get(session.run_id) is session:
-            del self._sessions[session.run_id]
-        if not self._sessions:
-            self._empty.set()
-
-    async def wait_empty(self, timeout_s: float) -> bool:
-        """True once no run is running; False if some still are after `timeout_s`."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._empty.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    def interrupt_all(self, error: AgentError) -> None:
-        for session in list(self._sessions.values()):
-            if session.interrupt is not None:
-                session.interrupt(error)
-
-    async def find(self, run_id: str, timeout_s: float) -> HookSession | None:
-        """The run with this id, waiting up to `timeout_s` for it to start."""
-        session = self._sessions.get(run_id)
-        if session is not None:
-            return session
-        arrival = self._arrivals.setdefault(run_id, asyncio.Event())
-        try:
-            async with asyncio.timeout(timeout_s):
-                await arrival.wait()
-        except TimeoutError:
-            if self._arrivals.get(run_id) is arrival and not arrival.is_set():
-                del self._arrivals[run_id]
-            return None
-        return self._sessions.get(run_id)
-
-    def __len__(self) -> int:
-        return len(self._sessions)

@@ -19,7 +19,9 @@ from ..core.errors import AgentError, ErrorCode
 from ..core.events import FinalResponse, RunEvent, RunFailed
 from .convert import ERROR_CODES_PB, prompt_request, tool_spec_pb
 from .events import event_pb
-from .hooks import ALL_KINDS, AlreadyAttached, HookSession, HookSettings, Outbox, RunRegistry
+from .hook_outbox import Outbox
+from .hooks import ALL_KINDS, AlreadyAttached, HookSession, HookSettings
+from .runs import RunRegistry
 from .status import STATUS_OF
 
 logger = logging.getLogger(__name__)
@@ -140,7 +142,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                 f"attach.run_id: no run {attach.run_id!r} started within {timeout_s * 1000:.0f} ms",
             )
         try:
-            outbox = session.attach(events, blocking)
+            outbox = session.attach(events, blocking, not attach.omit_aggregated_text)
         except AlreadyAttached:
             await context.abort(
                 grpc.StatusCode.ALREADY_EXISTS,

@@ -2033,9 +2033,13 @@ type HookAttach struct {
 	// Kinds to receive; empty means all.
 	Events []HookEventKind `protobuf:"varint,2,rep,packed,name=events,proto3,enum=agentstream.v1.HookEventKind" json:"events,omitempty"`
 	// Kinds that block the loop until answered. Client tool calls always block.
-	Blocking      []HookEventKind `protobuf:"varint,3,rep,packed,name=blocking,proto3,enum=agentstream.v1.HookEventKind" json:"blocking,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Blocking []HookEventKind `protobuf:"varint,3,rep,packed,name=blocking,proto3,enum=agentstream.v1.HookEventKind" json:"blocking,omitempty"`
+	// Leave HookTextDelta.aggregated empty. Each text delta otherwise repeats the
+	// turn's whole text so far, which for long answers costs far more bytes than
+	// the deltas; an observer that keeps its own copy sets this.
+	OmitAggregatedText bool `protobuf:"varint,4,opt,name=omit_aggregated_text,json=omitAggregatedText,proto3" json:"omit_aggregated_text,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *HookAttach) Reset() {
@@ -2087,6 +2091,13 @@ func (x *HookAttach) GetBlocking() []HookEventKind {
 		return x.Blocking
 	}
 	return nil
+}
+
+func (x *HookAttach) GetOmitAggregatedText() bool {
+	if x != nil {
+		return x.OmitAggregatedText
+	}
+	return false
 }
 
 // HookProceed lets the loop go on.
@@ -3521,12 +3532,13 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"is_default\x18\x06 \x01(\bR\tisDefault\"G\n" +
 	"\x12ListAgentsResponse\x121\n" +
-	"\x06agents\x18\x01 \x03(\v2\x19.agentstream.v1.AgentInfoR\x06agents\"\x95\x01\n" +
+	"\x06agents\x18\x01 \x03(\v2\x19.agentstream.v1.AgentInfoR\x06agents\"\xc7\x01\n" +
 	"\n" +
 	"HookAttach\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x125\n" +
 	"\x06events\x18\x02 \x03(\x0e2\x1d.agentstream.v1.HookEventKindR\x06events\x129\n" +
-	"\bblocking\x18\x03 \x03(\x0e2\x1d.agentstream.v1.HookEventKindR\bblocking\"\r\n" +
+	"\bblocking\x18\x03 \x03(\x0e2\x1d.agentstream.v1.HookEventKindR\bblocking\x120\n" +
+	"\x14omit_aggregated_text\x18\x04 \x01(\bR\x12omitAggregatedText\"\r\n" +
 	"\vHookProceed\"$\n" +
 	"\n" +
 	"HookCancel\x12\x16\n" +

@@ -964,7 +964,13 @@ class HookAttach(_message.Message):
     RUN_ID_FIELD_NUMBER: _builtins.int
     EVENTS_FIELD_NUMBER: _builtins.int
     BLOCKING_FIELD_NUMBER: _builtins.int
+    OMIT_AGGREGATED_TEXT_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    omit_aggregated_text: _builtins.bool
+    """Leave HookTextDelta.aggregated empty. Each text delta otherwise repeats the
+    turn's whole text so far, which for long answers costs far more bytes than
+    the deltas; an observer that keeps its own copy sets this.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedScalarFieldContainer[Global___HookEventKind.ValueType]:
         """Kinds to receive; empty means all."""
@@ -979,10 +985,11 @@ class HookAttach(_message.Message):
         run_id: _builtins.str = ...,
         events: _abc.Iterable[Global___HookEventKind.ValueType] | None = ...,
         blocking: _abc.Iterable[Global___HookEventKind.ValueType] | None = ...,
+        omit_aggregated_text: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocking", b"blocking", "events", b"events", "run_id", b"run_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocking", b"blocking", "events", b"events", "omit_aggregated_text", b"omit_aggregated_text", "run_id", b"run_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

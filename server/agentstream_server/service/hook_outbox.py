@@ -1,0 +1,120 @@
+"""What a hooks stream sends next, bounded, with observe-only deltas merged before they
+become messages.
+
+An observer of a fast run would otherwise cost a protobuf message per token. Here
+consecutive deltas of one kind (and one tool call) collect in a `DeltaRun`, a list
+of strings, and turn into a single `HookEvent` when the stream sends it: at most
+one message per flush window while the client keeps up, fewer when it falls
+behind. Blocking events, notices and the run's end are never held back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agentstream.v1 import agent_pb2 as pb
+
+
+@dataclass(slots=True)
+class DeltaRun:
+    """Consecutive observe-only deltas of one field (and call) of one turn."""
+
+    turn: int
+    field: str  # "text_delta", "reasoning_delta" or "tool_call_delta"
+    call_id: str
+    name: str
+    pieces: list[str]
+    # Text deltas: the turn's text pieces and how many of them this run ends at,
+    # so `aggregated` is built once, when the message is.
+    turn_text: list[str]
+    text_upto: int
+
+    def takes(self, turn: int, field: str, call_id: str) -> bool:
+        return self.turn == turn and self.field == field and self.call_id == call_id
+
+
+BuildEvent = Callable[[DeltaRun], pb.HooksResponse]
+
+
+class Outbox:
+    def __init__(self, limit: int, flush_s: float, build: BuildEvent) -> None:
+        self._items: deque[pb.HooksResponse | DeltaRun] = deque()
+        self._limit = limit
+        self._flush_s = flush_s
+        self._build = build
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._gathering = False
+        self.dropped = 0
+
+    def put(self, response: pb.HooksResponse) -> None:
+        """Queues a message that must not wait (blocking event, notice, run end)."""
+        self._items.append(response)
+        self._ready.set()
+
+    def put_delta(
+        self,
+        turn: int,
+        field: str,
+        piece: str,
+        *,
+        call_id: str = "",
+        name: str = "",
+        turn_text: list[str] | None = None,
+    ) -> None:
+        """Adds an observe-only delta: to the queued run it continues, or as a new run
+        while there is room; otherwise it is dropped and counted."""
+        tail = self._items[-1] if self._items else None
+        if isinstance(tail, DeltaRun) and tail.takes(turn, field, call_id):
+            tail.pieces.append(piece)
+        elif len(self._items) < self._limit:
+            tail = DeltaRun(turn, field, call_id, name, [piece], turn_text or [], 0)
+            self._items.append(tail)
+            if not self._gathering:  # a gathering writer picks it up when its window ends
+                self._ready.set()
+        else:
+            self.dropped += 1
+            return
+        if turn_text is not None:
+            tail.text_upto = len(turn_text)
+
+    def close(self) -> None:
+        self._closed = True
+        self._ready.set()
+
+    async def get(self) -> pb.HooksResponse | None:
+        """The next message, or None once closed and drained."""
+        while not self._items:
+            if self._closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        if self.dropped:
+            notice = (
+                f"overflow: {self.dropped} observe-only event(s) dropped; "
+                "the client read too slowly"
+            )
+            self.dropped = 0
+            return pb.HooksResponse(error=pb.HookError(message=notice))
+        if isinstance(self._items[0], DeltaRun) and len(self._items) == 1:
+            await self._gather()
+        head = self._items.popleft()
+        return self._build(head) if isinstance(head, DeltaRun) else head
+
+    async def _gather(self) -> None:
+        """Lets the lone queued delta run grow for one flush window; only something that
+        must not wait (put, close) ends the window early."""
+        if self._closed or self._flush_s <= 0:
+            return
+        self._gathering = True
+        self._ready.clear()
+        try:
+            async with asyncio.timeout(self._flush_s):
+                await self._ready.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._gathering = False
