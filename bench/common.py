@@ -9,7 +9,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -48,6 +48,19 @@ async def process(*args: str) -> AsyncIterator[str]:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def agent_server(config: str = "config/bench.yaml") -> AbstractAsyncContextManager[str]:
+    """agentstream serving `config` in its own process, quiet, on a free port."""
+    return process(
+        "agentstream_server",
+        "--log-level",
+        "WARNING",
+        "--config",
+        config,
+        "--addr",
+        "127.0.0.1:{port}",
+    )
 
 
 async def stream_once(

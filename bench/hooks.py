@@ -19,7 +19,7 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from google.protobuf import struct_pb2
 
-from .common import ROOT, cpu_seconds, median, p99, process, stream_once
+from .common import ROOT, agent_server, cpu_seconds, median, p99, stream_once
 
 ROUND_TRIPS = 2000
 OBSERVED_WORDS = 20_000
@@ -100,15 +100,7 @@ async def observed_rate(
 
 
 async def main() -> None:
-    server = process(
-        "agentstream_server",
-        "--log-level",
-        "WARNING",
-        "--config",
-        "config/bench.yaml",
-        "--addr",
-        "127.0.0.1:{port}",
-    )
+    server = agent_server()
     async with server as address, grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.AgentServiceStub(channel)
         await round_trips(stub)  # warm up

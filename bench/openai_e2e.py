@@ -21,7 +21,7 @@ import grpc
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
-from .common import ROOT, median, process, stream_once
+from .common import ROOT, agent_server, median, process, stream_once
 from .stream import WORD, baseline_request
 
 DELTAS = 2_000
@@ -181,10 +181,9 @@ async def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as directory:
             config = write_config(directory, model_port)
-            server = ("agentstream_server", "--log-level", "WARNING", "--config", config)
             async with (
                 process("bench.baseline", "{port}") as base,
-                process(*server, "--addr", "127.0.0.1:{port}") as agent,
+                agent_server(config) as agent,
             ):
                 r = await compare(base, agent)
     finally:

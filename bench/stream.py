@@ -18,7 +18,7 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from google.protobuf import json_format, struct_pb2
 
-from .common import ROOT, cpu_seconds, median, process, stream_once
+from .common import ROOT, agent_server, cpu_seconds, median, process, stream_once
 
 WORDS = 20_000
 ROUNDS = 7
@@ -76,15 +76,7 @@ async def go_client_rate(address: str, request: pb.StreamPromptRequest) -> float
 
 
 async def main() -> None:
-    agent = process(
-        "agentstream_server",
-        "--log-level",
-        "WARNING",
-        "--config",
-        "config/bench.yaml",
-        "--addr",
-        "127.0.0.1:{port}",
-    )
+    agent = agent_server()
     baseline = process("bench.baseline", "{port}")
     async with (
         agent as agent_address,

@@ -17,11 +17,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentstream_server.core.messages import Message
+from agentstream_server.core.turn import TurnBuilder
+from agentstream_server.providers.sse import SSEDecoder
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
 
 
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+def interpret(interpreter: Any, name: str) -> list[Any]:
+    """The core events a provider's stream interpreter makes of a recorded body."""
+    decoder = SSEDecoder()
+    events = [e for f in decoder.feed(fixture(name)) + decoder.flush() for e in interpreter.feed(f)]
+    return [*events, *interpreter.finish()]
+
+
+def assemble(events: list[Any]) -> Message:
+    """The assistant message the loop would record from those events."""
+    builder = TurnBuilder()
+    for event in events:
+        builder.add(event)
+    return builder.message()
 
 
 @dataclass

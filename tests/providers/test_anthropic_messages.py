@@ -9,8 +9,6 @@ import pytest
 from agentstream_server.core.errors import ProviderError
 from agentstream_server.core.events import (
     FinishReason,
-    ReasoningDelta,
-    ReasoningEnd,
     TextDelta,
     ToolCallDelta,
     TurnFinished,
@@ -25,33 +23,15 @@ from agentstream_server.core.messages import (
     Usage,
 )
 from agentstream_server.core.model import ModelRequest, ToolChoice, ToolChoiceMode, ToolSpec
-from agentstream_server.core.turn import TurnBuilder
 from agentstream_server.providers.anthropic_messages import MessagesInterpreter, messages_body
 from agentstream_server.providers.sse import SSEDecoder
 
-from .replay import Reply, fixture
+from . import replay
+from .replay import Reply, assemble, fixture
 
 
 def interpret(name: str) -> list[Any]:
-    decoder = SSEDecoder()
-    interpreter = MessagesInterpreter("anthropic")
-    events = [e for f in decoder.feed(fixture(name)) + decoder.flush() for e in interpreter.feed(f)]
-    return events + interpreter.finish()
-
-
-def assemble(events: list[Any]) -> Message:
-    """The assistant message the loop would record (core/turn.py)."""
-    builder = TurnBuilder()
-    for event in events:
-        if isinstance(event, TextDelta):
-            builder.text(event.text)
-        elif isinstance(event, ReasoningDelta):
-            builder.reasoning(event.text)
-        elif isinstance(event, ReasoningEnd):
-            builder.end_reasoning(event)
-        elif isinstance(event, ToolCall):
-            builder.tool_call(event)
-    return builder.message()
+    return replay.interpret(MessagesInterpreter("anthropic"), name)
 
 
 def test_text_recording() -> None:

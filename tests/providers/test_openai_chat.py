@@ -27,14 +27,12 @@ from agentstream_server.core.model import ModelRequest, ToolChoice, ToolChoiceMo
 from agentstream_server.providers.openai_chat import ChatInterpreter, chat_body
 from agentstream_server.providers.sse import SSEDecoder
 
+from . import replay
 from .replay import Reply, fixture
 
 
 def interpret(name: str) -> list[Any]:
-    decoder = SSEDecoder()
-    interpreter = ChatInterpreter("openai")
-    events = [e for f in decoder.feed(fixture(name)) + decoder.flush() for e in interpreter.feed(f)]
-    return events + interpreter.finish()
+    return replay.interpret(ChatInterpreter("openai"), name)
 
 
 def text_of(events: list[Any]) -> str:

@@ -14,12 +14,10 @@ from dataclasses import dataclass, field, replace
 from .errors import AgentError, ProviderError
 from .events import (
     FinalResponse,
-    ReasoningDelta,
     ReasoningEnd,
     RunEvent,
     RunFailed,
     RunStarted,
-    TextDelta,
     TurnFinished,
 )
 from .hooks import NO_HOOKS, RunHooks
@@ -135,18 +133,12 @@ class AgentRun:
                     break
                 finally:
                     self._waiting = False
-                if isinstance(event, TextDelta):
-                    builder.text(event.text)
-                elif isinstance(event, ReasoningDelta):
-                    builder.reasoning(event.text)
-                elif isinstance(event, ToolCall):
-                    builder.tool_call(event)
-                elif isinstance(event, ReasoningEnd):
-                    builder.end_reasoning(event)
-                    continue
-                elif isinstance(event, TurnFinished):
+                if isinstance(event, TurnFinished):
                     finished = event
                     continue  # emitted once the turn's message is recorded
+                builder.add(event)
+                if isinstance(event, ReasoningEnd):
+                    continue  # only closes a part; the caller sees the reasoning deltas
                 if hooks.wants_deltas and not isinstance(event, ToolCall):
                     await hooks.delta(step.turn, event)
                 await emit(event)

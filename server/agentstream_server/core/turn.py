@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .events import ReasoningEnd
+from .events import ModelEvent, ReasoningDelta, ReasoningEnd, TextDelta
 from .messages import Message, Part, Reasoning, Role, Text, ToolCall
 
 
@@ -18,6 +18,17 @@ class TurnBuilder:
         self._parts: list[Part] = []
         self._open_kind: type[Text] | type[Reasoning] | None = None
         self._open_pieces: list[str] = []
+
+    def add(self, event: ModelEvent) -> None:
+        """Takes one event of the model call; `TurnFinished` carries no part."""
+        if isinstance(event, TextDelta):
+            self.text(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self.reasoning(event.text)
+        elif isinstance(event, ToolCall):
+            self.tool_call(event)
+        elif isinstance(event, ReasoningEnd):
+            self.end_reasoning(event)
 
     def text(self, delta: str) -> None:
         if self._open_kind is not Text:

@@ -10,7 +10,6 @@ run or grows memory without bound.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,8 +64,7 @@ class HookSession:
         self._events: frozenset[int] = frozenset()
         self._blocking: frozenset[int] = frozenset()
         self._attached = asyncio.Event()
-        self._ids = itertools.count(1)
-        self._issued = 0
+        self._issued = 0  # event ids are 1, 2, 3, ... in the order they are made
         self._pending: dict[str, _Pending] = {}
         self._cancel_reason: str | None = None
         self._aggregated_text = True
@@ -161,6 +159,10 @@ class HookSession:
             self._outbox.put(pb.HooksResponse(run_ended=ended))
             self._outbox.close()
 
+    def _next_event_id(self) -> str:
+        self._issued += 1
+        return str(self._issued)
+
     def _was_issued(self, event_id: str) -> bool:
         return event_id.isdigit() and 0 < int(event_id) <= self._issued
 
@@ -223,10 +225,9 @@ class HookSession:
 
     def _delta_event(self, run: DeltaRun) -> pb.HooksResponse:
         """The message for a run of merged observe-only deltas, built as it is sent."""
-        self._issued = next(self._ids)
         event = pb.HookEvent(
             run_id=self.run_id,
-            event_id=str(self._issued),
+            event_id=self._next_event_id(),
             turn=run.turn,
             merged=len(run.pieces) - 1,
             **{run.field: _delta_payload(run)},
@@ -297,8 +298,7 @@ class HookSession:
                     "the hooks client disconnected and the run needs it for client tools"
                 )
             return None
-        self._issued = next(self._ids)
-        event_id = str(self._issued)
+        event_id = self._next_event_id()
         blocking = must_answer or kind in self._blocking
         response = pb.HooksResponse(
             event=pb.HookEvent(
