@@ -3675,9 +3675,9 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\fStreamPrompt\x12#.agentstream.v1.StreamPromptRequest\x1a$.agentstream.v1.StreamPromptResponse0\x01\x12H\n" +
 	"\x05Hooks\x12\x1c.agentstream.v1.HooksRequest\x1a\x1d.agentstream.v1.HooksResponse(\x010\x01\x12S\n" +
 	"\n" +
-	"ListAgents\x12!.agentstream.v1.ListAgentsRequest\x1a\".agentstream.v1.ListAgentsResponseB\xc9\x01\n" +
-	"\x12com.agentstream.v1B\n" +
-	"AgentProtoP\x01ZNgithub.com/agentstream/agentstream/clients/go/gen/agentstream/v1;agentstreamv1\xa2\x02\x03AXX\xaa\x02\x0eAgentstream.V1\xca\x02\x0eAgentstream\\V1\xe2\x02\x1aAgentstream\\V1\\GPBMetadata\xea\x02\x0fAgentstream::V1b\x06proto3"
+	"ListAgents\x12!.agentstream.v1.ListAgentsRequest\x1a\".agentstream.v1.ListAgentsResponseB\xb2\x01\n" +
+	"\x18io.github.agentstream.v1B\n" +
+	"AgentProtoP\x01ZNgithub.com/agentstream/agentstream/clients/go/gen/agentstream/v1;agentstreamv1\xa2\x02\x03ASX\xaa\x02\x0eAgentStream.V1\xca\x02\x0eAgentStream\\V1\xea\x02\x0fAgentStream::V1b\x06proto3"
 
 var (
 	file_agentstream_v1_agent_proto_rawDescOnce sync.Once
