@@ -8,7 +8,7 @@ from typing import Any
 
 from .config import AgentConfig, Config
 from .core.driver import RunSpec
-from .core.errors import AgentNotFound, InvalidRequest
+from .core.errors import AgentNotFound, InvalidRequest, quote
 from .core.hooks import NO_HOOKS, RunHooks
 from .core.messages import Message, Role
 from .core.model import ModelProvider, ModelRequest, ToolChoice, ToolChoiceMode, ToolSpec
@@ -70,7 +70,7 @@ class Agents:
             s.name for s in specs
         }:
             raise InvalidRequest(
-                "tool_choice.tool_name", f"no tool named {tool_choice.tool_name!r} in this run"
+                "tool_choice.tool_name", f"no tool named {quote(tool_choice.tool_name)} in this run"
             )
         model_request = ModelRequest(
             model=request.model or agent.model,
@@ -114,8 +114,8 @@ def _check_client_tools(client_tools: list[ToolSpec], server_tools: dict[str, To
     for i, spec in enumerate(client_tools):
         if spec.name in server_tools:
             raise InvalidRequest(
-                f"tools[{i}].name", f"{spec.name!r} is a server tool of this agent"
+                f"tools[{i}].name", f"{quote(spec.name)} is a server tool of this agent"
             )
         if spec.name in seen:
-            raise InvalidRequest(f"tools[{i}].name", f"duplicate tool name {spec.name!r}")
+            raise InvalidRequest(f"tools[{i}].name", f"duplicate tool name {quote(spec.name)}")
         seen.add(spec.name)

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from enum import Enum
 
+# How much of a caller's own input an error message repeats. Status messages travel as
+# gRPC metadata (8 KiB at most), so a 20 KB name must not be copied whole.
+QUOTE_LIMIT = 64
+
+
+def quote(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """`value` as repr(), cut to `limit` characters with a note of its full length."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
 
 class ErrorCode(Enum):
     INVALID_ARGUMENT = "invalid_argument"
@@ -42,7 +53,7 @@ class AgentNotFound(AgentError):
     code = ErrorCode.AGENT_NOT_FOUND
 
     def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(f"agent: no agent named {name!r} (configured: {', '.join(known)})")
+        super().__init__(f"agent: no agent named {quote(name)} (configured: {', '.join(known)})")
 
 
 class MaxTurnsExceeded(AgentError):
@@ -81,7 +92,7 @@ class RunIdInUse(AgentError):
     code = ErrorCode.RUN_ID_IN_USE
 
     def __init__(self, run_id: str) -> None:
-        super().__init__(f"run_id: a run with id {run_id!r} is already running")
+        super().__init__(f"run_id: a run with id {quote(run_id)} is already running")
 
 
 class ShuttingDown(AgentError):

@@ -45,8 +45,8 @@ def prompt_request(request: pb.StreamPromptRequest) -> PromptRequest:
     """Checks every field's shape; raises InvalidRequest naming the first bad one."""
     if request.HasField("max_turns") and not 1 <= request.max_turns <= MAX_TURNS_LIMIT:
         raise InvalidRequest("max_turns", f"must be between 1 and {MAX_TURNS_LIMIT}")
-    if request.run_id and not _RUN_ID.match(request.run_id):
-        raise InvalidRequest("run_id", "1-128 characters of letters, digits and _ . : -")
+    if request.run_id:
+        check_run_id(request.run_id, "run_id")
     if request.HasField("temperature") and not 0 <= request.temperature <= 2:
         raise InvalidRequest("temperature", "must be between 0 and 2")
     if request.HasField("max_tokens") and request.max_tokens == 0:
@@ -67,6 +67,11 @@ def prompt_request(request: pb.StreamPromptRequest) -> PromptRequest:
         tool_choice=_tool_choice(request.tool_choice) if request.HasField("tool_choice") else None,
         extra=json_format.MessageToDict(request.extra_params),
     )
+
+
+def check_run_id(run_id: str, field: str) -> None:
+    if not _RUN_ID.match(run_id):
+        raise InvalidRequest(field, "1-128 characters of letters, digits and _ . : -")
 
 
 def _message(message: pb.Message, where: str) -> Message:

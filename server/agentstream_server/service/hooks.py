@@ -16,12 +16,14 @@ from typing import Any
 
 from agentstream.v1 import agent_pb2 as pb
 
-from ..core.errors import AgentError, HooksFailed, RunCancelled
+from ..core.errors import AgentError, HooksFailed, RunCancelled, quote
 from ..core.events import ReasoningDelta, TextDelta, ToolCallDelta, TurnFinished
 from ..core.messages import Message, ToolCall, ToolResult
 from ..core.tools import error_result
 from .convert import FINISH_REASONS_PB, history_pb, usage_pb
 from .hook_outbox import DeltaRun, Outbox
+
+_MAX_EVENT_ID_DIGITS = 20
 
 ALL_KINDS = frozenset(pb.HookEventKind.values()) - {pb.HOOK_EVENT_KIND_UNSPECIFIED}
 
@@ -116,7 +118,7 @@ class HookSession:
             return "reply: set one of proceed, cancel, skip, tool_output"
         if action == "cancel" and (not reply.event_id or reply.event_id not in self._pending):
             if reply.event_id and not self._was_issued(reply.event_id):
-                return f"reply.event_id: no event {reply.event_id!r} in this run"
+                return f"reply.event_id: no event {quote(reply.event_id)} in this run"
             self.cancel(reply.cancel.reason)
             return None
         if not reply.event_id:
@@ -125,7 +127,7 @@ class HookSession:
         if pending is None:
             if self._was_issued(reply.event_id):
                 return f"event {reply.event_id}: already answered or not awaiting a reply"
-            return f"reply.event_id: no event {reply.event_id!r} in this run"
+            return f"reply.event_id: no event {quote(reply.event_id)} in this run"
         if action not in pending.allowed:
             return (
                 f"event {reply.event_id}: {action} does not fit a {pending.field} event "
@@ -164,7 +166,14 @@ class HookSession:
         return str(self._issued)
 
     def _was_issued(self, event_id: str) -> bool:
-        return event_id.isdigit() and 0 < int(event_id) <= self._issued
+        # isdigit() alone also accepts "²" and 5,000-digit strings; ids we made are short
+        # ASCII decimals.
+        return (
+            len(event_id) <= _MAX_EVENT_ID_DIGITS
+            and event_id.isascii()
+            and event_id.isdigit()
+            and 0 < int(event_id) <= self._issued
+        )
 
     # --- the run's side (RunHooks) -------------------------------------------------------
 
@@ -176,7 +185,7 @@ class HookSession:
                 await self._attached.wait()
         except TimeoutError:
             raise HooksFailed(
-                f"no hooks client attached to run {self.run_id!r} within "
+                f"no hooks client attached to run {quote(self.run_id)} within "
                 f"{self.settings.attach_timeout_s * 1000:.0f} ms"
                 + (" (the run has client tools)" if self.client_tools else "")
             ) from None
@@ -258,7 +267,7 @@ class HookSession:
                 turn, pb.HOOK_EVENT_KIND_TOOL_CALL, must_answer=execute, tool_call=payload
             )
         except _ReplyTimeout as timeout:
-            return error_result(call, f"client tool {call.name!r}: {timeout}")
+            return error_result(call, f"client tool {quote(call.name)}: {timeout}")
         return _tool_answer(call, reply)
 
     async def tool_result(self, turn: int, call: ToolCall, result: ToolResult) -> None:

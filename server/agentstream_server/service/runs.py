@@ -4,9 +4,18 @@ shutdown can reach every run."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 from ..core.errors import AgentError, RunIdInUse
 from .hooks import HookSession
+
+
+@dataclass(slots=True)
+class _Arrival:
+    """Hooks clients waiting for a run that has not started yet."""
+
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: int = 0
 
 
 class RunRegistry:
@@ -14,7 +23,7 @@ class RunRegistry:
 
     def __init__(self) -> None:
         self._sessions: dict[str, HookSession] = {}
-        self._arrivals: dict[str, asyncio.Event] = {}
+        self._arrivals: dict[str, _Arrival] = {}
         self._empty = asyncio.Event()
         self._empty.set()
 
@@ -25,7 +34,7 @@ class RunRegistry:
         self._empty.clear()
         arrival = self._arrivals.pop(session.run_id, None)
         if arrival is not None:
-            arrival.set()
+            arrival.started.set()
 
     def unregister(self, session: HookSession) -> None:
         if self._sessions.get(session.run_id) is session:
@@ -52,15 +61,25 @@ class RunRegistry:
         session = self._sessions.get(run_id)
         if session is not None:
             return session
-        arrival = self._arrivals.setdefault(run_id, asyncio.Event())
+        arrival = self._arrivals.setdefault(run_id, _Arrival())
+        arrival.waiters += 1
         try:
             async with asyncio.timeout(timeout_s):
-                await arrival.wait()
+                await arrival.started.wait()
         except TimeoutError:
-            if self._arrivals.get(run_id) is arrival and not arrival.is_set():
-                del self._arrivals[run_id]
             return None
+        finally:
+            # However the wait ended (timeout, or the client went away), the last waiter
+            # takes the entry away, so abandoned attaches leave nothing behind.
+            arrival.waiters -= 1
+            if arrival.waiters == 0 and self._arrivals.get(run_id) is arrival:
+                del self._arrivals[run_id]
         return self._sessions.get(run_id)
+
+    @property
+    def waiting_attaches(self) -> int:
+        """Run ids hooks clients are waiting for (for tests and health)."""
+        return len(self._arrivals)
 
     def __len__(self) -> int:
         return len(self._sessions)

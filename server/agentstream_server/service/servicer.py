@@ -15,9 +15,9 @@ from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from ..agents import Agents
 from ..config import ServerConfig
 from ..core.driver import AgentRun, Emit
-from ..core.errors import AgentError, ErrorCode
+from ..core.errors import AgentError, ErrorCode, InvalidRequest, quote
 from ..core.events import FinalResponse, RunEvent, RunFailed
-from .convert import ERROR_CODES_PB, prompt_request, tool_spec_pb
+from .convert import ERROR_CODES_PB, check_run_id, prompt_request, tool_spec_pb
 from .events import event_pb
 from .hook_outbox import Outbox
 from .hooks import ALL_KINDS, AlreadyAttached, HookSession, HookSettings
@@ -139,14 +139,15 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         if session is None:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
-                f"attach.run_id: no run {attach.run_id!r} started within {timeout_s * 1000:.0f} ms",
+                f"attach.run_id: no run {quote(attach.run_id)} started within "
+                f"{timeout_s * 1000:.0f} ms",
             )
         try:
             outbox = session.attach(events, blocking, not attach.omit_aggregated_text)
         except AlreadyAttached:
             await context.abort(
                 grpc.StatusCode.ALREADY_EXISTS,
-                f"attach.run_id: run {attach.run_id!r} already has a hooks client",
+                f"attach.run_id: run {quote(attach.run_id)} already has a hooks client",
             )
         reader = asyncio.create_task(_read_replies(requests, session, outbox))
         try:
@@ -161,8 +162,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
 async def _attach_kinds(
     attach: pb.HookAttach, context: HooksContext
 ) -> tuple[frozenset[int], frozenset[int]]:
-    if not attach.run_id:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "attach.run_id: required")
+    try:
+        check_run_id(attach.run_id, "attach.run_id")
+    except InvalidRequest as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
     for field in ("events", "blocking"):
         for i, kind in enumerate(getattr(attach, field)):
             if kind not in ALL_KINDS:
@@ -182,7 +185,7 @@ async def _read_replies(
             problem = session.reply(request.reply)
             event_id = request.reply.event_id
         else:
-            problem = f"attach: this stream is already attached to run {session.run_id!r}"
+            problem = f"attach: this stream is already attached to run {quote(session.run_id)}"
             event_id = ""
         if problem is not None:
             outbox.put(pb.HooksResponse(error=pb.HookError(event_id=event_id, message=problem)))

@@ -1,0 +1,40 @@
+"""The robustness suite: a real server with small limits, and a check that it is still well."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+from agentstream.v1 import agent_pb2 as pb
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ..conftest import RunningServer, ServerFactory
+from ..helpers import collect, script
+
+CONFIG: dict[str, Any] = {
+    "agents": [
+        {"name": "a", "provider": "offline", "model": "m", "tools": ["calculator"]},
+    ],
+    "server": {"hooks_attach_timeout_ms": 2000, "hooks_buffer_events": 8},
+}
+
+
+@pytest.fixture
+async def robust(start_server: ServerFactory) -> RunningServer:
+    server: RunningServer = await start_server(CONFIG)
+    return server
+
+
+async def assert_healthy(server: RunningServer) -> None:
+    """The server still answers health checks and runs a normal prompt to the end."""
+    health = health_pb2_grpc.HealthStub(server.channel)
+    answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    result = await collect(
+        server.stub,
+        pb.StreamPromptRequest(agent="a", prompt="hi", extra_params=script([{"text": "fine"}])),
+        timeout=10,
+    )
+    assert result.code == grpc.StatusCode.OK, result.details
+    assert result.last.final_response.text == "fine"
