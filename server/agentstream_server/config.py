@@ -39,6 +39,9 @@ class HttpProviderConfig(_Strict):
 class OpenAIProviderConfig(HttpProviderConfig):
     type: Literal["openai"]
     base_url: str = "https://api.openai.com/v1"
+    # The body field for max_tokens: "auto" sends `max_completion_tokens` to OpenAI's
+    # reasoning models (o1, o3, o4, gpt-5...) and `max_tokens` to the rest.
+    max_tokens_field: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
 
 
 class AnthropicProviderConfig(HttpProviderConfig):

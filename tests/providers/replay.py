@@ -148,10 +148,12 @@ class ReplayServer:
     async def _send(
         self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
-        content_type = "text/event-stream" if reply.status == 200 else "application/json"
-        head = [f"HTTP/1.1 {reply.status} Status", f"content-type: {content_type}"]
-        head += ["transfer-encoding: chunked"]
-        head += [f"{k}: {v}" for k, v in reply.headers.items()]
+        headers = {
+            "content-type": "text/event-stream" if reply.status == 200 else "application/json"
+        }
+        headers |= {k.lower(): v for k, v in reply.headers.items()}  # a reply may override it
+        head = [f"HTTP/1.1 {reply.status} Status", "transfer-encoding: chunked"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
         body = reply.body
         cut = reply.stall_after if reply.stall_after is not None else reply.drop_after

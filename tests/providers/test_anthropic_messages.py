@@ -102,7 +102,7 @@ def test_error_event_mid_stream() -> None:
     with pytest.raises(ProviderError) as raised:
         interpret("anthropic/error_mid_stream.sse")
     assert raised.value.retryable
-    assert raised.value.message == "anthropic: error in stream: Overloaded (overloaded_error)"
+    assert raised.value.message == "anthropic: error in stream (overloaded_error): Overloaded"
 
 
 def test_invalid_request_error_event_is_not_retryable() -> None:

@@ -150,3 +150,24 @@ async def test_cancelled_run_closes_the_http_response(start_server, replay, api_
     # The server side sees the connection closed; nothing is left open in the provider.
     await asyncio.wait_for(http.client_left.wait(), timeout=5)
     assert provider.open_responses == 0
+
+
+async def test_more_than_one_choice_is_an_invalid_argument(start_server, replay, api_key) -> None:
+    http = await replay()
+    agents = await start_server(config("openai", http, []))
+    extra = pb.StreamPromptRequest(prompt="hi")
+    extra.extra_params.update({"n": 3})
+    result = await collect(agents.stub, extra)
+    assert result.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert result.details == "extra_params.n: must be 1 (one answer per turn is read), got 3.0"
+    assert http.requests == []
+
+
+async def test_a_page_instead_of_a_stream_is_rejected_once(start_server, replay, api_key) -> None:
+    page = Reply(fixture("openai_chat/proxy_login.html"), headers={"content-type": "text/html"})
+    http = await replay(page, page)
+    agents = await start_server(config("openai", http, []))
+    result = await collect(agents.stub, pb.StreamPromptRequest(prompt="hi"))
+    assert result.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "HTTP 200 with content-type 'text/html', not an event stream" in result.details
+    assert len(http.requests) == 1

@@ -25,6 +25,7 @@ from ..core.events import (
 )
 from ..core.messages import Message, Reasoning, Role, Text, ToolCall, ToolResult, Usage
 from ..core.model import ModelRequest, ToolChoice, ToolChoiceMode
+from .errors import stream_error
 from .http import HttpProvider
 from .sse import SSEEvent
 
@@ -38,7 +39,7 @@ PROTECTED_KEYS = frozenset({"stream", "messages"})
 def messages_body(request: ModelRequest) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
-        "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+        "max_tokens": request.max_tokens or default_max_tokens(request.extra),
         "messages": anthropic_messages(request.messages),
         "stream": True,
     }
@@ -54,6 +55,16 @@ def messages_body(request: ModelRequest) -> dict[str, Any]:
         body["temperature"] = request.temperature
     body.update({k: v for k, v in request.extra.items() if k not in PROTECTED_KEYS})
     return body
+
+
+def default_max_tokens(extra: dict[str, Any]) -> int:
+    """The API wants `max_tokens` above a thinking `budget_tokens`; when the budget leaves
+    no room under the default, the answer gets the default's room on top of the budget."""
+    thinking = extra.get("thinking")
+    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget >= DEFAULT_MAX_TOKENS:
+        return budget + DEFAULT_MAX_TOKENS
+    return DEFAULT_MAX_TOKENS
 
 
 def _tool_choice(choice: ToolChoice) -> dict[str, str]:
@@ -172,7 +183,7 @@ class MessagesInterpreter:
             usage = messages_usage(self._usage)
             return [TurnFinished(usage, self._finish, self._response_id, self._model)]
         elif kind == "error":
-            raise _stream_error(self._provider, data.get("error"))
+            raise stream_error(self._provider, data.get("error"))
         return []  # ping, and event types added after this was written
 
     def finish(self) -> list[ModelEvent]:
@@ -187,6 +198,7 @@ class MessagesInterpreter:
         if kind == "redacted_thinking":
             return [ReasoningEnd(encrypted_content=str(block.get("data", "")))]
         state = _Block(kind, str(block.get("id", "")), str(block.get("name", "")))
+        state.signature = str(block.get("signature") or "")  # some hosts send it whole here
         self._blocks[index] = state
         if kind == "tool_use":
             if block.get("input"):
@@ -252,29 +264,15 @@ def messages_usage(usage: dict[str, Any]) -> Usage:
     cache_read = int(usage.get("cache_read_input_tokens") or 0)
     cache_creation = int(usage.get("cache_creation_input_tokens") or 0)
     input_tokens = int(usage.get("input_tokens") or 0) + cache_read + cache_creation
-    output_tokens = int(usage.get("output_tokens") or 0)
+    output_tokens = int(usage.get("output_tokens") or 0)  # thinking included
+    details = usage.get("output_tokens_details") or {}
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=input_tokens + output_tokens,
         cache_read_input_tokens=cache_read,
         cache_creation_input_tokens=cache_creation,
-    )
-
-
-# Error types worth another try: the same request can pass once the service recovers.
-_RETRYABLE_ERRORS = frozenset(
-    {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
-)
-
-
-def _stream_error(provider: str, error: Any) -> ProviderError:
-    if not isinstance(error, dict):
-        return ProviderError(provider, f"error in stream: {error}", retryable=True)
-    kind = str(error.get("type") or "error")
-    message = str(error.get("message") or "unknown error")
-    return ProviderError(
-        provider, f"error in stream: {message} ({kind})", retryable=kind in _RETRYABLE_ERRORS
+        reasoning_tokens=int(details.get("thinking_tokens") or 0),
     )
 
 

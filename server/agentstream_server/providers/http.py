@@ -24,11 +24,11 @@ import httpx
 from ..config import HttpProviderConfig
 from ..core.errors import ProviderError
 from ..core.events import ModelEvent
+from .errors import body_error, quote, retryable
 from .sse import SSEDecoder, SSEEvent
 
-# Statuses worth another attempt: timeouts, rate limits, overload and server faults.
-RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
-MAX_ERROR_BODY = 2000  # characters of a non-JSON error body quoted in a message
+# Read of an error body or of a page that is not an event stream; the rest is dropped.
+MAX_ERROR_BODY = 64 * 1024
 
 
 class StreamInterpreter(Protocol):
@@ -90,10 +90,11 @@ class HttpProvider:
     ) -> AsyncGenerator[ModelEvent, None]:
         """Yields one turn's events; retries a failed attempt that yielded nothing."""
         content = json.dumps(body, ensure_ascii=False).encode()
+        api_key = self._api_key()
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream",
-            **self.auth_headers(self._api_key()),
+            **self.auth_headers(api_key),
         }
         attempt = 0
         while True:
@@ -107,7 +108,7 @@ class HttpProvider:
                 return
             except ProviderError as error:
                 if yielded or not error.retryable or attempt >= self.config.max_retries:
-                    raise
+                    raise _without_secret(error, api_key) from None
                 delay = self._retry_delay(attempt, getattr(error, "retry_after", None))
             attempt += 1
             await asyncio.sleep(delay)
@@ -121,6 +122,8 @@ class HttpProvider:
                 try:
                     if resp.status_code != 200:
                         raise await self._status_error(resp)
+                    if not _is_event_stream(resp.headers.get("content-type")):
+                        raise await self._not_a_stream(resp)
                     decoder = SSEDecoder()
                     # Read to the end even after the final event: a fully read response goes
                     # back to the keep-alive pool, a half-read one costs a new connection.
@@ -132,19 +135,31 @@ class HttpProvider:
                         yield event
                 finally:
                     self.open_responses -= 1
-        except httpx.TimeoutException as e:
-            raise ProviderError(self.name, f"timed out: {_describe(e)}", retryable=True) from None
-        except httpx.TransportError as e:
-            raise ProviderError(
-                self.name, f"connection failed: {_describe(e)}", retryable=True
-            ) from None
+        except httpx.HTTPError as e:
+            raise transport_error(self.name, e) from None
 
     async def _status_error(self, response: httpx.Response) -> ProviderError:
-        body = (await response.aread()).decode("utf-8", "replace")
-        message = f"HTTP {response.status_code}: {error_message(body) or response.reason_phrase}"
-        if response.status_code in RETRYABLE_STATUSES:
-            return RetryableStatus(self.name, message, retry_after(response.headers))
+        body = await _read_capped(response)
+        text, _, kind = body_error(body)
+        message = f"HTTP {response.status_code}: {quote(text) or response.reason_phrase}"
+        if retryable(response.status_code, kind):
+            hint = retry_after(response.headers)
+            if hint is None:
+                hint = self.retry_hint(body)
+            return RetryableStatus(self.name, message, hint)
         return ProviderError(self.name, message, retryable=False)
+
+    async def _not_a_stream(self, response: httpx.Response) -> ProviderError:
+        """A 200 that is not an event stream (a login page, a proxy's notice, a JSON answer
+        to a server that ignored `stream`): the same request would get the same page."""
+        content_type = response.headers.get("content-type", "")
+        body = quote(await _read_capped(response))
+        message = f"HTTP 200 with content-type {content_type!r}, not an event stream: {body}"
+        return ProviderError(self.name, message, retryable=False)
+
+    def retry_hint(self, body: str) -> float | None:
+        """An adapter may read when to retry from an error body (Google's `retryDelay`)."""
+        return None
 
     def _retry_delay(self, attempt: int, server_hint: float | None) -> float:
         """Exponential backoff with jitter; a server's `retry-after` wins when longer.
@@ -159,20 +174,52 @@ def _finish(decoder: SSEDecoder, interpreter: StreamInterpreter) -> list[ModelEv
 
 
 def error_message(body: str) -> str:
-    """The human part of an API error body: `{"error": {"message": ...}}` (OpenAI and
-    Anthropic alike), a bare `{"message": ...}`, or the text itself, shortened."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.strip()[:MAX_ERROR_BODY]
-    if isinstance(data, dict):
-        error = data.get("error", data)
-        if isinstance(error, dict) and error.get("message"):
-            kind = error.get("type") or error.get("code")
-            return f"{error['message']} ({kind})" if kind else str(error["message"])
-        if isinstance(error, str):
-            return error
-    return body.strip()[:MAX_ERROR_BODY]
+    """The human part of an API error body, redacted and capped (see `errors.body_error`)."""
+    return quote(body_error(body)[0])
+
+
+# httpx's exceptions, most specific first: what each means for the caller, and whether
+# the same request may pass later. Anything else httpx raises is a transient failure.
+_TRANSPORT_ERRORS: list[tuple[type[httpx.HTTPError], str, bool]] = [
+    (httpx.TimeoutException, "timed out", True),
+    (httpx.UnsupportedProtocol, "bad base_url", False),
+    (httpx.ProxyError, "proxy failed", True),
+    (httpx.TransportError, "connection failed", True),
+    (httpx.DecodingError, "could not decode the response body", True),
+    (httpx.TooManyRedirects, "too many redirects", False),
+    (httpx.HTTPError, "HTTP failure", True),
+]
+
+
+def transport_error(provider: str, error: httpx.HTTPError) -> ProviderError:
+    for kind, meaning, may_pass in _TRANSPORT_ERRORS:
+        if isinstance(error, kind):
+            return ProviderError(provider, f"{meaning}: {_describe(error)}", retryable=may_pass)
+    raise AssertionError("httpx.HTTPError is the last row")  # pragma: no cover
+
+
+def _is_event_stream(content_type: str | None) -> bool:
+    # A server that sends no content-type is given the benefit of the doubt.
+    return content_type is None or content_type.split(";")[0].strip().lower() == "text/event-stream"
+
+
+async def _read_capped(response: httpx.Response) -> str:
+    """Up to MAX_ERROR_BODY bytes of a body that is an error, not a stream."""
+    data = bytearray()
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= MAX_ERROR_BODY:
+            break
+    return bytes(data[:MAX_ERROR_BODY]).decode("utf-8", "replace")
+
+
+def _without_secret(error: ProviderError, secret: str | None) -> ProviderError:
+    """The error as the caller may see it: our own key never appears in it."""
+    if not secret or secret not in error.message:
+        return error
+    prefix = f"{error.provider}: "
+    text = quote(error.message.removeprefix(prefix), secret)
+    return ProviderError(error.provider, text, retryable=error.retryable)
 
 
 def retry_after(headers: httpx.Headers) -> float | None:
@@ -192,4 +239,4 @@ def retry_after(headers: httpx.Headers) -> float | None:
 
 
 def _describe(error: httpx.HTTPError) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return f"{type(error).__name__}: {quote(str(error))}" if str(error) else type(error).__name__

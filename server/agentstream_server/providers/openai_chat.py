@@ -9,32 +9,52 @@ quirks they are known for.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from ..config import OpenAIProviderConfig
-from ..core.errors import ProviderError
+from ..core.errors import InvalidRequest, ProviderError
 from ..core.events import (
     FinishReason,
     ModelEvent,
     ReasoningDelta,
+    ReasoningEnd,
     TextDelta,
     ToolCallDelta,
     TurnFinished,
 )
-from ..core.messages import Message, Role, Text, ToolCall, Usage
+from ..core.messages import Message, Reasoning, Role, Text, ToolCall, Usage
 from ..core.model import ModelRequest, ToolChoice, ToolChoiceMode
+from .errors import stream_error
 from .http import HttpProvider
 from .sse import SSEEvent
 
 # Keys of the body that request.extra may not replace: the adapter depends on them.
 PROTECTED_KEYS = frozenset({"stream", "messages"})
 
+# OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...) reject `max_tokens`; the name may
+# carry a router's prefix (`openai/o3`).
+_REASONING_MODEL = re.compile(r"(^|/)(o\d|gpt-5)")
+
 # ---------------------------------------------------------------- request mapping
 
 
-def chat_body(request: ModelRequest) -> dict[str, Any]:
+def max_tokens_field(model: str, setting: str = "auto") -> str:
+    """The body field that limits the answer: `max_completion_tokens` for OpenAI's reasoning
+    models, `max_tokens` for the rest (compatible servers often know only that one)."""
+    if setting != "auto":
+        return setting
+    return "max_completion_tokens" if _REASONING_MODEL.search(model) else "max_tokens"
+
+
+def chat_body(request: ModelRequest, max_tokens_setting: str = "auto") -> dict[str, Any]:
+    choices = request.extra.get("n")
+    if choices is not None and choices != 1:
+        raise InvalidRequest(
+            "extra_params.n", f"must be 1 (one answer per turn is read), got {choices!r}"
+        )
     body: dict[str, Any] = {
         "model": request.model,
         "messages": chat_messages(request.preamble, request.messages),
@@ -57,7 +77,7 @@ def chat_body(request: ModelRequest) -> dict[str, Any]:
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
+        body[max_tokens_field(request.model, max_tokens_setting)] = request.max_tokens
     body.update({k: v for k, v in request.extra.items() if k not in PROTECTED_KEYS})
     return body
 
@@ -79,10 +99,19 @@ def chat_messages(preamble: str, history: list[Message]) -> list[dict[str, Any]]
 
 
 def _assistant_message(message: Message) -> dict[str, Any]:
-    # Reasoning is not sent back: Chat Completions has no field for it on input.
+    # Plain reasoning is not sent back: Chat Completions has no field for it on input.
+    # Hosts that return `reasoning_details` (OpenRouter) want them back as they came.
     calls = message.tool_calls
     text = message.text
     out: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+    details = [
+        detail
+        for part in message.parts
+        if isinstance(part, Reasoning)
+        for detail in reasoning_details(part)
+    ]
+    if details:
+        out["reasoning_details"] = details
     if calls:
         out["tool_calls"] = [
             {
@@ -129,10 +158,12 @@ class ChatInterpreter:
         "_by_index",
         "_called",
         "_calls",
+        "_details",
         "_done",
         "_finish",
         "_model",
         "_provider",
+        "_refused",
         "_response_id",
         "_usage",
     )
@@ -147,6 +178,9 @@ class ChatInterpreter:
         self._response_id = ""
         self._model = ""
         self._done = False
+        self._refused = False
+        # OpenRouter `reasoning_details`, merged by index until the reasoning is over.
+        self._details: dict[int, dict[str, Any]] = {}
 
     def feed(self, event: SSEEvent) -> list[ModelEvent]:
         data = event.data
@@ -158,7 +192,7 @@ class ChatInterpreter:
         try:
             chunk = json.loads(data)
             if chunk.get("error"):
-                raise _stream_error(self._provider, chunk["error"])
+                raise stream_error(self._provider, _with_status(chunk))
             return self._chunk(chunk)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ProviderError(
@@ -189,17 +223,46 @@ class ChatInterpreter:
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if reasoning and isinstance(reasoning, str):
             events.append(ReasoningDelta(reasoning))
+        details = delta.get("reasoning_details")
+        if details:
+            self._merge_details(details)
         content = delta.get("content")
+        # A refusal is the model's answer, so it is text; the finish reason tells it apart.
+        refusal = delta.get("refusal")
+        if refusal and isinstance(refusal, str):
+            self._refused = True
+            content = (content or "") + refusal
+        fragments = delta.get("tool_calls")
+        reason = choice.get("finish_reason")
+        if self._details and (content or fragments or reason):
+            events.append(self._end_details())
         if content:
             events.append(TextDelta(content))
-        fragments = delta.get("tool_calls")
         if fragments:
             events.extend(self._fragments(fragments))
-        reason = choice.get("finish_reason")
         if reason:
             self._finish = finish_reason(reason)
             events.extend(self._complete_calls())
         return events
+
+    def _merge_details(self, details: list[Any]) -> None:
+        """Streamed details arrive in pieces per `index`: text fields are appended, the
+        rest (type, id, format, signature, data) taken as given."""
+        for position, detail in enumerate(details):
+            if not isinstance(detail, dict):
+                continue
+            index = detail.get("index", position)
+            merged = self._details.setdefault(index, {})
+            for key, value in detail.items():
+                if key in ("text", "summary") and isinstance(value, str):
+                    merged[key] = merged.get(key, "") + value
+                elif value is not None:
+                    merged[key] = value
+
+    def _end_details(self) -> ReasoningEnd:
+        details = [self._details[i] for i in sorted(self._details)]
+        self._details = {}
+        return ReasoningEnd(encrypted_content=DETAILS_PREFIX + json.dumps(details))
 
     def _fragments(self, fragments: list[dict[str, Any]]) -> list[ModelEvent]:
         events: list[ModelEvent] = []
@@ -236,10 +299,13 @@ class ChatInterpreter:
         return [ToolCall(c.id, c.name, "".join(c.arguments) or "{}") for c in calls]
 
     def _end(self) -> list[ModelEvent]:
-        events = self._complete_calls()  # a server that never sent a finish reason
+        events: list[ModelEvent] = [self._end_details()] if self._details else []
+        events += self._complete_calls()  # a server that never sent a finish reason
         finish = self._finish
         if finish is None or (finish is FinishReason.STOP and self._called):
             finish = FinishReason.TOOL_CALLS if self._called else FinishReason.STOP
+        if self._refused and finish is FinishReason.STOP:
+            finish = FinishReason.CONTENT_FILTER
         events.append(TurnFinished(self._usage, finish, self._response_id, self._model))
         return events
 
@@ -273,16 +339,27 @@ def chat_usage(usage: dict[str, Any]) -> Usage:
     )
 
 
-def _stream_error(provider: str, error: Any) -> ProviderError:
-    """An error object inside an HTTP 200 stream (routers such as OpenRouter send the
-    upstream status as `code`). A client error other than 408/429 will fail again."""
-    if not isinstance(error, dict):
-        return ProviderError(provider, f"error in stream: {error}", retryable=True)
-    code = error.get("code")
-    message = str(error.get("message") or "unknown error")
-    client_error = isinstance(code, int) and 400 <= code < 500 and code not in (408, 429)
-    label = f" ({code})" if code else ""
-    return ProviderError(provider, f"error in stream{label}: {message}", retryable=not client_error)
+def _with_status(chunk: dict[str, Any]) -> Any:
+    """The error object, with the chunk's own `status_code` (Groq puts it beside `error`)."""
+    error = chunk["error"]
+    if isinstance(error, dict) and "status_code" in chunk and "status_code" not in error:
+        return {**error, "status_code": chunk["status_code"]}
+    return error
+
+
+# `reasoning_details` ride in `Reasoning.encrypted_content` as JSON behind this marker,
+# so they go back to the host that sent them and nowhere else.
+DETAILS_PREFIX = "openai-chat.reasoning_details:"
+
+
+def reasoning_details(part: Reasoning) -> list[Any]:
+    if not part.encrypted_content.startswith(DETAILS_PREFIX):
+        return []
+    try:
+        details = json.loads(part.encrypted_content.removeprefix(DETAILS_PREFIX))
+    except ValueError:
+        return []
+    return details if isinstance(details, list) else []
 
 
 # ---------------------------------------------------------------- httpx glue
@@ -291,11 +368,14 @@ def _stream_error(provider: str, error: Any) -> ProviderError:
 class OpenAIChatProvider(HttpProvider):
     def __init__(self, name: str, config: OpenAIProviderConfig) -> None:
         super().__init__(name, config)
+        self._max_tokens_field = config.max_tokens_field
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}"} if api_key else {}
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
         return self.post_stream(
-            "chat/completions", chat_body(request), lambda: ChatInterpreter(self.name)
+            "chat/completions",
+            chat_body(request, self._max_tokens_field),
+            lambda: ChatInterpreter(self.name),
         )
