@@ -11,7 +11,7 @@ from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from agentstream_server.config import Config, parse_config
 from agentstream_server.core.tools import Tool
 from agentstream_server.service.server import AgentServer
-from agentstream_server.tools import BUILTIN_TOOLS
+from agentstream_server.tools.builtin import BUILTIN_TOOLS
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "providers": {"offline": {"type": "offline"}},

@@ -30,6 +30,7 @@ async def test_list_agents_shows_models_turns_and_tools(server):
     assert [t.name for t in agents["assistant"].tools] == ["calculator", "current_time"]
     schema = agents["assistant"].tools[0].parameters
     assert schema["required"][0] == "expression"
+    assert {t.source for t in agents["assistant"].tools} == {pb.TOOL_SOURCE_BUILTIN}
 
 
 async def test_health_and_reflection_are_served(server):

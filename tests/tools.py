@@ -23,7 +23,7 @@ class GateTool:
         self.cancelled = 0
         self.tool = Tool(ToolSpec(name, f"test tool {name}", OBJECT), self._run)
 
-    async def _run(self, arguments: dict[str, Any]) -> str:
+    async def _run(self, arguments: dict[str, Any], context: Any) -> str:
         self.started += 1
         self.running += 1
         self.max_running = max(self.max_running, self.running)
@@ -37,7 +37,7 @@ class GateTool:
             self.running -= 1
 
 
-async def _fail(arguments: dict[str, Any]) -> str:
+async def _fail(arguments: dict[str, Any], context: Any) -> str:
     raise RuntimeError("disk on fire")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import AgentConfig, Config
+from .core.arguments import ArgumentSchema, schema_problem
 from .core.driver import RunSpec
 from .core.errors import AgentNotFound, InvalidRequest, quote
 from .core.hooks import NO_HOOKS, RunHooks
@@ -63,7 +64,7 @@ class Agents:
     def build_run(self, request: PromptRequest, hooks: RunHooks = NO_HOOKS) -> RunSpec:
         agent = self.get(request.agent)
         server_tools = self.server_tools(agent)
-        _check_client_tools(request.client_tools, server_tools)
+        client_tools = _client_tools(request.client_tools, server_tools)
         specs = [t.spec for t in server_tools.values()] + request.client_tools
         tool_choice = request.tool_choice or ToolChoice()
         if tool_choice.mode is ToolChoiceMode.TOOL and tool_choice.tool_name not in {
@@ -90,8 +91,9 @@ class Agents:
             history=_conversation(request),
             max_turns=request.max_turns or agent.max_turns,
             server_tools=server_tools,
-            client_tools=frozenset(t.name for t in request.client_tools),
+            client_tools=client_tools,
             tool_concurrency=agent.tool_concurrency,
+            tool_timeout_s=agent.tool_timeout_s,
             hooks=hooks,
         )
 
@@ -109,8 +111,11 @@ def _conversation(request: PromptRequest) -> list[Message]:
     return list(request.history)
 
 
-def _check_client_tools(client_tools: list[ToolSpec], server_tools: dict[str, Tool]) -> None:
-    seen: set[str] = set()
+def _client_tools(
+    client_tools: list[ToolSpec], server_tools: dict[str, Tool]
+) -> dict[str, ArgumentSchema]:
+    """The client tools' argument checkers; their names and schemas checked."""
+    seen: dict[str, ArgumentSchema] = {}
     for i, spec in enumerate(client_tools):
         if spec.name in server_tools:
             raise InvalidRequest(
@@ -118,4 +123,8 @@ def _check_client_tools(client_tools: list[ToolSpec], server_tools: dict[str, To
             )
         if spec.name in seen:
             raise InvalidRequest(f"tools[{i}].name", f"duplicate tool name {quote(spec.name)}")
-        seen.add(spec.name)
+        problem = schema_problem(spec.parameters)
+        if problem is not None:
+            raise InvalidRequest(f"tools[{i}].parameters", f"tool {quote(spec.name)}: {problem}")
+        seen[spec.name] = ArgumentSchema(spec.parameters)
+    return seen

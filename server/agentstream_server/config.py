@@ -69,6 +69,8 @@ class AgentConfig(_Strict):
     max_tokens: int | None = Field(None, gt=0)
     max_turns: int = Field(8, ge=1, le=1000)
     tool_concurrency: int = Field(4, ge=1, le=256)
+    # How long a server tool may run when it sets no timeout_s of its own.
+    tool_timeout_s: float = Field(60.0, gt=0, le=86_400)
     tools: list[str] = Field(default_factory=list)
     # Provider-specific request parameters sent on every call (a request's extra_params win).
     extra_params: dict[str, Any] = Field(default_factory=dict)

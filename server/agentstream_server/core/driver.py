@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from .arguments import ArgumentSchema
 from .errors import AgentError, ProviderError
 from .events import (
     FinalResponse,
@@ -18,16 +20,21 @@ from .events import (
     RunEvent,
     RunFailed,
     RunStarted,
+    ToolProgress,
     TurnFinished,
 )
 from .hooks import NO_HOOKS, RunHooks
 from .messages import Message, ToolCall, ToolResult
 from .model import ModelProvider, ModelRequest
+from .progress import ProgressGate
 from .run_state import CallModel, Finished, RunState, RunTools
-from .tools import Tool, error_result, run_server_tool
+from .tools import Tool, ToolContext, check_arguments, error_result, run_server_tool
 from .turn import TurnBuilder
 
 Emit = Callable[[RunEvent], Awaitable[None]]
+# What a turn's tool tasks hand the driver: a result (with its call's index), a
+# progress report, or the error that ends the run.
+_ToolOutcome = tuple[int, ToolResult] | ToolProgress | BaseException
 
 
 @dataclass(slots=True)
@@ -41,8 +48,11 @@ class RunSpec:
     history: list[Message]  # the conversation so far, prompt last
     max_turns: int
     server_tools: dict[str, Tool] = field(default_factory=dict)
-    client_tools: frozenset[str] = frozenset()
+    # Client tools by name, with the checker of their arguments.
+    client_tools: dict[str, ArgumentSchema] = field(default_factory=dict)
     tool_concurrency: int = 4
+    tool_timeout_s: float = 60.0  # for server tools that set no timeout_s of their own
+    progress_interval_s: float = 0.1  # at most one progress event per call this often
     hooks: RunHooks = NO_HOOKS
 
 
@@ -57,10 +67,18 @@ class AgentRun:
         self._waiting = False
         self._interrupt: AgentError | None = None
         self._cancelled_task = False  # interrupt() cancelled our task
+        self._progress: dict[str, ProgressGate] = {}  # by call id, while the call runs
 
     @property
     def turn(self) -> int:
         return self.state.turn
+
+    def report_progress(self, call_id: str, message: str, fraction: float | None) -> None:
+        """A running call's progress from outside the loop (a client tool's reply);
+        dropped when no such call is running."""
+        gate = self._progress.get(call_id)
+        if gate is not None:
+            gate.report(message, fraction)
 
     def interrupt(self, error: AgentError) -> None:
         """Ends the run with `error`: at once while it waits on the model or its tools,
@@ -156,22 +174,22 @@ class AgentRun:
         await hooks.completion_finished(step.turn, finished, message.text)
 
     async def _run_tools(self, calls: list[ToolCall], emit: Emit) -> None:
-        """Runs one turn's calls concurrently, emitting results as they complete;
-        the history gets them in call order."""
+        """Runs one turn's calls concurrently, emitting their progress and their results
+        as they come; the history gets the results in call order."""
         turn = self.state.turn
+        outcomes: asyncio.Queue[_ToolOutcome] = asyncio.Queue()
 
-        async def run_indexed(index: int, call: ToolCall) -> tuple[int, ToolResult]:
-            return index, await self._run_tool(turn, call)
+        async def run_indexed(index: int, call: ToolCall) -> None:
+            try:
+                outcomes.put_nowait((index, await self._run_tool(turn, call, outcomes)))
+            except Exception as error:  # ends the run; the driver raises it
+                outcomes.put_nowait(error)
 
         tasks = [asyncio.create_task(run_indexed(i, c)) for i, c in enumerate(calls)]
         results: list[ToolResult | None] = [None] * len(calls)
         try:
-            for next_done in asyncio.as_completed(tasks):
-                self._start_waiting()
-                try:
-                    index, result = await next_done
-                finally:
-                    self._waiting = False
+            for _ in calls:
+                index, result = await self._next_result(turn, outcomes, emit)
                 results[index] = result
                 await emit(result)
         except (AgentError, asyncio.CancelledError) as error:
@@ -185,26 +203,78 @@ class AgentRun:
             await _cancel_and_wait(tasks)
         self.state.record_tool_results(_fill_missing(calls, results, "not run"))
 
-    async def _run_tool(self, turn: int, call: ToolCall) -> ToolResult:
+    async def _next_result(
+        self, turn: int, outcomes: asyncio.Queue[_ToolOutcome], emit: Emit
+    ) -> tuple[int, ToolResult]:
+        """Emits progress until the next call's result comes."""
+        while True:
+            self._start_waiting()
+            try:
+                outcome = await outcomes.get()
+            finally:
+                self._waiting = False
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if not isinstance(outcome, ToolProgress):
+                return outcome
+            await self.spec.hooks.tool_progress(turn, outcome)
+            await emit(outcome)
+
+    async def _run_tool(
+        self, turn: int, call: ToolCall, outcomes: asyncio.Queue[_ToolOutcome]
+    ) -> ToolResult:
         spec = self.spec
         is_client_tool = call.name in spec.client_tools
-        result = await spec.hooks.tool_call(turn, call, is_client_tool)
-        if result is None:
-            result = await self._run_on_server(call, is_client_tool)
+        checked = self._check_arguments(call)
+        if isinstance(checked, ToolResult):  # the tool must not see arguments it refuses
+            await spec.hooks.tool_result(turn, call, checked)
+            return checked
+
+        def deliver(message: str, fraction: float | None) -> None:
+            outcomes.put_nowait(ToolProgress(call.id, call.name, message, fraction))
+
+        gate = ProgressGate(asyncio.get_running_loop(), spec.progress_interval_s, deliver)
+        self._progress[call.id] = gate
+        try:
+            result = await spec.hooks.tool_call(turn, call, is_client_tool)
+            if result is None:
+                context = ToolContext(call.id, call.name, gate.report)
+                result = await self._run_on_server(call, checked, context, is_client_tool)
+        finally:
+            gate.close()  # no progress after the result
+            if self._progress.get(call.id) is gate:
+                del self._progress[call.id]
         await spec.hooks.tool_result(turn, call, result)
         return result
 
-    async def _run_on_server(self, call: ToolCall, is_client_tool: bool) -> ToolResult:
+    def _check_arguments(self, call: ToolCall) -> dict[str, Any] | ToolResult | None:
+        """The call's checked arguments, its error result, or None for an unknown tool."""
+        schema = self.spec.client_tools.get(call.name)
+        if schema is None:
+            tool = self.spec.server_tools.get(call.name)
+            if tool is None:
+                return None
+            schema = tool.arguments
+        return check_arguments(schema, call)
+
+    async def _run_on_server(
+        self,
+        call: ToolCall,
+        arguments: dict[str, Any] | None,
+        context: ToolContext,
+        is_client_tool: bool,
+    ) -> ToolResult:
         if is_client_tool:
             return error_result(
                 call, f"client tool {call.name!r} got no answer from a hooks client"
             )
         tool = self.spec.server_tools.get(call.name)
-        if tool is None:
+        if tool is None or arguments is None:
             known = sorted(self.spec.server_tools) + sorted(self.spec.client_tools)
             return error_result(call, f"unknown tool {call.name!r}; available: {', '.join(known)}")
+        timeout_s = tool.timeout_s or self.spec.tool_timeout_s
         async with self._tool_slots:
-            return await run_server_tool(tool, call)
+            return await run_server_tool(tool, call, arguments, context, timeout_s)
 
 
 def _fill_missing(
@@ -216,7 +286,7 @@ def _fill_missing(
     ]
 
 
-async def _cancel_and_wait(tasks: list[asyncio.Task[tuple[int, ToolResult]]]) -> None:
+async def _cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

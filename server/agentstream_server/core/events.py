@@ -62,6 +62,16 @@ ModelEvent = TextDelta | ReasoningDelta | ReasoningEnd | ToolCallDelta | ToolCal
 
 
 @dataclass(slots=True, frozen=True)
+class ToolProgress:
+    """How far a running tool has got; `id` is its call's id."""
+
+    id: str
+    name: str
+    message: str
+    fraction: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class RunStarted:
     agent: str
     model: str
@@ -90,6 +100,7 @@ RunEvent = (
     | ToolCallDelta
     | ToolCall
     | ToolResult
+    | ToolProgress
     | TurnFinished
     | FinalResponse
     | RunFailed

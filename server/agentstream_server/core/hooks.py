@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .events import ReasoningDelta, TextDelta, ToolCallDelta, TurnFinished
+from .events import ReasoningDelta, TextDelta, ToolCallDelta, ToolProgress, TurnFinished
 from .messages import Message, ToolCall, ToolResult
 
 
@@ -32,6 +32,8 @@ class RunHooks(Protocol):
         tool's output), or None to run it on the server."""
         ...
 
+    async def tool_progress(self, turn: int, progress: ToolProgress) -> None: ...
+
     async def tool_result(self, turn: int, call: ToolCall, result: ToolResult) -> None: ...
 
 
@@ -51,6 +53,9 @@ class NoHooks:
         return None
 
     async def tool_call(self, turn: int, call: ToolCall, execute: bool) -> ToolResult | None:
+        return None
+
+    async def tool_progress(self, turn: int, progress: ToolProgress) -> None:
         return None
 
     async def tool_result(self, turn: int, call: ToolCall, result: ToolResult) -> None:

@@ -13,6 +13,7 @@ from ..core.errors import ErrorCode, InvalidRequest
 from ..core.events import FinishReason
 from ..core.messages import Message, Part, Reasoning, Role, Text, ToolCall, ToolResult, Usage
 from ..core.model import ToolChoice, ToolChoiceMode, ToolSpec
+from ..core.tools import Tool, ToolSource
 
 MAX_TURNS_LIMIT = 1000
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -34,6 +35,12 @@ FINISH_REASONS_PB = {
     FinishReason.LENGTH: pb.FINISH_REASON_LENGTH,
     FinishReason.CONTENT_FILTER: pb.FINISH_REASON_CONTENT_FILTER,
     FinishReason.OTHER: pb.FINISH_REASON_OTHER,
+}
+_TOOL_SOURCES_PB = {
+    ToolSource.BUILTIN: pb.TOOL_SOURCE_BUILTIN,
+    ToolSource.PYTHON: pb.TOOL_SOURCE_PYTHON,
+    ToolSource.MCP: pb.TOOL_SOURCE_MCP,
+    ToolSource.CLIENT: pb.TOOL_SOURCE_CLIENT,
 }
 ERROR_CODES_PB = {code: pb.ErrorCode.Value(f"ERROR_CODE_{code.name}") for code in ErrorCode}
 
@@ -178,4 +185,12 @@ def usage_pb(usage: Usage) -> pb.Usage:
 def tool_spec_pb(spec: ToolSpec) -> pb.ToolDefinition:
     definition = pb.ToolDefinition(name=spec.name, description=spec.description)
     definition.parameters.update(spec.parameters)
+    return definition
+
+
+def tool_pb(tool: Tool) -> pb.ToolDefinition:
+    """A server tool as ListAgents shows it: with where it comes from."""
+    definition = tool_spec_pb(tool.spec)
+    definition.source = _TOOL_SOURCES_PB[tool.source]
+    definition.origin = tool.origin
     return definition

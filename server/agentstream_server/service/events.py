@@ -15,6 +15,7 @@ from ..core.events import (
     RunStarted,
     TextDelta,
     ToolCallDelta,
+    ToolProgress,
     TurnFinished,
 )
 from ..core.messages import ToolCall, ToolResult
@@ -58,6 +59,13 @@ def _tool_call_delta(e: ToolCallDelta) -> tuple[str, Any]:
     )
 
 
+def _tool_progress(e: ToolProgress) -> tuple[str, Any]:
+    progress = pb.ToolProgress(id=e.id, name=e.name, message=e.message)
+    if e.fraction is not None:
+        progress.fraction = e.fraction
+    return "tool_progress", progress
+
+
 def _turn_finished(e: TurnFinished) -> tuple[str, Any]:
     return "turn_finished", pb.TurnFinished(
         usage=usage_pb(e.usage),
@@ -91,6 +99,7 @@ _RARE: dict[type, Callable[[Any], tuple[str, Any]]] = {
     ToolCallDelta: _tool_call_delta,
     ToolCall: lambda e: ("tool_call", tool_call_pb(e)),
     ToolResult: lambda e: ("tool_result", tool_result_pb(e)),
+    ToolProgress: _tool_progress,
     TurnFinished: _turn_finished,
     FinalResponse: _final_response,
     RunFailed: _run_failed,

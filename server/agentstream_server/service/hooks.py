@@ -17,8 +17,9 @@ from typing import Any
 from agentstream.v1 import agent_pb2 as pb
 
 from ..core.errors import AgentError, HooksFailed, RunCancelled, quote
-from ..core.events import ReasoningDelta, TextDelta, ToolCallDelta, TurnFinished
+from ..core.events import ReasoningDelta, TextDelta, ToolCallDelta, ToolProgress, TurnFinished
 from ..core.messages import Message, ToolCall, ToolResult
+from ..core.progress import check_fraction
 from ..core.tools import error_result
 from .convert import FINISH_REASONS_PB, history_pb, usage_pb
 from .hook_outbox import DeltaRun, Outbox
@@ -30,7 +31,9 @@ ALL_KINDS = frozenset(pb.HookEventKind.values()) - {pb.HOOK_EVENT_KIND_UNSPECIFI
 # Which replies fit which event: a client tool call must be answered, not waved on.
 _OBSERVE_ACTIONS = frozenset({"proceed", "cancel"})
 _SERVER_TOOL_ACTIONS = frozenset({"proceed", "cancel", "skip", "tool_output"})
-_CLIENT_TOOL_ACTIONS = frozenset({"cancel", "skip", "tool_output"})
+_CLIENT_TOOL_ACTIONS = frozenset({"cancel", "skip", "tool_output", "tool_progress"})
+# Reports a running client tool's progress: (call id, message, fraction).
+ReportProgress = Callable[[str, str, float | None], None]
 
 
 @dataclass(slots=True, frozen=True)
@@ -51,6 +54,7 @@ class _Pending:
     future: asyncio.Future[pb.HookReply]
     field: str
     allowed: frozenset[str]
+    call_id: str = ""
 
 
 class HookSession:
@@ -74,6 +78,7 @@ class HookSession:
         self._text_pieces: list[str] = []  # this turn's text so far
         # Set by whoever runs the loop, so a cancel does not wait for the next step.
         self.interrupt: Callable[[AgentError], None] | None = None
+        self.report_progress: ReportProgress | None = None
 
     # --- the client's side ------------------------------------------------------------
 
@@ -115,7 +120,7 @@ class HookSession:
         """Applies a reply; returns why it was refused, leaving the run unharmed."""
         action = reply.WhichOneof("action")
         if action is None:
-            return "reply: set one of proceed, cancel, skip, tool_output"
+            return "reply: set one of proceed, cancel, skip, tool_output, tool_progress"
         if action == "cancel" and (not reply.event_id or reply.event_id not in self._pending):
             if reply.event_id and not self._was_issued(reply.event_id):
                 return f"reply.event_id: no event {quote(reply.event_id)} in this run"
@@ -133,8 +138,20 @@ class HookSession:
                 f"event {reply.event_id}: {action} does not fit a {pending.field} event "
                 f"(allowed: {', '.join(sorted(pending.allowed))})"
             )
+        if action == "tool_progress":
+            return self._client_progress(pending, reply.tool_progress)
         if not pending.future.done():
             pending.future.set_result(reply)
+        return None
+
+    def _client_progress(self, pending: _Pending, progress: pb.HookProgress) -> str | None:
+        """A client tool's progress: its call keeps waiting for `tool_output`."""
+        fraction = progress.fraction if progress.HasField("fraction") else None
+        problem = check_fraction(fraction)
+        if problem is not None:
+            return f"reply.tool_progress.{problem}"
+        if self.report_progress is not None:
+            self.report_progress(pending.call_id, progress.message, fraction)
         return None
 
     def cancel(self, reason: str) -> None:
@@ -270,6 +287,16 @@ class HookSession:
             return error_result(call, f"client tool {quote(call.name)}: {timeout}")
         return _tool_answer(call, reply)
 
+    async def tool_progress(self, turn: int, progress: ToolProgress) -> None:
+        self._check_cancelled()
+        if self._subscribed(pb.HOOK_EVENT_KIND_TOOL_PROGRESS):
+            payload = pb.HookToolProgress(
+                name=progress.name, call_id=progress.id, message=progress.message
+            )
+            if progress.fraction is not None:
+                payload.fraction = progress.fraction
+            await self._send(turn, pb.HOOK_EVENT_KIND_TOOL_PROGRESS, tool_progress=payload)
+
     async def tool_result(self, turn: int, call: ToolCall, result: ToolResult) -> None:
         self._check_cancelled()
         if self._subscribed(pb.HOOK_EVENT_KIND_TOOL_RESULT):
@@ -327,7 +354,8 @@ class HookSession:
         if field == "tool_call":
             allowed = _CLIENT_TOOL_ACTIONS if must_answer else _SERVER_TOOL_ACTIONS
         future: asyncio.Future[pb.HookReply] = asyncio.get_running_loop().create_future()
-        self._pending[event_id] = _Pending(future, field, allowed)
+        call_id = response.event.tool_call.call_id if field == "tool_call" else ""
+        self._pending[event_id] = _Pending(future, field, allowed, call_id)
         outbox.put(response)
         timeout = self.settings.reply_timeout_s
         try:

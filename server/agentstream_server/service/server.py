@@ -17,7 +17,7 @@ from ..agents import Agents
 from ..config import Config
 from ..core.errors import ShuttingDown
 from ..core.tools import Tool
-from ..tools import BUILTIN_TOOLS
+from ..tools.builtin import BUILTIN_TOOLS
 from .servicer import AgentServicer
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from ..config import ServerConfig
 from ..core.driver import AgentRun, Emit
 from ..core.errors import AgentError, ErrorCode, InvalidRequest, quote
 from ..core.events import FinalResponse, RunEvent, RunFailed
-from .convert import ERROR_CODES_PB, check_run_id, prompt_request, tool_spec_pb
+from .convert import ERROR_CODES_PB, check_run_id, prompt_request, tool_pb
 from .events import event_pb
 from .hook_outbox import Outbox
 from .hooks import ALL_KINDS, AlreadyAttached, HookSession, HookSettings
@@ -65,6 +65,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             return
         run = AgentRun(spec)
         session.interrupt = run.interrupt
+        session.report_progress = run.report_progress
         started = time.monotonic()
         try:
             outcome = await self._run(run, context)
@@ -114,7 +115,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                     provider=agent.provider,
                     model=agent.model,
                     max_turns=agent.max_turns,
-                    tools=[tool_spec_pb(t.spec) for t in self._agents.server_tools(agent).values()],
+                    tools=[tool_pb(t) for t in self._agents.server_tools(agent).values()],
                     is_default=agent.name == default,
                 )
                 for agent in self._agents.list()

@@ -1,9 +1,17 @@
-"""Server-side tools: each module defines one `Tool`; agents name them in the config."""
+"""Writing server tools: the public API.
 
-from ..core.tools import Tool
-from .calculator import calculator
-from .clock import current_time
+    from agentstream_server.tools import ToolContext, ToolError, tool
 
-BUILTIN_TOOLS: dict[str, Tool] = {t.name: t for t in (calculator, current_time)}
+    @tool("word_count", "Count the words of a text",
+          {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]})
+    def word_count(args: dict, context: ToolContext) -> str:
+        context.progress("counting", 0.5)
+        return str(len(args["text"].split()))
 
-__all__ = ["BUILTIN_TOOLS"]
+An agent names it in the config as `module.path:word_count` (or `module.path` for
+every tool of the module). The built-in tools are made the same way.
+"""
+
+from ..core.tools import Tool, ToolContext, ToolError, tool
+
+__all__ = ["Tool", "ToolContext", "ToolError", "tool"]

@@ -72,6 +72,66 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{0}
 }
 
+// ToolSource tells where a tool comes from.
+type ToolSource int32
+
+const (
+	ToolSource_TOOL_SOURCE_UNSPECIFIED ToolSource = 0
+	// Shipped with the server (calculator, current_time).
+	ToolSource_TOOL_SOURCE_BUILTIN ToolSource = 1
+	// A Python function loaded by import path from the config.
+	ToolSource_TOOL_SOURCE_PYTHON ToolSource = 2
+	// A tool of a configured MCP server.
+	ToolSource_TOOL_SOURCE_MCP ToolSource = 3
+	// Declared by the client in StreamPromptRequest.tools.
+	ToolSource_TOOL_SOURCE_CLIENT ToolSource = 4
+)
+
+// Enum value maps for ToolSource.
+var (
+	ToolSource_name = map[int32]string{
+		0: "TOOL_SOURCE_UNSPECIFIED",
+		1: "TOOL_SOURCE_BUILTIN",
+		2: "TOOL_SOURCE_PYTHON",
+		3: "TOOL_SOURCE_MCP",
+		4: "TOOL_SOURCE_CLIENT",
+	}
+	ToolSource_value = map[string]int32{
+		"TOOL_SOURCE_UNSPECIFIED": 0,
+		"TOOL_SOURCE_BUILTIN":     1,
+		"TOOL_SOURCE_PYTHON":      2,
+		"TOOL_SOURCE_MCP":         3,
+		"TOOL_SOURCE_CLIENT":      4,
+	}
+)
+
+func (x ToolSource) Enum() *ToolSource {
+	p := new(ToolSource)
+	*p = x
+	return p
+}
+
+func (x ToolSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ToolSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_agentstream_v1_agent_proto_enumTypes[1].Descriptor()
+}
+
+func (ToolSource) Type() protoreflect.EnumType {
+	return &file_agentstream_v1_agent_proto_enumTypes[1]
+}
+
+func (x ToolSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ToolSource.Descriptor instead.
+func (ToolSource) EnumDescriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
 // ToolChoiceMode tells the model whether and which tools to call.
 type ToolChoiceMode int32
 
@@ -114,11 +174,11 @@ func (x ToolChoiceMode) String() string {
 }
 
 func (ToolChoiceMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_agentstream_v1_agent_proto_enumTypes[1].Descriptor()
+	return file_agentstream_v1_agent_proto_enumTypes[2].Descriptor()
 }
 
 func (ToolChoiceMode) Type() protoreflect.EnumType {
-	return &file_agentstream_v1_agent_proto_enumTypes[1]
+	return &file_agentstream_v1_agent_proto_enumTypes[2]
 }
 
 func (x ToolChoiceMode) Number() protoreflect.EnumNumber {
@@ -127,7 +187,7 @@ func (x ToolChoiceMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ToolChoiceMode.Descriptor instead.
 func (ToolChoiceMode) EnumDescriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{2}
 }
 
 // FinishReason tells why a model turn ended.
@@ -173,11 +233,11 @@ func (x FinishReason) String() string {
 }
 
 func (FinishReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_agentstream_v1_agent_proto_enumTypes[2].Descriptor()
+	return file_agentstream_v1_agent_proto_enumTypes[3].Descriptor()
 }
 
 func (FinishReason) Type() protoreflect.EnumType {
-	return &file_agentstream_v1_agent_proto_enumTypes[2]
+	return &file_agentstream_v1_agent_proto_enumTypes[3]
 }
 
 func (x FinishReason) Number() protoreflect.EnumNumber {
@@ -186,7 +246,7 @@ func (x FinishReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FinishReason.Descriptor instead.
 func (FinishReason) EnumDescriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{3}
 }
 
 // ErrorCode classifies a failed run. Each code maps to one gRPC status.
@@ -263,11 +323,11 @@ func (x ErrorCode) String() string {
 }
 
 func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_agentstream_v1_agent_proto_enumTypes[3].Descriptor()
+	return file_agentstream_v1_agent_proto_enumTypes[4].Descriptor()
 }
 
 func (ErrorCode) Type() protoreflect.EnumType {
-	return &file_agentstream_v1_agent_proto_enumTypes[3]
+	return &file_agentstream_v1_agent_proto_enumTypes[4]
 }
 
 func (x ErrorCode) Number() protoreflect.EnumNumber {
@@ -276,7 +336,63 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+// McpServerState is the state of a configured MCP server.
+type McpServerState int32
+
+const (
+	McpServerState_MCP_SERVER_STATE_UNSPECIFIED McpServerState = 0
+	// Connecting (at start, or again after it failed).
+	McpServerState_MCP_SERVER_STATE_STARTING McpServerState = 1
+	// Connected; its tools are available.
+	McpServerState_MCP_SERVER_STATE_READY McpServerState = 2
+	// Not connected; retried with backoff. `error` says why.
+	McpServerState_MCP_SERVER_STATE_FAILED McpServerState = 3
+)
+
+// Enum value maps for McpServerState.
+var (
+	McpServerState_name = map[int32]string{
+		0: "MCP_SERVER_STATE_UNSPECIFIED",
+		1: "MCP_SERVER_STATE_STARTING",
+		2: "MCP_SERVER_STATE_READY",
+		3: "MCP_SERVER_STATE_FAILED",
+	}
+	McpServerState_value = map[string]int32{
+		"MCP_SERVER_STATE_UNSPECIFIED": 0,
+		"MCP_SERVER_STATE_STARTING":    1,
+		"MCP_SERVER_STATE_READY":       2,
+		"MCP_SERVER_STATE_FAILED":      3,
+	}
+)
+
+func (x McpServerState) Enum() *McpServerState {
+	p := new(McpServerState)
+	*p = x
+	return p
+}
+
+func (x McpServerState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (McpServerState) Descriptor() protoreflect.EnumDescriptor {
+	return file_agentstream_v1_agent_proto_enumTypes[5].Descriptor()
+}
+
+func (McpServerState) Type() protoreflect.EnumType {
+	return &file_agentstream_v1_agent_proto_enumTypes[5]
+}
+
+func (x McpServerState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use McpServerState.Descriptor instead.
+func (McpServerState) EnumDescriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 // HookEventKind names the kinds of hook events.
@@ -291,6 +407,7 @@ const (
 	HookEventKind_HOOK_EVENT_KIND_COMPLETION_FINISHED HookEventKind = 5
 	HookEventKind_HOOK_EVENT_KIND_TOOL_CALL           HookEventKind = 6
 	HookEventKind_HOOK_EVENT_KIND_TOOL_RESULT         HookEventKind = 7
+	HookEventKind_HOOK_EVENT_KIND_TOOL_PROGRESS       HookEventKind = 8
 )
 
 // Enum value maps for HookEventKind.
@@ -304,6 +421,7 @@ var (
 		5: "HOOK_EVENT_KIND_COMPLETION_FINISHED",
 		6: "HOOK_EVENT_KIND_TOOL_CALL",
 		7: "HOOK_EVENT_KIND_TOOL_RESULT",
+		8: "HOOK_EVENT_KIND_TOOL_PROGRESS",
 	}
 	HookEventKind_value = map[string]int32{
 		"HOOK_EVENT_KIND_UNSPECIFIED":         0,
@@ -314,6 +432,7 @@ var (
 		"HOOK_EVENT_KIND_COMPLETION_FINISHED": 5,
 		"HOOK_EVENT_KIND_TOOL_CALL":           6,
 		"HOOK_EVENT_KIND_TOOL_RESULT":         7,
+		"HOOK_EVENT_KIND_TOOL_PROGRESS":       8,
 	}
 )
 
@@ -328,11 +447,11 @@ func (x HookEventKind) String() string {
 }
 
 func (HookEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_agentstream_v1_agent_proto_enumTypes[4].Descriptor()
+	return file_agentstream_v1_agent_proto_enumTypes[6].Descriptor()
 }
 
 func (HookEventKind) Type() protoreflect.EnumType {
-	return &file_agentstream_v1_agent_proto_enumTypes[4]
+	return &file_agentstream_v1_agent_proto_enumTypes[6]
 }
 
 func (x HookEventKind) Number() protoreflect.EnumNumber {
@@ -341,7 +460,7 @@ func (x HookEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HookEventKind.Descriptor instead.
 func (HookEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 // RunOutcome tells how a run ended.
@@ -385,11 +504,11 @@ func (x RunOutcome) String() string {
 }
 
 func (RunOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_agentstream_v1_agent_proto_enumTypes[5].Descriptor()
+	return file_agentstream_v1_agent_proto_enumTypes[7].Descriptor()
 }
 
 func (RunOutcome) Type() protoreflect.EnumType {
-	return &file_agentstream_v1_agent_proto_enumTypes[5]
+	return &file_agentstream_v1_agent_proto_enumTypes[7]
 }
 
 func (x RunOutcome) Number() protoreflect.EnumNumber {
@@ -398,7 +517,7 @@ func (x RunOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RunOutcome.Descriptor instead.
 func (RunOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 // Message is one entry of a conversation. Each assistant turn is one message
@@ -793,7 +912,12 @@ type ToolDefinition struct {
 	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	// JSON schema of the arguments object.
-	Parameters    *structpb.Struct `protobuf:"bytes,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	Parameters *structpb.Struct `protobuf:"bytes,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	// Where a server tool comes from (ListAgents); ignored in requests.
+	Source ToolSource `protobuf:"varint,4,opt,name=source,proto3,enum=agentstream.v1.ToolSource" json:"source,omitempty"`
+	// For TOOL_SOURCE_PYTHON the tool's import path (`module:object`); for
+	// TOOL_SOURCE_MCP the MCP server's name; empty otherwise.
+	Origin        string `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -847,6 +971,20 @@ func (x *ToolDefinition) GetParameters() *structpb.Struct {
 		return x.Parameters
 	}
 	return nil
+}
+
+func (x *ToolDefinition) GetSource() ToolSource {
+	if x != nil {
+		return x.Source
+	}
+	return ToolSource_TOOL_SOURCE_UNSPECIFIED
+}
+
+func (x *ToolDefinition) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
 }
 
 // Usage counts tokens.
@@ -1638,6 +1776,78 @@ func (x *RunError) GetHistory() []*Message {
 	return nil
 }
 
+// ToolProgress reports how far a running tool has got. A tool's reports are
+// rate-limited per call (the latest one is kept), and none follows its result.
+type ToolProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The `id` of the ToolCall that is running.
+	Id      string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name    string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// Between 0 and 1 when the tool knows how far it is.
+	Fraction      *float64 `protobuf:"fixed64,4,opt,name=fraction,proto3,oneof" json:"fraction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolProgress) Reset() {
+	*x = ToolProgress{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolProgress) ProtoMessage() {}
+
+func (x *ToolProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolProgress.ProtoReflect.Descriptor instead.
+func (*ToolProgress) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ToolProgress) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ToolProgress) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ToolProgress) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ToolProgress) GetFraction() float64 {
+	if x != nil && x.Fraction != nil {
+		return *x.Fraction
+	}
+	return 0
+}
+
 // StreamPromptResponse is one event of a run.
 type StreamPromptResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1657,6 +1867,7 @@ type StreamPromptResponse struct {
 	//	*StreamPromptResponse_TurnFinished
 	//	*StreamPromptResponse_FinalResponse
 	//	*StreamPromptResponse_Error
+	//	*StreamPromptResponse_ToolProgress
 	Event         isStreamPromptResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1664,7 +1875,7 @@ type StreamPromptResponse struct {
 
 func (x *StreamPromptResponse) Reset() {
 	*x = StreamPromptResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[17]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1887,7 @@ func (x *StreamPromptResponse) String() string {
 func (*StreamPromptResponse) ProtoMessage() {}
 
 func (x *StreamPromptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[17]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1900,7 @@ func (x *StreamPromptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamPromptResponse.ProtoReflect.Descriptor instead.
 func (*StreamPromptResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StreamPromptResponse) GetRunId() string {
@@ -1801,6 +2012,15 @@ func (x *StreamPromptResponse) GetError() *RunError {
 	return nil
 }
 
+func (x *StreamPromptResponse) GetToolProgress() *ToolProgress {
+	if x != nil {
+		if x, ok := x.Event.(*StreamPromptResponse_ToolProgress); ok {
+			return x.ToolProgress
+		}
+	}
+	return nil
+}
+
 type isStreamPromptResponse_Event interface {
 	isStreamPromptResponse_Event()
 }
@@ -1841,6 +2061,10 @@ type StreamPromptResponse_Error struct {
 	Error *RunError `protobuf:"bytes,18,opt,name=error,proto3,oneof"`
 }
 
+type StreamPromptResponse_ToolProgress struct {
+	ToolProgress *ToolProgress `protobuf:"bytes,19,opt,name=tool_progress,json=toolProgress,proto3,oneof"`
+}
+
 func (*StreamPromptResponse_RunStarted) isStreamPromptResponse_Event() {}
 
 func (*StreamPromptResponse_TextDelta) isStreamPromptResponse_Event() {}
@@ -1859,6 +2083,8 @@ func (*StreamPromptResponse_FinalResponse) isStreamPromptResponse_Event() {}
 
 func (*StreamPromptResponse_Error) isStreamPromptResponse_Event() {}
 
+func (*StreamPromptResponse_ToolProgress) isStreamPromptResponse_Event() {}
+
 // ListAgentsRequest asks for the configured agents.
 type ListAgentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1868,7 +2094,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[18]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +2106,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[18]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,25 +2119,27 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 // AgentInfo describes one configured agent.
 type AgentInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Provider      string                 `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
-	Model         string                 `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
-	MaxTurns      uint32                 `protobuf:"varint,4,opt,name=max_turns,json=maxTurns,proto3" json:"max_turns,omitempty"`
-	Tools         []*ToolDefinition      `protobuf:"bytes,5,rep,name=tools,proto3" json:"tools,omitempty"`
-	IsDefault     bool                   `protobuf:"varint,6,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Provider  string                 `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	Model     string                 `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	MaxTurns  uint32                 `protobuf:"varint,4,opt,name=max_turns,json=maxTurns,proto3" json:"max_turns,omitempty"`
+	Tools     []*ToolDefinition      `protobuf:"bytes,5,rep,name=tools,proto3" json:"tools,omitempty"`
+	IsDefault bool                   `protobuf:"varint,6,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
+	// The MCP servers this agent's tools come from, and their state.
+	McpServers    []*McpServerInfo `protobuf:"bytes,7,rep,name=mcp_servers,json=mcpServers,proto3" json:"mcp_servers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentInfo) Reset() {
 	*x = AgentInfo{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2151,7 @@ func (x *AgentInfo) String() string {
 func (*AgentInfo) ProtoMessage() {}
 
 func (x *AgentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2164,7 @@ func (x *AgentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentInfo.ProtoReflect.Descriptor instead.
 func (*AgentInfo) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AgentInfo) GetName() string {
@@ -1981,6 +2209,84 @@ func (x *AgentInfo) GetIsDefault() bool {
 	return false
 }
 
+func (x *AgentInfo) GetMcpServers() []*McpServerInfo {
+	if x != nil {
+		return x.McpServers
+	}
+	return nil
+}
+
+// McpServerInfo describes an MCP server an agent draws tools from.
+type McpServerInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "stdio" or "http".
+	Transport string         `protobuf:"bytes,2,opt,name=transport,proto3" json:"transport,omitempty"`
+	State     McpServerState `protobuf:"varint,3,opt,name=state,proto3,enum=agentstream.v1.McpServerState" json:"state,omitempty"`
+	// Why the server is not ready, when it is not.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *McpServerInfo) Reset() {
+	*x = McpServerInfo{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *McpServerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*McpServerInfo) ProtoMessage() {}
+
+func (x *McpServerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use McpServerInfo.ProtoReflect.Descriptor instead.
+func (*McpServerInfo) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *McpServerInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *McpServerInfo) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *McpServerInfo) GetState() McpServerState {
+	if x != nil {
+		return x.State
+	}
+	return McpServerState_MCP_SERVER_STATE_UNSPECIFIED
+}
+
+func (x *McpServerInfo) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // ListAgentsResponse lists the configured agents.
 type ListAgentsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1991,7 +2297,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2003,7 +2309,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,7 +2322,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*AgentInfo {
@@ -2044,7 +2350,7 @@ type HookAttach struct {
 
 func (x *HookAttach) Reset() {
 	*x = HookAttach{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2362,7 @@ func (x *HookAttach) String() string {
 func (*HookAttach) ProtoMessage() {}
 
 func (x *HookAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2375,7 @@ func (x *HookAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookAttach.ProtoReflect.Descriptor instead.
 func (*HookAttach) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HookAttach) GetRunId() string {
@@ -2109,7 +2415,7 @@ type HookProceed struct {
 
 func (x *HookProceed) Reset() {
 	*x = HookProceed{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2427,7 @@ func (x *HookProceed) String() string {
 func (*HookProceed) ProtoMessage() {}
 
 func (x *HookProceed) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2440,7 @@ func (x *HookProceed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookProceed.ProtoReflect.Descriptor instead.
 func (*HookProceed) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 // HookCancel ends the run with ERROR_CODE_CANCELLED.
@@ -2147,7 +2453,7 @@ type HookCancel struct {
 
 func (x *HookCancel) Reset() {
 	*x = HookCancel{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2465,7 @@ func (x *HookCancel) String() string {
 func (*HookCancel) ProtoMessage() {}
 
 func (x *HookCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2478,7 @@ func (x *HookCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookCancel.ProtoReflect.Descriptor instead.
 func (*HookCancel) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HookCancel) GetReason() string {
@@ -2193,7 +2499,7 @@ type HookSkip struct {
 
 func (x *HookSkip) Reset() {
 	*x = HookSkip{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2205,7 +2511,7 @@ func (x *HookSkip) String() string {
 func (*HookSkip) ProtoMessage() {}
 
 func (x *HookSkip) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2524,7 @@ func (x *HookSkip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookSkip.ProtoReflect.Descriptor instead.
 func (*HookSkip) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HookSkip) GetReason() string {
@@ -2239,7 +2545,7 @@ type HookToolOutput struct {
 
 func (x *HookToolOutput) Reset() {
 	*x = HookToolOutput{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +2557,7 @@ func (x *HookToolOutput) String() string {
 func (*HookToolOutput) ProtoMessage() {}
 
 func (x *HookToolOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +2570,7 @@ func (x *HookToolOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolOutput.ProtoReflect.Descriptor instead.
 func (*HookToolOutput) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HookToolOutput) GetContent() string {
@@ -2281,6 +2587,62 @@ func (x *HookToolOutput) GetIsError() bool {
 	return false
 }
 
+// HookProgress reports a client tool's progress: a reply to its `tool_call`
+// event (execute = true), sent any number of times before the final
+// `tool_output`. It becomes a `tool_progress` event of the run.
+type HookProgress struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Message string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// Between 0 and 1 when the tool knows how far it is.
+	Fraction      *float64 `protobuf:"fixed64,2,opt,name=fraction,proto3,oneof" json:"fraction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookProgress) Reset() {
+	*x = HookProgress{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookProgress) ProtoMessage() {}
+
+func (x *HookProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookProgress.ProtoReflect.Descriptor instead.
+func (*HookProgress) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *HookProgress) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *HookProgress) GetFraction() float64 {
+	if x != nil && x.Fraction != nil {
+		return *x.Fraction
+	}
+	return 0
+}
+
 // HookReply answers a hook event. A `cancel` with an empty event_id cancels
 // the run at once, whatever it is doing.
 type HookReply struct {
@@ -2292,6 +2654,7 @@ type HookReply struct {
 	//	*HookReply_Cancel
 	//	*HookReply_Skip
 	//	*HookReply_ToolOutput
+	//	*HookReply_ToolProgress
 	Action        isHookReply_Action `protobuf_oneof:"action"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2299,7 +2662,7 @@ type HookReply struct {
 
 func (x *HookReply) Reset() {
 	*x = HookReply{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2674,7 @@ func (x *HookReply) String() string {
 func (*HookReply) ProtoMessage() {}
 
 func (x *HookReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2687,7 @@ func (x *HookReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookReply.ProtoReflect.Descriptor instead.
 func (*HookReply) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HookReply) GetEventId() string {
@@ -2377,6 +2740,15 @@ func (x *HookReply) GetToolOutput() *HookToolOutput {
 	return nil
 }
 
+func (x *HookReply) GetToolProgress() *HookProgress {
+	if x != nil {
+		if x, ok := x.Action.(*HookReply_ToolProgress); ok {
+			return x.ToolProgress
+		}
+	}
+	return nil
+}
+
 type isHookReply_Action interface {
 	isHookReply_Action()
 }
@@ -2397,6 +2769,10 @@ type HookReply_ToolOutput struct {
 	ToolOutput *HookToolOutput `protobuf:"bytes,5,opt,name=tool_output,json=toolOutput,proto3,oneof"`
 }
 
+type HookReply_ToolProgress struct {
+	ToolProgress *HookProgress `protobuf:"bytes,6,opt,name=tool_progress,json=toolProgress,proto3,oneof"`
+}
+
 func (*HookReply_Proceed) isHookReply_Action() {}
 
 func (*HookReply_Cancel) isHookReply_Action() {}
@@ -2404,6 +2780,8 @@ func (*HookReply_Cancel) isHookReply_Action() {}
 func (*HookReply_Skip) isHookReply_Action() {}
 
 func (*HookReply_ToolOutput) isHookReply_Action() {}
+
+func (*HookReply_ToolProgress) isHookReply_Action() {}
 
 // HooksRequest is a message from the hooks client.
 type HooksRequest struct {
@@ -2419,7 +2797,7 @@ type HooksRequest struct {
 
 func (x *HooksRequest) Reset() {
 	*x = HooksRequest{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2809,7 @@ func (x *HooksRequest) String() string {
 func (*HooksRequest) ProtoMessage() {}
 
 func (x *HooksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2822,7 @@ func (x *HooksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksRequest.ProtoReflect.Descriptor instead.
 func (*HooksRequest) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HooksRequest) GetRequest() isHooksRequest_Request {
@@ -2498,7 +2876,7 @@ type HookAttached struct {
 
 func (x *HookAttached) Reset() {
 	*x = HookAttached{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2888,7 @@ func (x *HookAttached) String() string {
 func (*HookAttached) ProtoMessage() {}
 
 func (x *HookAttached) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2901,7 @@ func (x *HookAttached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookAttached.ProtoReflect.Descriptor instead.
 func (*HookAttached) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HookAttached) GetRunId() string {
@@ -2546,7 +2924,7 @@ type HookCompletionCall struct {
 
 func (x *HookCompletionCall) Reset() {
 	*x = HookCompletionCall{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2558,7 +2936,7 @@ func (x *HookCompletionCall) String() string {
 func (*HookCompletionCall) ProtoMessage() {}
 
 func (x *HookCompletionCall) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2571,7 +2949,7 @@ func (x *HookCompletionCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookCompletionCall.ProtoReflect.Descriptor instead.
 func (*HookCompletionCall) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *HookCompletionCall) GetPrompt() string {
@@ -2599,7 +2977,7 @@ type HookTextDelta struct {
 
 func (x *HookTextDelta) Reset() {
 	*x = HookTextDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2989,7 @@ func (x *HookTextDelta) String() string {
 func (*HookTextDelta) ProtoMessage() {}
 
 func (x *HookTextDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +3002,7 @@ func (x *HookTextDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookTextDelta.ProtoReflect.Descriptor instead.
 func (*HookTextDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *HookTextDelta) GetDelta() string {
@@ -2651,7 +3029,7 @@ type HookReasoningDelta struct {
 
 func (x *HookReasoningDelta) Reset() {
 	*x = HookReasoningDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +3041,7 @@ func (x *HookReasoningDelta) String() string {
 func (*HookReasoningDelta) ProtoMessage() {}
 
 func (x *HookReasoningDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +3054,7 @@ func (x *HookReasoningDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookReasoningDelta.ProtoReflect.Descriptor instead.
 func (*HookReasoningDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *HookReasoningDelta) GetDelta() string {
@@ -2698,7 +3076,7 @@ type HookToolCallDelta struct {
 
 func (x *HookToolCallDelta) Reset() {
 	*x = HookToolCallDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2710,7 +3088,7 @@ func (x *HookToolCallDelta) String() string {
 func (*HookToolCallDelta) ProtoMessage() {}
 
 func (x *HookToolCallDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2723,7 +3101,7 @@ func (x *HookToolCallDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolCallDelta.ProtoReflect.Descriptor instead.
 func (*HookToolCallDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *HookToolCallDelta) GetCallId() string {
@@ -2759,7 +3137,7 @@ type HookCompletionFinished struct {
 
 func (x *HookCompletionFinished) Reset() {
 	*x = HookCompletionFinished{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2771,7 +3149,7 @@ func (x *HookCompletionFinished) String() string {
 func (*HookCompletionFinished) ProtoMessage() {}
 
 func (x *HookCompletionFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2784,7 +3162,7 @@ func (x *HookCompletionFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookCompletionFinished.ProtoReflect.Descriptor instead.
 func (*HookCompletionFinished) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *HookCompletionFinished) GetUsage() *Usage {
@@ -2822,7 +3200,7 @@ type HookToolCall struct {
 
 func (x *HookToolCall) Reset() {
 	*x = HookToolCall{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +3212,7 @@ func (x *HookToolCall) String() string {
 func (*HookToolCall) ProtoMessage() {}
 
 func (x *HookToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +3225,7 @@ func (x *HookToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolCall.ProtoReflect.Descriptor instead.
 func (*HookToolCall) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HookToolCall) GetName() string {
@@ -2892,7 +3270,7 @@ type HookToolResult struct {
 
 func (x *HookToolResult) Reset() {
 	*x = HookToolResult{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2904,7 +3282,7 @@ func (x *HookToolResult) String() string {
 func (*HookToolResult) ProtoMessage() {}
 
 func (x *HookToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2917,7 +3295,7 @@ func (x *HookToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolResult.ProtoReflect.Descriptor instead.
 func (*HookToolResult) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *HookToolResult) GetName() string {
@@ -2955,6 +3333,75 @@ func (x *HookToolResult) GetIsError() bool {
 	return false
 }
 
+// HookToolProgress reports how far a running tool has got.
+type HookToolProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Fraction      *float64               `protobuf:"fixed64,4,opt,name=fraction,proto3,oneof" json:"fraction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookToolProgress) Reset() {
+	*x = HookToolProgress{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookToolProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookToolProgress) ProtoMessage() {}
+
+func (x *HookToolProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookToolProgress.ProtoReflect.Descriptor instead.
+func (*HookToolProgress) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *HookToolProgress) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HookToolProgress) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *HookToolProgress) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *HookToolProgress) GetFraction() float64 {
+	if x != nil && x.Fraction != nil {
+		return *x.Fraction
+	}
+	return 0
+}
+
 // HookEvent is one event of the attached run.
 type HookEvent struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -2975,6 +3422,7 @@ type HookEvent struct {
 	//	*HookEvent_CompletionFinished
 	//	*HookEvent_ToolCall
 	//	*HookEvent_ToolResult
+	//	*HookEvent_ToolProgress
 	Event         isHookEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2982,7 +3430,7 @@ type HookEvent struct {
 
 func (x *HookEvent) Reset() {
 	*x = HookEvent{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3442,7 @@ func (x *HookEvent) String() string {
 func (*HookEvent) ProtoMessage() {}
 
 func (x *HookEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3455,7 @@ func (x *HookEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookEvent.ProtoReflect.Descriptor instead.
 func (*HookEvent) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HookEvent) GetRunId() string {
@@ -3115,6 +3563,15 @@ func (x *HookEvent) GetToolResult() *HookToolResult {
 	return nil
 }
 
+func (x *HookEvent) GetToolProgress() *HookToolProgress {
+	if x != nil {
+		if x, ok := x.Event.(*HookEvent_ToolProgress); ok {
+			return x.ToolProgress
+		}
+	}
+	return nil
+}
+
 type isHookEvent_Event interface {
 	isHookEvent_Event()
 }
@@ -3147,6 +3604,10 @@ type HookEvent_ToolResult struct {
 	ToolResult *HookToolResult `protobuf:"bytes,16,opt,name=tool_result,json=toolResult,proto3,oneof"`
 }
 
+type HookEvent_ToolProgress struct {
+	ToolProgress *HookToolProgress `protobuf:"bytes,17,opt,name=tool_progress,json=toolProgress,proto3,oneof"`
+}
+
 func (*HookEvent_CompletionCall) isHookEvent_Event() {}
 
 func (*HookEvent_TextDelta) isHookEvent_Event() {}
@@ -3160,6 +3621,8 @@ func (*HookEvent_CompletionFinished) isHookEvent_Event() {}
 func (*HookEvent_ToolCall) isHookEvent_Event() {}
 
 func (*HookEvent_ToolResult) isHookEvent_Event() {}
+
+func (*HookEvent_ToolProgress) isHookEvent_Event() {}
 
 // HookRunEnded is the last message of a Hooks stream.
 type HookRunEnded struct {
@@ -3175,7 +3638,7 @@ type HookRunEnded struct {
 
 func (x *HookRunEnded) Reset() {
 	*x = HookRunEnded{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3187,7 +3650,7 @@ func (x *HookRunEnded) String() string {
 func (*HookRunEnded) ProtoMessage() {}
 
 func (x *HookRunEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3200,7 +3663,7 @@ func (x *HookRunEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRunEnded.ProtoReflect.Descriptor instead.
 func (*HookRunEnded) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HookRunEnded) GetRunId() string {
@@ -3242,7 +3705,7 @@ type HookError struct {
 
 func (x *HookError) Reset() {
 	*x = HookError{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3254,7 +3717,7 @@ func (x *HookError) String() string {
 func (*HookError) ProtoMessage() {}
 
 func (x *HookError) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3267,7 +3730,7 @@ func (x *HookError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookError.ProtoReflect.Descriptor instead.
 func (*HookError) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HookError) GetEventId() string {
@@ -3300,7 +3763,7 @@ type HooksResponse struct {
 
 func (x *HooksResponse) Reset() {
 	*x = HooksResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3312,7 +3775,7 @@ func (x *HooksResponse) String() string {
 func (*HooksResponse) ProtoMessage() {}
 
 func (x *HooksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3325,7 +3788,7 @@ func (x *HooksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksResponse.ProtoReflect.Descriptor instead.
 func (*HooksResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *HooksResponse) GetResponse() isHooksResponse_Response {
@@ -3429,13 +3892,15 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\tReasoning\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\tR\tsignature\x12+\n" +
-	"\x11encrypted_content\x18\x03 \x01(\tR\x10encryptedContent\"\x7f\n" +
+	"\x11encrypted_content\x18\x03 \x01(\tR\x10encryptedContent\"\xcb\x01\n" +
 	"\x0eToolDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x127\n" +
 	"\n" +
 	"parameters\x18\x03 \x01(\v2\x17.google.protobuf.StructR\n" +
-	"parameters\"\x93\x02\n" +
+	"parameters\x122\n" +
+	"\x06source\x18\x04 \x01(\x0e2\x1a.agentstream.v1.ToolSourceR\x06source\x12\x16\n" +
+	"\x06origin\x18\x05 \x01(\tR\x06origin\"\x93\x02\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x04R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x04R\foutputTokens\x12!\n" +
@@ -3503,7 +3968,13 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x0e2\x19.agentstream.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1c\n" +
 	"\tretryable\x18\x03 \x01(\bR\tretryable\x121\n" +
-	"\ahistory\x18\x04 \x03(\v2\x17.agentstream.v1.MessageR\ahistory\"\xa2\x05\n" +
+	"\ahistory\x18\x04 \x03(\v2\x17.agentstream.v1.MessageR\ahistory\"z\n" +
+	"\fToolProgress\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1f\n" +
+	"\bfraction\x18\x04 \x01(\x01H\x00R\bfraction\x88\x01\x01B\v\n" +
+	"\t_fraction\"\xe7\x05\n" +
 	"\x14StreamPromptResponse\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
@@ -3520,9 +3991,10 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"toolResult\x12C\n" +
 	"\rturn_finished\x18\x10 \x01(\v2\x1c.agentstream.v1.TurnFinishedH\x00R\fturnFinished\x12F\n" +
 	"\x0efinal_response\x18\x11 \x01(\v2\x1d.agentstream.v1.FinalResponseH\x00R\rfinalResponse\x120\n" +
-	"\x05error\x18\x12 \x01(\v2\x18.agentstream.v1.RunErrorH\x00R\x05errorB\a\n" +
+	"\x05error\x18\x12 \x01(\v2\x18.agentstream.v1.RunErrorH\x00R\x05error\x12C\n" +
+	"\rtool_progress\x18\x13 \x01(\v2\x1c.agentstream.v1.ToolProgressH\x00R\ftoolProgressB\a\n" +
 	"\x05event\"\x13\n" +
-	"\x11ListAgentsRequest\"\xc3\x01\n" +
+	"\x11ListAgentsRequest\"\x83\x02\n" +
 	"\tAgentInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +
@@ -3530,7 +4002,14 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\tmax_turns\x18\x04 \x01(\rR\bmaxTurns\x124\n" +
 	"\x05tools\x18\x05 \x03(\v2\x1e.agentstream.v1.ToolDefinitionR\x05tools\x12\x1d\n" +
 	"\n" +
-	"is_default\x18\x06 \x01(\bR\tisDefault\"G\n" +
+	"is_default\x18\x06 \x01(\bR\tisDefault\x12>\n" +
+	"\vmcp_servers\x18\a \x03(\v2\x1d.agentstream.v1.McpServerInfoR\n" +
+	"mcpServers\"\x8d\x01\n" +
+	"\rMcpServerInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\ttransport\x18\x02 \x01(\tR\ttransport\x124\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1e.agentstream.v1.McpServerStateR\x05state\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"G\n" +
 	"\x12ListAgentsResponse\x121\n" +
 	"\x06agents\x18\x01 \x03(\v2\x19.agentstream.v1.AgentInfoR\x06agents\"\xc7\x01\n" +
 	"\n" +
@@ -3547,14 +4026,19 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"E\n" +
 	"\x0eHookToolOutput\x12\x18\n" +
 	"\acontent\x18\x01 \x01(\tR\acontent\x12\x19\n" +
-	"\bis_error\x18\x02 \x01(\bR\aisError\"\x92\x02\n" +
+	"\bis_error\x18\x02 \x01(\bR\aisError\"V\n" +
+	"\fHookProgress\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1f\n" +
+	"\bfraction\x18\x02 \x01(\x01H\x00R\bfraction\x88\x01\x01B\v\n" +
+	"\t_fraction\"\xd7\x02\n" +
 	"\tHookReply\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x127\n" +
 	"\aproceed\x18\x02 \x01(\v2\x1b.agentstream.v1.HookProceedH\x00R\aproceed\x124\n" +
 	"\x06cancel\x18\x03 \x01(\v2\x1a.agentstream.v1.HookCancelH\x00R\x06cancel\x12.\n" +
 	"\x04skip\x18\x04 \x01(\v2\x18.agentstream.v1.HookSkipH\x00R\x04skip\x12A\n" +
 	"\vtool_output\x18\x05 \x01(\v2\x1e.agentstream.v1.HookToolOutputH\x00R\n" +
-	"toolOutputB\b\n" +
+	"toolOutput\x12C\n" +
+	"\rtool_progress\x18\x06 \x01(\v2\x1c.agentstream.v1.HookProgressH\x00R\ftoolProgressB\b\n" +
 	"\x06action\"\x82\x01\n" +
 	"\fHooksRequest\x124\n" +
 	"\x06attach\x18\x01 \x01(\v2\x1a.agentstream.v1.HookAttachH\x00R\x06attach\x121\n" +
@@ -3590,7 +4074,13 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x1c\n" +
 	"\targuments\x18\x03 \x01(\tR\targuments\x12\x16\n" +
 	"\x06result\x18\x04 \x01(\tR\x06result\x12\x19\n" +
-	"\bis_error\x18\x05 \x01(\bR\aisError\"\x9f\x05\n" +
+	"\bis_error\x18\x05 \x01(\bR\aisError\"\x87\x01\n" +
+	"\x10HookToolProgress\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1f\n" +
+	"\bfraction\x18\x04 \x01(\x01H\x00R\bfraction\x88\x01\x01B\v\n" +
+	"\t_fraction\"\xe8\x05\n" +
 	"\tHookEvent\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x12\n" +
@@ -3606,7 +4096,8 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x13completion_finished\x18\x0e \x01(\v2&.agentstream.v1.HookCompletionFinishedH\x00R\x12completionFinished\x12;\n" +
 	"\ttool_call\x18\x0f \x01(\v2\x1c.agentstream.v1.HookToolCallH\x00R\btoolCall\x12A\n" +
 	"\vtool_result\x18\x10 \x01(\v2\x1e.agentstream.v1.HookToolResultH\x00R\n" +
-	"toolResultB\a\n" +
+	"toolResult\x12G\n" +
+	"\rtool_progress\x18\x11 \x01(\v2 .agentstream.v1.HookToolProgressH\x00R\ftoolProgressB\a\n" +
 	"\x05event\"\xaf\x01\n" +
 	"\fHookRunEnded\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x124\n" +
@@ -3627,7 +4118,14 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x12\n" +
-	"\x0eROLE_ASSISTANT\x10\x02*\xa2\x01\n" +
+	"\x0eROLE_ASSISTANT\x10\x02*\x87\x01\n" +
+	"\n" +
+	"ToolSource\x12\x1b\n" +
+	"\x17TOOL_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13TOOL_SOURCE_BUILTIN\x10\x01\x12\x16\n" +
+	"\x12TOOL_SOURCE_PYTHON\x10\x02\x12\x13\n" +
+	"\x0fTOOL_SOURCE_MCP\x10\x03\x12\x16\n" +
+	"\x12TOOL_SOURCE_CLIENT\x10\x04*\xa2\x01\n" +
 	"\x0eToolChoiceMode\x12 \n" +
 	"\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n" +
@@ -3654,7 +4152,12 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x13ERROR_CODE_INTERNAL\x10\t\x12 \n" +
 	"\x1cERROR_CODE_DEADLINE_EXCEEDED\x10\n" +
 	"\x12\x1c\n" +
-	"\x18ERROR_CODE_RUN_ID_IN_USE\x10\v*\xa8\x02\n" +
+	"\x18ERROR_CODE_RUN_ID_IN_USE\x10\v*\x8a\x01\n" +
+	"\x0eMcpServerState\x12 \n" +
+	"\x1cMCP_SERVER_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19MCP_SERVER_STATE_STARTING\x10\x01\x12\x1a\n" +
+	"\x16MCP_SERVER_STATE_READY\x10\x02\x12\x1b\n" +
+	"\x17MCP_SERVER_STATE_FAILED\x10\x03*\xcb\x02\n" +
 	"\rHookEventKind\x12\x1f\n" +
 	"\x1bHOOK_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fHOOK_EVENT_KIND_COMPLETION_CALL\x10\x01\x12\x1e\n" +
@@ -3663,7 +4166,8 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x1fHOOK_EVENT_KIND_TOOL_CALL_DELTA\x10\x04\x12'\n" +
 	"#HOOK_EVENT_KIND_COMPLETION_FINISHED\x10\x05\x12\x1d\n" +
 	"\x19HOOK_EVENT_KIND_TOOL_CALL\x10\x06\x12\x1f\n" +
-	"\x1bHOOK_EVENT_KIND_TOOL_RESULT\x10\a*\x92\x01\n" +
+	"\x1bHOOK_EVENT_KIND_TOOL_RESULT\x10\a\x12!\n" +
+	"\x1dHOOK_EVENT_KIND_TOOL_PROGRESS\x10\b*\x92\x01\n" +
 	"\n" +
 	"RunOutcome\x12\x1b\n" +
 	"\x17RUN_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -3691,122 +4195,134 @@ func file_agentstream_v1_agent_proto_rawDescGZIP() []byte {
 	return file_agentstream_v1_agent_proto_rawDescData
 }
 
-var file_agentstream_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_agentstream_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_agentstream_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_agentstream_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_agentstream_v1_agent_proto_goTypes = []any{
 	(Role)(0),                      // 0: agentstream.v1.Role
-	(ToolChoiceMode)(0),            // 1: agentstream.v1.ToolChoiceMode
-	(FinishReason)(0),              // 2: agentstream.v1.FinishReason
-	(ErrorCode)(0),                 // 3: agentstream.v1.ErrorCode
-	(HookEventKind)(0),             // 4: agentstream.v1.HookEventKind
-	(RunOutcome)(0),                // 5: agentstream.v1.RunOutcome
-	(*Message)(nil),                // 6: agentstream.v1.Message
-	(*ContentPart)(nil),            // 7: agentstream.v1.ContentPart
-	(*ToolCall)(nil),               // 8: agentstream.v1.ToolCall
-	(*ToolResult)(nil),             // 9: agentstream.v1.ToolResult
-	(*Reasoning)(nil),              // 10: agentstream.v1.Reasoning
-	(*ToolDefinition)(nil),         // 11: agentstream.v1.ToolDefinition
-	(*Usage)(nil),                  // 12: agentstream.v1.Usage
-	(*ToolChoice)(nil),             // 13: agentstream.v1.ToolChoice
-	(*HooksOptions)(nil),           // 14: agentstream.v1.HooksOptions
-	(*StreamPromptRequest)(nil),    // 15: agentstream.v1.StreamPromptRequest
-	(*RunStarted)(nil),             // 16: agentstream.v1.RunStarted
-	(*TextDelta)(nil),              // 17: agentstream.v1.TextDelta
-	(*ReasoningDelta)(nil),         // 18: agentstream.v1.ReasoningDelta
-	(*ToolCallDelta)(nil),          // 19: agentstream.v1.ToolCallDelta
-	(*TurnFinished)(nil),           // 20: agentstream.v1.TurnFinished
-	(*FinalResponse)(nil),          // 21: agentstream.v1.FinalResponse
-	(*RunError)(nil),               // 22: agentstream.v1.RunError
-	(*StreamPromptResponse)(nil),   // 23: agentstream.v1.StreamPromptResponse
-	(*ListAgentsRequest)(nil),      // 24: agentstream.v1.ListAgentsRequest
-	(*AgentInfo)(nil),              // 25: agentstream.v1.AgentInfo
-	(*ListAgentsResponse)(nil),     // 26: agentstream.v1.ListAgentsResponse
-	(*HookAttach)(nil),             // 27: agentstream.v1.HookAttach
-	(*HookProceed)(nil),            // 28: agentstream.v1.HookProceed
-	(*HookCancel)(nil),             // 29: agentstream.v1.HookCancel
-	(*HookSkip)(nil),               // 30: agentstream.v1.HookSkip
-	(*HookToolOutput)(nil),         // 31: agentstream.v1.HookToolOutput
-	(*HookReply)(nil),              // 32: agentstream.v1.HookReply
-	(*HooksRequest)(nil),           // 33: agentstream.v1.HooksRequest
-	(*HookAttached)(nil),           // 34: agentstream.v1.HookAttached
-	(*HookCompletionCall)(nil),     // 35: agentstream.v1.HookCompletionCall
-	(*HookTextDelta)(nil),          // 36: agentstream.v1.HookTextDelta
-	(*HookReasoningDelta)(nil),     // 37: agentstream.v1.HookReasoningDelta
-	(*HookToolCallDelta)(nil),      // 38: agentstream.v1.HookToolCallDelta
-	(*HookCompletionFinished)(nil), // 39: agentstream.v1.HookCompletionFinished
-	(*HookToolCall)(nil),           // 40: agentstream.v1.HookToolCall
-	(*HookToolResult)(nil),         // 41: agentstream.v1.HookToolResult
-	(*HookEvent)(nil),              // 42: agentstream.v1.HookEvent
-	(*HookRunEnded)(nil),           // 43: agentstream.v1.HookRunEnded
-	(*HookError)(nil),              // 44: agentstream.v1.HookError
-	(*HooksResponse)(nil),          // 45: agentstream.v1.HooksResponse
-	(*structpb.Struct)(nil),        // 46: google.protobuf.Struct
+	(ToolSource)(0),                // 1: agentstream.v1.ToolSource
+	(ToolChoiceMode)(0),            // 2: agentstream.v1.ToolChoiceMode
+	(FinishReason)(0),              // 3: agentstream.v1.FinishReason
+	(ErrorCode)(0),                 // 4: agentstream.v1.ErrorCode
+	(McpServerState)(0),            // 5: agentstream.v1.McpServerState
+	(HookEventKind)(0),             // 6: agentstream.v1.HookEventKind
+	(RunOutcome)(0),                // 7: agentstream.v1.RunOutcome
+	(*Message)(nil),                // 8: agentstream.v1.Message
+	(*ContentPart)(nil),            // 9: agentstream.v1.ContentPart
+	(*ToolCall)(nil),               // 10: agentstream.v1.ToolCall
+	(*ToolResult)(nil),             // 11: agentstream.v1.ToolResult
+	(*Reasoning)(nil),              // 12: agentstream.v1.Reasoning
+	(*ToolDefinition)(nil),         // 13: agentstream.v1.ToolDefinition
+	(*Usage)(nil),                  // 14: agentstream.v1.Usage
+	(*ToolChoice)(nil),             // 15: agentstream.v1.ToolChoice
+	(*HooksOptions)(nil),           // 16: agentstream.v1.HooksOptions
+	(*StreamPromptRequest)(nil),    // 17: agentstream.v1.StreamPromptRequest
+	(*RunStarted)(nil),             // 18: agentstream.v1.RunStarted
+	(*TextDelta)(nil),              // 19: agentstream.v1.TextDelta
+	(*ReasoningDelta)(nil),         // 20: agentstream.v1.ReasoningDelta
+	(*ToolCallDelta)(nil),          // 21: agentstream.v1.ToolCallDelta
+	(*TurnFinished)(nil),           // 22: agentstream.v1.TurnFinished
+	(*FinalResponse)(nil),          // 23: agentstream.v1.FinalResponse
+	(*RunError)(nil),               // 24: agentstream.v1.RunError
+	(*ToolProgress)(nil),           // 25: agentstream.v1.ToolProgress
+	(*StreamPromptResponse)(nil),   // 26: agentstream.v1.StreamPromptResponse
+	(*ListAgentsRequest)(nil),      // 27: agentstream.v1.ListAgentsRequest
+	(*AgentInfo)(nil),              // 28: agentstream.v1.AgentInfo
+	(*McpServerInfo)(nil),          // 29: agentstream.v1.McpServerInfo
+	(*ListAgentsResponse)(nil),     // 30: agentstream.v1.ListAgentsResponse
+	(*HookAttach)(nil),             // 31: agentstream.v1.HookAttach
+	(*HookProceed)(nil),            // 32: agentstream.v1.HookProceed
+	(*HookCancel)(nil),             // 33: agentstream.v1.HookCancel
+	(*HookSkip)(nil),               // 34: agentstream.v1.HookSkip
+	(*HookToolOutput)(nil),         // 35: agentstream.v1.HookToolOutput
+	(*HookProgress)(nil),           // 36: agentstream.v1.HookProgress
+	(*HookReply)(nil),              // 37: agentstream.v1.HookReply
+	(*HooksRequest)(nil),           // 38: agentstream.v1.HooksRequest
+	(*HookAttached)(nil),           // 39: agentstream.v1.HookAttached
+	(*HookCompletionCall)(nil),     // 40: agentstream.v1.HookCompletionCall
+	(*HookTextDelta)(nil),          // 41: agentstream.v1.HookTextDelta
+	(*HookReasoningDelta)(nil),     // 42: agentstream.v1.HookReasoningDelta
+	(*HookToolCallDelta)(nil),      // 43: agentstream.v1.HookToolCallDelta
+	(*HookCompletionFinished)(nil), // 44: agentstream.v1.HookCompletionFinished
+	(*HookToolCall)(nil),           // 45: agentstream.v1.HookToolCall
+	(*HookToolResult)(nil),         // 46: agentstream.v1.HookToolResult
+	(*HookToolProgress)(nil),       // 47: agentstream.v1.HookToolProgress
+	(*HookEvent)(nil),              // 48: agentstream.v1.HookEvent
+	(*HookRunEnded)(nil),           // 49: agentstream.v1.HookRunEnded
+	(*HookError)(nil),              // 50: agentstream.v1.HookError
+	(*HooksResponse)(nil),          // 51: agentstream.v1.HooksResponse
+	(*structpb.Struct)(nil),        // 52: google.protobuf.Struct
 }
 var file_agentstream_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: agentstream.v1.Message.role:type_name -> agentstream.v1.Role
-	7,  // 1: agentstream.v1.Message.parts:type_name -> agentstream.v1.ContentPart
-	8,  // 2: agentstream.v1.ContentPart.tool_call:type_name -> agentstream.v1.ToolCall
-	9,  // 3: agentstream.v1.ContentPart.tool_result:type_name -> agentstream.v1.ToolResult
-	10, // 4: agentstream.v1.ContentPart.reasoning:type_name -> agentstream.v1.Reasoning
-	46, // 5: agentstream.v1.ToolDefinition.parameters:type_name -> google.protobuf.Struct
-	1,  // 6: agentstream.v1.ToolChoice.mode:type_name -> agentstream.v1.ToolChoiceMode
-	6,  // 7: agentstream.v1.StreamPromptRequest.history:type_name -> agentstream.v1.Message
-	11, // 8: agentstream.v1.StreamPromptRequest.tools:type_name -> agentstream.v1.ToolDefinition
-	13, // 9: agentstream.v1.StreamPromptRequest.tool_choice:type_name -> agentstream.v1.ToolChoice
-	46, // 10: agentstream.v1.StreamPromptRequest.extra_params:type_name -> google.protobuf.Struct
-	14, // 11: agentstream.v1.StreamPromptRequest.hooks:type_name -> agentstream.v1.HooksOptions
-	12, // 12: agentstream.v1.TurnFinished.usage:type_name -> agentstream.v1.Usage
-	2,  // 13: agentstream.v1.TurnFinished.finish_reason:type_name -> agentstream.v1.FinishReason
-	12, // 14: agentstream.v1.FinalResponse.usage:type_name -> agentstream.v1.Usage
-	6,  // 15: agentstream.v1.FinalResponse.history:type_name -> agentstream.v1.Message
-	3,  // 16: agentstream.v1.RunError.code:type_name -> agentstream.v1.ErrorCode
-	6,  // 17: agentstream.v1.RunError.history:type_name -> agentstream.v1.Message
-	16, // 18: agentstream.v1.StreamPromptResponse.run_started:type_name -> agentstream.v1.RunStarted
-	17, // 19: agentstream.v1.StreamPromptResponse.text_delta:type_name -> agentstream.v1.TextDelta
-	18, // 20: agentstream.v1.StreamPromptResponse.reasoning_delta:type_name -> agentstream.v1.ReasoningDelta
-	19, // 21: agentstream.v1.StreamPromptResponse.tool_call_delta:type_name -> agentstream.v1.ToolCallDelta
-	8,  // 22: agentstream.v1.StreamPromptResponse.tool_call:type_name -> agentstream.v1.ToolCall
-	9,  // 23: agentstream.v1.StreamPromptResponse.tool_result:type_name -> agentstream.v1.ToolResult
-	20, // 24: agentstream.v1.StreamPromptResponse.turn_finished:type_name -> agentstream.v1.TurnFinished
-	21, // 25: agentstream.v1.StreamPromptResponse.final_response:type_name -> agentstream.v1.FinalResponse
-	22, // 26: agentstream.v1.StreamPromptResponse.error:type_name -> agentstream.v1.RunError
-	11, // 27: agentstream.v1.AgentInfo.tools:type_name -> agentstream.v1.ToolDefinition
-	25, // 28: agentstream.v1.ListAgentsResponse.agents:type_name -> agentstream.v1.AgentInfo
-	4,  // 29: agentstream.v1.HookAttach.events:type_name -> agentstream.v1.HookEventKind
-	4,  // 30: agentstream.v1.HookAttach.blocking:type_name -> agentstream.v1.HookEventKind
-	28, // 31: agentstream.v1.HookReply.proceed:type_name -> agentstream.v1.HookProceed
-	29, // 32: agentstream.v1.HookReply.cancel:type_name -> agentstream.v1.HookCancel
-	30, // 33: agentstream.v1.HookReply.skip:type_name -> agentstream.v1.HookSkip
-	31, // 34: agentstream.v1.HookReply.tool_output:type_name -> agentstream.v1.HookToolOutput
-	27, // 35: agentstream.v1.HooksRequest.attach:type_name -> agentstream.v1.HookAttach
-	32, // 36: agentstream.v1.HooksRequest.reply:type_name -> agentstream.v1.HookReply
-	6,  // 37: agentstream.v1.HookCompletionCall.history:type_name -> agentstream.v1.Message
-	12, // 38: agentstream.v1.HookCompletionFinished.usage:type_name -> agentstream.v1.Usage
-	2,  // 39: agentstream.v1.HookCompletionFinished.finish_reason:type_name -> agentstream.v1.FinishReason
-	35, // 40: agentstream.v1.HookEvent.completion_call:type_name -> agentstream.v1.HookCompletionCall
-	36, // 41: agentstream.v1.HookEvent.text_delta:type_name -> agentstream.v1.HookTextDelta
-	37, // 42: agentstream.v1.HookEvent.reasoning_delta:type_name -> agentstream.v1.HookReasoningDelta
-	38, // 43: agentstream.v1.HookEvent.tool_call_delta:type_name -> agentstream.v1.HookToolCallDelta
-	39, // 44: agentstream.v1.HookEvent.completion_finished:type_name -> agentstream.v1.HookCompletionFinished
-	40, // 45: agentstream.v1.HookEvent.tool_call:type_name -> agentstream.v1.HookToolCall
-	41, // 46: agentstream.v1.HookEvent.tool_result:type_name -> agentstream.v1.HookToolResult
-	5,  // 47: agentstream.v1.HookRunEnded.outcome:type_name -> agentstream.v1.RunOutcome
-	3,  // 48: agentstream.v1.HookRunEnded.error_code:type_name -> agentstream.v1.ErrorCode
-	34, // 49: agentstream.v1.HooksResponse.attached:type_name -> agentstream.v1.HookAttached
-	42, // 50: agentstream.v1.HooksResponse.event:type_name -> agentstream.v1.HookEvent
-	43, // 51: agentstream.v1.HooksResponse.run_ended:type_name -> agentstream.v1.HookRunEnded
-	44, // 52: agentstream.v1.HooksResponse.error:type_name -> agentstream.v1.HookError
-	15, // 53: agentstream.v1.AgentService.StreamPrompt:input_type -> agentstream.v1.StreamPromptRequest
-	33, // 54: agentstream.v1.AgentService.Hooks:input_type -> agentstream.v1.HooksRequest
-	24, // 55: agentstream.v1.AgentService.ListAgents:input_type -> agentstream.v1.ListAgentsRequest
-	23, // 56: agentstream.v1.AgentService.StreamPrompt:output_type -> agentstream.v1.StreamPromptResponse
-	45, // 57: agentstream.v1.AgentService.Hooks:output_type -> agentstream.v1.HooksResponse
-	26, // 58: agentstream.v1.AgentService.ListAgents:output_type -> agentstream.v1.ListAgentsResponse
-	56, // [56:59] is the sub-list for method output_type
-	53, // [53:56] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	9,  // 1: agentstream.v1.Message.parts:type_name -> agentstream.v1.ContentPart
+	10, // 2: agentstream.v1.ContentPart.tool_call:type_name -> agentstream.v1.ToolCall
+	11, // 3: agentstream.v1.ContentPart.tool_result:type_name -> agentstream.v1.ToolResult
+	12, // 4: agentstream.v1.ContentPart.reasoning:type_name -> agentstream.v1.Reasoning
+	52, // 5: agentstream.v1.ToolDefinition.parameters:type_name -> google.protobuf.Struct
+	1,  // 6: agentstream.v1.ToolDefinition.source:type_name -> agentstream.v1.ToolSource
+	2,  // 7: agentstream.v1.ToolChoice.mode:type_name -> agentstream.v1.ToolChoiceMode
+	8,  // 8: agentstream.v1.StreamPromptRequest.history:type_name -> agentstream.v1.Message
+	13, // 9: agentstream.v1.StreamPromptRequest.tools:type_name -> agentstream.v1.ToolDefinition
+	15, // 10: agentstream.v1.StreamPromptRequest.tool_choice:type_name -> agentstream.v1.ToolChoice
+	52, // 11: agentstream.v1.StreamPromptRequest.extra_params:type_name -> google.protobuf.Struct
+	16, // 12: agentstream.v1.StreamPromptRequest.hooks:type_name -> agentstream.v1.HooksOptions
+	14, // 13: agentstream.v1.TurnFinished.usage:type_name -> agentstream.v1.Usage
+	3,  // 14: agentstream.v1.TurnFinished.finish_reason:type_name -> agentstream.v1.FinishReason
+	14, // 15: agentstream.v1.FinalResponse.usage:type_name -> agentstream.v1.Usage
+	8,  // 16: agentstream.v1.FinalResponse.history:type_name -> agentstream.v1.Message
+	4,  // 17: agentstream.v1.RunError.code:type_name -> agentstream.v1.ErrorCode
+	8,  // 18: agentstream.v1.RunError.history:type_name -> agentstream.v1.Message
+	18, // 19: agentstream.v1.StreamPromptResponse.run_started:type_name -> agentstream.v1.RunStarted
+	19, // 20: agentstream.v1.StreamPromptResponse.text_delta:type_name -> agentstream.v1.TextDelta
+	20, // 21: agentstream.v1.StreamPromptResponse.reasoning_delta:type_name -> agentstream.v1.ReasoningDelta
+	21, // 22: agentstream.v1.StreamPromptResponse.tool_call_delta:type_name -> agentstream.v1.ToolCallDelta
+	10, // 23: agentstream.v1.StreamPromptResponse.tool_call:type_name -> agentstream.v1.ToolCall
+	11, // 24: agentstream.v1.StreamPromptResponse.tool_result:type_name -> agentstream.v1.ToolResult
+	22, // 25: agentstream.v1.StreamPromptResponse.turn_finished:type_name -> agentstream.v1.TurnFinished
+	23, // 26: agentstream.v1.StreamPromptResponse.final_response:type_name -> agentstream.v1.FinalResponse
+	24, // 27: agentstream.v1.StreamPromptResponse.error:type_name -> agentstream.v1.RunError
+	25, // 28: agentstream.v1.StreamPromptResponse.tool_progress:type_name -> agentstream.v1.ToolProgress
+	13, // 29: agentstream.v1.AgentInfo.tools:type_name -> agentstream.v1.ToolDefinition
+	29, // 30: agentstream.v1.AgentInfo.mcp_servers:type_name -> agentstream.v1.McpServerInfo
+	5,  // 31: agentstream.v1.McpServerInfo.state:type_name -> agentstream.v1.McpServerState
+	28, // 32: agentstream.v1.ListAgentsResponse.agents:type_name -> agentstream.v1.AgentInfo
+	6,  // 33: agentstream.v1.HookAttach.events:type_name -> agentstream.v1.HookEventKind
+	6,  // 34: agentstream.v1.HookAttach.blocking:type_name -> agentstream.v1.HookEventKind
+	32, // 35: agentstream.v1.HookReply.proceed:type_name -> agentstream.v1.HookProceed
+	33, // 36: agentstream.v1.HookReply.cancel:type_name -> agentstream.v1.HookCancel
+	34, // 37: agentstream.v1.HookReply.skip:type_name -> agentstream.v1.HookSkip
+	35, // 38: agentstream.v1.HookReply.tool_output:type_name -> agentstream.v1.HookToolOutput
+	36, // 39: agentstream.v1.HookReply.tool_progress:type_name -> agentstream.v1.HookProgress
+	31, // 40: agentstream.v1.HooksRequest.attach:type_name -> agentstream.v1.HookAttach
+	37, // 41: agentstream.v1.HooksRequest.reply:type_name -> agentstream.v1.HookReply
+	8,  // 42: agentstream.v1.HookCompletionCall.history:type_name -> agentstream.v1.Message
+	14, // 43: agentstream.v1.HookCompletionFinished.usage:type_name -> agentstream.v1.Usage
+	3,  // 44: agentstream.v1.HookCompletionFinished.finish_reason:type_name -> agentstream.v1.FinishReason
+	40, // 45: agentstream.v1.HookEvent.completion_call:type_name -> agentstream.v1.HookCompletionCall
+	41, // 46: agentstream.v1.HookEvent.text_delta:type_name -> agentstream.v1.HookTextDelta
+	42, // 47: agentstream.v1.HookEvent.reasoning_delta:type_name -> agentstream.v1.HookReasoningDelta
+	43, // 48: agentstream.v1.HookEvent.tool_call_delta:type_name -> agentstream.v1.HookToolCallDelta
+	44, // 49: agentstream.v1.HookEvent.completion_finished:type_name -> agentstream.v1.HookCompletionFinished
+	45, // 50: agentstream.v1.HookEvent.tool_call:type_name -> agentstream.v1.HookToolCall
+	46, // 51: agentstream.v1.HookEvent.tool_result:type_name -> agentstream.v1.HookToolResult
+	47, // 52: agentstream.v1.HookEvent.tool_progress:type_name -> agentstream.v1.HookToolProgress
+	7,  // 53: agentstream.v1.HookRunEnded.outcome:type_name -> agentstream.v1.RunOutcome
+	4,  // 54: agentstream.v1.HookRunEnded.error_code:type_name -> agentstream.v1.ErrorCode
+	39, // 55: agentstream.v1.HooksResponse.attached:type_name -> agentstream.v1.HookAttached
+	48, // 56: agentstream.v1.HooksResponse.event:type_name -> agentstream.v1.HookEvent
+	49, // 57: agentstream.v1.HooksResponse.run_ended:type_name -> agentstream.v1.HookRunEnded
+	50, // 58: agentstream.v1.HooksResponse.error:type_name -> agentstream.v1.HookError
+	17, // 59: agentstream.v1.AgentService.StreamPrompt:input_type -> agentstream.v1.StreamPromptRequest
+	38, // 60: agentstream.v1.AgentService.Hooks:input_type -> agentstream.v1.HooksRequest
+	27, // 61: agentstream.v1.AgentService.ListAgents:input_type -> agentstream.v1.ListAgentsRequest
+	26, // 62: agentstream.v1.AgentService.StreamPrompt:output_type -> agentstream.v1.StreamPromptResponse
+	51, // 63: agentstream.v1.AgentService.Hooks:output_type -> agentstream.v1.HooksResponse
+	30, // 64: agentstream.v1.AgentService.ListAgents:output_type -> agentstream.v1.ListAgentsResponse
+	62, // [62:65] is the sub-list for method output_type
+	59, // [59:62] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_agentstream_v1_agent_proto_init() }
@@ -3821,7 +4337,8 @@ func file_agentstream_v1_agent_proto_init() {
 		(*ContentPart_Reasoning)(nil),
 	}
 	file_agentstream_v1_agent_proto_msgTypes[9].OneofWrappers = []any{}
-	file_agentstream_v1_agent_proto_msgTypes[17].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[17].OneofWrappers = []any{}
+	file_agentstream_v1_agent_proto_msgTypes[18].OneofWrappers = []any{
 		(*StreamPromptResponse_RunStarted)(nil),
 		(*StreamPromptResponse_TextDelta)(nil),
 		(*StreamPromptResponse_ReasoningDelta)(nil),
@@ -3831,18 +4348,22 @@ func file_agentstream_v1_agent_proto_init() {
 		(*StreamPromptResponse_TurnFinished)(nil),
 		(*StreamPromptResponse_FinalResponse)(nil),
 		(*StreamPromptResponse_Error)(nil),
+		(*StreamPromptResponse_ToolProgress)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[26].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[28].OneofWrappers = []any{}
+	file_agentstream_v1_agent_proto_msgTypes[29].OneofWrappers = []any{
 		(*HookReply_Proceed)(nil),
 		(*HookReply_Cancel)(nil),
 		(*HookReply_Skip)(nil),
 		(*HookReply_ToolOutput)(nil),
+		(*HookReply_ToolProgress)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[27].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[30].OneofWrappers = []any{
 		(*HooksRequest_Attach)(nil),
 		(*HooksRequest_Reply)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[36].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[39].OneofWrappers = []any{}
+	file_agentstream_v1_agent_proto_msgTypes[40].OneofWrappers = []any{
 		(*HookEvent_CompletionCall)(nil),
 		(*HookEvent_TextDelta)(nil),
 		(*HookEvent_ReasoningDelta)(nil),
@@ -3850,8 +4371,9 @@ func file_agentstream_v1_agent_proto_init() {
 		(*HookEvent_CompletionFinished)(nil),
 		(*HookEvent_ToolCall)(nil),
 		(*HookEvent_ToolResult)(nil),
+		(*HookEvent_ToolProgress)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[39].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[43].OneofWrappers = []any{
 		(*HooksResponse_Attached)(nil),
 		(*HooksResponse_Event)(nil),
 		(*HooksResponse_RunEnded)(nil),
@@ -3862,8 +4384,8 @@ func file_agentstream_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agentstream_v1_agent_proto_rawDesc), len(file_agentstream_v1_agent_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   40,
+			NumEnums:      8,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

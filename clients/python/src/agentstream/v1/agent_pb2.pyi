@@ -43,6 +43,36 @@ ROLE_USER: Role.ValueType  # 1
 ROLE_ASSISTANT: Role.ValueType  # 2
 Global___Role: _TypeAlias = Role  # noqa: Y015
 
+class _ToolSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ToolSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ToolSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TOOL_SOURCE_UNSPECIFIED: _ToolSource.ValueType  # 0
+    TOOL_SOURCE_BUILTIN: _ToolSource.ValueType  # 1
+    """Shipped with the server (calculator, current_time)."""
+    TOOL_SOURCE_PYTHON: _ToolSource.ValueType  # 2
+    """A Python function loaded by import path from the config."""
+    TOOL_SOURCE_MCP: _ToolSource.ValueType  # 3
+    """A tool of a configured MCP server."""
+    TOOL_SOURCE_CLIENT: _ToolSource.ValueType  # 4
+    """Declared by the client in StreamPromptRequest.tools."""
+
+class ToolSource(_ToolSource, metaclass=_ToolSourceEnumTypeWrapper):
+    """ToolSource tells where a tool comes from."""
+
+TOOL_SOURCE_UNSPECIFIED: ToolSource.ValueType  # 0
+TOOL_SOURCE_BUILTIN: ToolSource.ValueType  # 1
+"""Shipped with the server (calculator, current_time)."""
+TOOL_SOURCE_PYTHON: ToolSource.ValueType  # 2
+"""A Python function loaded by import path from the config."""
+TOOL_SOURCE_MCP: ToolSource.ValueType  # 3
+"""A tool of a configured MCP server."""
+TOOL_SOURCE_CLIENT: ToolSource.ValueType  # 4
+"""Declared by the client in StreamPromptRequest.tools."""
+Global___ToolSource: _TypeAlias = ToolSource  # noqa: Y015
+
 class _ToolChoiceMode:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -164,6 +194,32 @@ ERROR_CODE_RUN_ID_IN_USE: ErrorCode.ValueType  # 11
 """Another running run has the requested run_id (ALREADY_EXISTS)."""
 Global___ErrorCode: _TypeAlias = ErrorCode  # noqa: Y015
 
+class _McpServerState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _McpServerStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_McpServerState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MCP_SERVER_STATE_UNSPECIFIED: _McpServerState.ValueType  # 0
+    MCP_SERVER_STATE_STARTING: _McpServerState.ValueType  # 1
+    """Connecting (at start, or again after it failed)."""
+    MCP_SERVER_STATE_READY: _McpServerState.ValueType  # 2
+    """Connected; its tools are available."""
+    MCP_SERVER_STATE_FAILED: _McpServerState.ValueType  # 3
+    """Not connected; retried with backoff. `error` says why."""
+
+class McpServerState(_McpServerState, metaclass=_McpServerStateEnumTypeWrapper):
+    """McpServerState is the state of a configured MCP server."""
+
+MCP_SERVER_STATE_UNSPECIFIED: McpServerState.ValueType  # 0
+MCP_SERVER_STATE_STARTING: McpServerState.ValueType  # 1
+"""Connecting (at start, or again after it failed)."""
+MCP_SERVER_STATE_READY: McpServerState.ValueType  # 2
+"""Connected; its tools are available."""
+MCP_SERVER_STATE_FAILED: McpServerState.ValueType  # 3
+"""Not connected; retried with backoff. `error` says why."""
+Global___McpServerState: _TypeAlias = McpServerState  # noqa: Y015
+
 class _HookEventKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -178,6 +234,7 @@ class _HookEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HookEve
     HOOK_EVENT_KIND_COMPLETION_FINISHED: _HookEventKind.ValueType  # 5
     HOOK_EVENT_KIND_TOOL_CALL: _HookEventKind.ValueType  # 6
     HOOK_EVENT_KIND_TOOL_RESULT: _HookEventKind.ValueType  # 7
+    HOOK_EVENT_KIND_TOOL_PROGRESS: _HookEventKind.ValueType  # 8
 
 class HookEventKind(_HookEventKind, metaclass=_HookEventKindEnumTypeWrapper):
     """---------------------------------------------------------------------------
@@ -195,6 +252,7 @@ HOOK_EVENT_KIND_TOOL_CALL_DELTA: HookEventKind.ValueType  # 4
 HOOK_EVENT_KIND_COMPLETION_FINISHED: HookEventKind.ValueType  # 5
 HOOK_EVENT_KIND_TOOL_CALL: HookEventKind.ValueType  # 6
 HOOK_EVENT_KIND_TOOL_RESULT: HookEventKind.ValueType  # 7
+HOOK_EVENT_KIND_TOOL_PROGRESS: HookEventKind.ValueType  # 8
 Global___HookEventKind: _TypeAlias = HookEventKind  # noqa: Y015
 
 class _RunOutcome:
@@ -394,8 +452,16 @@ class ToolDefinition(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     description: _builtins.str
+    source: Global___ToolSource.ValueType
+    """Where a server tool comes from (ListAgents); ignored in requests."""
+    origin: _builtins.str
+    """For TOOL_SOURCE_PYTHON the tool's import path (`module:object`); for
+    TOOL_SOURCE_MCP the MCP server's name; empty otherwise.
+    """
     @_builtins.property
     def parameters(self) -> _struct_pb2.Struct:
         """JSON schema of the arguments object."""
@@ -406,10 +472,12 @@ class ToolDefinition(_message.Message):
         name: _builtins.str = ...,
         description: _builtins.str = ...,
         parameters: _struct_pb2.Struct | None = ...,
+        source: Global___ToolSource.ValueType = ...,
+        origin: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["parameters", b"parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "parameters", b"parameters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "origin", b"origin", "parameters", b"parameters", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -808,6 +876,42 @@ class RunError(_message.Message):
 Global___RunError: _TypeAlias = RunError  # noqa: Y015
 
 @_typing.final
+class ToolProgress(_message.Message):
+    """ToolProgress reports how far a running tool has got. A tool's reports are
+    rate-limited per call (the latest one is kept), and none follows its result.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    FRACTION_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The `id` of the ToolCall that is running."""
+    name: _builtins.str
+    message: _builtins.str
+    fraction: _builtins.float
+    """Between 0 and 1 when the tool knows how far it is."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        message: _builtins.str = ...,
+        fraction: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fraction", b"_fraction", "fraction", b"fraction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fraction", b"_fraction", "fraction", b"fraction", "id", b"id", "message", b"message", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fraction: _TypeAlias = _typing.Literal["fraction"]  # noqa: Y015
+    _WhichOneofArgType__fraction: _TypeAlias = _typing.Literal["_fraction", b"_fraction"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fraction) -> _WhichOneofReturnType__fraction | None: ...
+
+Global___ToolProgress: _TypeAlias = ToolProgress  # noqa: Y015
+
+@_typing.final
 class StreamPromptResponse(_message.Message):
     """StreamPromptResponse is one event of a run."""
 
@@ -825,6 +929,7 @@ class StreamPromptResponse(_message.Message):
     TURN_FINISHED_FIELD_NUMBER: _builtins.int
     FINAL_RESPONSE_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    TOOL_PROGRESS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     seq: _builtins.int
     """1, 2, 3, ... with no gaps within a run."""
@@ -848,6 +953,8 @@ class StreamPromptResponse(_message.Message):
     def final_response(self) -> Global___FinalResponse: ...
     @_builtins.property
     def error(self) -> Global___RunError: ...
+    @_builtins.property
+    def tool_progress(self) -> Global___ToolProgress: ...
     def __init__(
         self,
         *,
@@ -863,12 +970,13 @@ class StreamPromptResponse(_message.Message):
         turn_finished: Global___TurnFinished | None = ...,
         final_response: Global___FinalResponse | None = ...,
         error: Global___RunError | None = ...,
+        tool_progress: Global___ToolProgress | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "final_response", b"final_response", "reasoning_delta", b"reasoning_delta", "run_started", b"run_started", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_result", b"tool_result", "turn_finished", b"turn_finished"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "final_response", b"final_response", "reasoning_delta", b"reasoning_delta", "run_started", b"run_started", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "turn_finished", b"turn_finished"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "final_response", b"final_response", "reasoning_delta", b"reasoning_delta", "run_id", b"run_id", "run_started", b"run_started", "seq", b"seq", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_result", b"tool_result", "turn", b"turn", "turn_finished", b"turn_finished"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "final_response", b"final_response", "reasoning_delta", b"reasoning_delta", "run_id", b"run_id", "run_started", b"run_started", "seq", b"seq", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "turn", b"turn", "turn_finished", b"turn_finished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["run_started", "text_delta", "reasoning_delta", "tool_call_delta", "tool_call", "tool_result", "turn_finished", "final_response", "error"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["run_started", "text_delta", "reasoning_delta", "tool_call_delta", "tool_call", "tool_result", "turn_finished", "final_response", "error", "tool_progress"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -908,6 +1016,7 @@ class AgentInfo(_message.Message):
     MAX_TURNS_FIELD_NUMBER: _builtins.int
     TOOLS_FIELD_NUMBER: _builtins.int
     IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    MCP_SERVERS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     provider: _builtins.str
     model: _builtins.str
@@ -915,6 +1024,10 @@ class AgentInfo(_message.Message):
     is_default: _builtins.bool
     @_builtins.property
     def tools(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolDefinition]: ...
+    @_builtins.property
+    def mcp_servers(self) -> _containers.RepeatedCompositeFieldContainer[Global___McpServerInfo]:
+        """The MCP servers this agent's tools come from, and their state."""
+
     def __init__(
         self,
         *,
@@ -924,14 +1037,47 @@ class AgentInfo(_message.Message):
         max_turns: _builtins.int = ...,
         tools: _abc.Iterable[Global___ToolDefinition] | None = ...,
         is_default: _builtins.bool = ...,
+        mcp_servers: _abc.Iterable[Global___McpServerInfo] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_default", b"is_default", "max_turns", b"max_turns", "model", b"model", "name", b"name", "provider", b"provider", "tools", b"tools"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_default", b"is_default", "max_turns", b"max_turns", "mcp_servers", b"mcp_servers", "model", b"model", "name", b"name", "provider", b"provider", "tools", b"tools"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AgentInfo: _TypeAlias = AgentInfo  # noqa: Y015
+
+@_typing.final
+class McpServerInfo(_message.Message):
+    """McpServerInfo describes an MCP server an agent draws tools from."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TRANSPORT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    transport: _builtins.str
+    """"stdio" or "http"."""
+    state: Global___McpServerState.ValueType
+    error: _builtins.str
+    """Why the server is not ready, when it is not."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        transport: _builtins.str = ...,
+        state: Global___McpServerState.ValueType = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "name", b"name", "state", b"state", "transport", b"transport"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___McpServerInfo: _TypeAlias = McpServerInfo  # noqa: Y015
 
 @_typing.final
 class ListAgentsResponse(_message.Message):
@@ -1081,6 +1227,36 @@ class HookToolOutput(_message.Message):
 Global___HookToolOutput: _TypeAlias = HookToolOutput  # noqa: Y015
 
 @_typing.final
+class HookProgress(_message.Message):
+    """HookProgress reports a client tool's progress: a reply to its `tool_call`
+    event (execute = true), sent any number of times before the final
+    `tool_output`. It becomes a `tool_progress` event of the run.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    FRACTION_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    fraction: _builtins.float
+    """Between 0 and 1 when the tool knows how far it is."""
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        fraction: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fraction", b"_fraction", "fraction", b"fraction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fraction", b"_fraction", "fraction", b"fraction", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fraction: _TypeAlias = _typing.Literal["fraction"]  # noqa: Y015
+    _WhichOneofArgType__fraction: _TypeAlias = _typing.Literal["_fraction", b"_fraction"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fraction) -> _WhichOneofReturnType__fraction | None: ...
+
+Global___HookProgress: _TypeAlias = HookProgress  # noqa: Y015
+
+@_typing.final
 class HookReply(_message.Message):
     """HookReply answers a hook event. A `cancel` with an empty event_id cancels
     the run at once, whatever it is doing.
@@ -1093,6 +1269,7 @@ class HookReply(_message.Message):
     CANCEL_FIELD_NUMBER: _builtins.int
     SKIP_FIELD_NUMBER: _builtins.int
     TOOL_OUTPUT_FIELD_NUMBER: _builtins.int
+    TOOL_PROGRESS_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     @_builtins.property
     def proceed(self) -> Global___HookProceed: ...
@@ -1102,6 +1279,8 @@ class HookReply(_message.Message):
     def skip(self) -> Global___HookSkip: ...
     @_builtins.property
     def tool_output(self) -> Global___HookToolOutput: ...
+    @_builtins.property
+    def tool_progress(self) -> Global___HookProgress: ...
     def __init__(
         self,
         *,
@@ -1110,12 +1289,13 @@ class HookReply(_message.Message):
         cancel: Global___HookCancel | None = ...,
         skip: Global___HookSkip | None = ...,
         tool_output: Global___HookToolOutput | None = ...,
+        tool_progress: Global___HookProgress | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel", b"cancel", "proceed", b"proceed", "skip", b"skip", "tool_output", b"tool_output"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel", b"cancel", "proceed", b"proceed", "skip", b"skip", "tool_output", b"tool_output", "tool_progress", b"tool_progress"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel", b"cancel", "event_id", b"event_id", "proceed", b"proceed", "skip", b"skip", "tool_output", b"tool_output"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel", b"cancel", "event_id", b"event_id", "proceed", b"proceed", "skip", b"skip", "tool_output", b"tool_output", "tool_progress", b"tool_progress"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["proceed", "cancel", "skip", "tool_output"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["proceed", "cancel", "skip", "tool_output", "tool_progress"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 
@@ -1363,6 +1543,38 @@ class HookToolResult(_message.Message):
 Global___HookToolResult: _TypeAlias = HookToolResult  # noqa: Y015
 
 @_typing.final
+class HookToolProgress(_message.Message):
+    """HookToolProgress reports how far a running tool has got."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    FRACTION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    call_id: _builtins.str
+    message: _builtins.str
+    fraction: _builtins.float
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        call_id: _builtins.str = ...,
+        message: _builtins.str = ...,
+        fraction: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fraction", b"_fraction", "fraction", b"fraction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fraction", b"_fraction", "call_id", b"call_id", "fraction", b"fraction", "message", b"message", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fraction: _TypeAlias = _typing.Literal["fraction"]  # noqa: Y015
+    _WhichOneofArgType__fraction: _TypeAlias = _typing.Literal["_fraction", b"_fraction"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fraction) -> _WhichOneofReturnType__fraction | None: ...
+
+Global___HookToolProgress: _TypeAlias = HookToolProgress  # noqa: Y015
+
+@_typing.final
 class HookEvent(_message.Message):
     """HookEvent is one event of the attached run."""
 
@@ -1380,6 +1592,7 @@ class HookEvent(_message.Message):
     COMPLETION_FINISHED_FIELD_NUMBER: _builtins.int
     TOOL_CALL_FIELD_NUMBER: _builtins.int
     TOOL_RESULT_FIELD_NUMBER: _builtins.int
+    TOOL_PROGRESS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     event_id: _builtins.str
     turn: _builtins.int
@@ -1403,6 +1616,8 @@ class HookEvent(_message.Message):
     def tool_call(self) -> Global___HookToolCall: ...
     @_builtins.property
     def tool_result(self) -> Global___HookToolResult: ...
+    @_builtins.property
+    def tool_progress(self) -> Global___HookToolProgress: ...
     def __init__(
         self,
         *,
@@ -1418,12 +1633,13 @@ class HookEvent(_message.Message):
         completion_finished: Global___HookCompletionFinished | None = ...,
         tool_call: Global___HookToolCall | None = ...,
         tool_result: Global___HookToolResult | None = ...,
+        tool_progress: Global___HookToolProgress | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "reasoning_delta", b"reasoning_delta", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_result", b"tool_result"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "reasoning_delta", b"reasoning_delta", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "event_id", b"event_id", "merged", b"merged", "reasoning_delta", b"reasoning_delta", "reply_expected", b"reply_expected", "run_id", b"run_id", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_result", b"tool_result", "turn", b"turn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "event_id", b"event_id", "merged", b"merged", "reasoning_delta", b"reasoning_delta", "reply_expected", b"reply_expected", "run_id", b"run_id", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "turn", b"turn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["completion_call", "text_delta", "reasoning_delta", "tool_call_delta", "completion_finished", "tool_call", "tool_result"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["completion_call", "text_delta", "reasoning_delta", "tool_call_delta", "completion_finished", "tool_call", "tool_result", "tool_progress"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 

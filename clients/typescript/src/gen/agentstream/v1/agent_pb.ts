@@ -11,7 +11,7 @@ import type { JsonObject, Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file agentstream/v1/agent.proto.
  */
 export const file_agentstream_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChphZ2VudHN0cmVhbS92MS9hZ2VudC5wcm90bxIOYWdlbnRzdHJlYW0udjEiWQoHTWVzc2FnZRIiCgRyb2xlGAEgASgOMhQuYWdlbnRzdHJlYW0udjEuUm9sZRIqCgVwYXJ0cxgCIAMoCzIbLmFnZW50c3RyZWFtLnYxLkNvbnRlbnRQYXJ0IrcBCgtDb250ZW50UGFydBIOCgR0ZXh0GAEgASgJSAASLQoJdG9vbF9jYWxsGAIgASgLMhguYWdlbnRzdHJlYW0udjEuVG9vbENhbGxIABIxCgt0b29sX3Jlc3VsdBgDIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xSZXN1bHRIABIuCglyZWFzb25pbmcYBCABKAsyGS5hZ2VudHN0cmVhbS52MS5SZWFzb25pbmdIAEIGCgRwYXJ0IkgKCFRvb2xDYWxsEgoKAmlkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAkiWgoKVG9vbFJlc3VsdBIKCgJpZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEAoIaXNfZXJyb3IYBCABKAgSDAoEbmFtZRgFIAEoCSJHCglSZWFzb25pbmcSDAoEdGV4dBgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkSGQoRZW5jcnlwdGVkX2NvbnRlbnQYAyABKAkiYAoOVG9vbERlZmluaXRpb24SDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIrCgpwYXJhbWV0ZXJzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKqAQoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgEEhUKDW91dHB1dF90b2tlbnMYAiABKAQSFAoMdG90YWxfdG9rZW5zGAMgASgEEh8KF2NhY2hlX3JlYWRfaW5wdXRfdG9rZW5zGAQgASgEEiMKG2NhY2hlX2NyZWF0aW9uX2lucHV0X3Rva2VucxgFIAEoBBIYChByZWFzb25pbmdfdG9rZW5zGAYgASgEIk0KClRvb2xDaG9pY2USLAoEbW9kZRgBIAEoDjIeLmFnZW50c3RyZWFtLnYxLlRvb2xDaG9pY2VNb2RlEhEKCXRvb2xfbmFtZRgCIAEoCSJcCgxIb29rc09wdGlvbnMSFwoPd2FpdF9mb3JfY2xpZW50GAEgASgIEhkKEWF0dGFjaF90aW1lb3V0X21zGAIgASgNEhgKEHJlcGx5X3RpbWVvdXRfbXMYAyABKA0i5AMKE1N0cmVhbVByb21wdFJlcXVlc3QSDQoFYWdlbnQYASABKAkSDgoGcHJvbXB0GAIgASgJEigKB2hpc3RvcnkYAyADKAsyFy5hZ2VudHN0cmVhbS52MS5NZXNzYWdlEhYKCW1heF90dXJucxgEIAEoDUgAiAEBEg4KBnJ1bl9pZBgFIAEoCRItCgV0b29scxgGIAMoCzIeLmFnZW50c3RyZWFtLnYxLlRvb2xEZWZpbml0aW9uEhIKBW1vZGVsGAcgASgJSAGIAQESFQoIcHJlYW1ibGUYCCABKAlIAogBARIYCgt0ZW1wZXJhdHVyZRgJIAEoAUgDiAEBEhcKCm1heF90b2tlbnMYCiABKA1IBIgBARIvCgt0b29sX2Nob2ljZRgLIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xDaG9pY2USLQoMZXh0cmFfcGFyYW1zGAwgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIrCgVob29rcxgNIAEoCzIcLmFnZW50c3RyZWFtLnYxLkhvb2tzT3B0aW9uc0IMCgpfbWF4X3R1cm5zQggKBl9tb2RlbEILCglfcHJlYW1ibGVCDgoMX3RlbXBlcmF0dXJlQg0KC19tYXhfdG9rZW5zIk8KClJ1blN0YXJ0ZWQSDQoFYWdlbnQYASABKAkSDQoFbW9kZWwYAiABKAkSEQoJbWF4X3R1cm5zGAMgASgNEhAKCHByb3ZpZGVyGAQgASgJIhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIh4KDlJlYXNvbmluZ0RlbHRhEgwKBHRleHQYASABKAkiQgoNVG9vbENhbGxEZWx0YRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD2FyZ3VtZW50c19kZWx0YRgDIAEoCSKNAQoMVHVybkZpbmlzaGVkEiQKBXVzYWdlGAEgASgLMhUuYWdlbnRzdHJlYW0udjEuVXNhZ2USMwoNZmluaXNoX3JlYXNvbhgCIAEoDjIcLmFnZW50c3RyZWFtLnYxLkZpbmlzaFJlYXNvbhITCgtyZXNwb25zZV9pZBgDIAEoCRINCgVtb2RlbBgEIAEoCSJ8Cg1GaW5hbFJlc3BvbnNlEgwKBHRleHQYASABKAkSJAoFdXNhZ2UYAiABKAsyFS5hZ2VudHN0cmVhbS52MS5Vc2FnZRINCgV0dXJucxgDIAEoDRIoCgdoaXN0b3J5GAQgAygLMhcuYWdlbnRzdHJlYW0udjEuTWVzc2FnZSKBAQoIUnVuRXJyb3ISJwoEY29kZRgBIAEoDjIZLmFnZW50c3RyZWFtLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEhEKCXJldHJ5YWJsZRgDIAEoCBIoCgdoaXN0b3J5GAQgAygLMhcuYWdlbnRzdHJlYW0udjEuTWVzc2FnZSKgBAoUU3RyZWFtUHJvbXB0UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEgsKA3NlcRgCIAEoBBIMCgR0dXJuGAMgASgNEjEKC3J1bl9zdGFydGVkGAogASgLMhouYWdlbnRzdHJlYW0udjEuUnVuU3RhcnRlZEgAEi8KCnRleHRfZGVsdGEYCyABKAsyGS5hZ2VudHN0cmVhbS52MS5UZXh0RGVsdGFIABI5Cg9yZWFzb25pbmdfZGVsdGEYDCABKAsyHi5hZ2VudHN0cmVhbS52MS5SZWFzb25pbmdEZWx0YUgAEjgKD3Rvb2xfY2FsbF9kZWx0YRgNIAEoCzIdLmFnZW50c3RyZWFtLnYxLlRvb2xDYWxsRGVsdGFIABItCgl0b29sX2NhbGwYDiABKAsyGC5hZ2VudHN0cmVhbS52MS5Ub29sQ2FsbEgAEjEKC3Rvb2xfcmVzdWx0GA8gASgLMhouYWdlbnRzdHJlYW0udjEuVG9vbFJlc3VsdEgAEjUKDXR1cm5fZmluaXNoZWQYECABKAsyHC5hZ2VudHN0cmVhbS52MS5UdXJuRmluaXNoZWRIABI3Cg5maW5hbF9yZXNwb25zZRgRIAEoCzIdLmFnZW50c3RyZWFtLnYxLkZpbmFsUmVzcG9uc2VIABIpCgVlcnJvchgSIAEoCzIYLmFnZW50c3RyZWFtLnYxLlJ1bkVycm9ySABCBwoFZXZlbnQiEwoRTGlzdEFnZW50c1JlcXVlc3QikAEKCUFnZW50SW5mbxIMCgRuYW1lGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBW1vZGVsGAMgASgJEhEKCW1heF90dXJucxgEIAEoDRItCgV0b29scxgFIAMoCzIeLmFnZW50c3RyZWFtLnYxLlRvb2xEZWZpbml0aW9uEhIKCmlzX2RlZmF1bHQYBiABKAgiPwoSTGlzdEFnZW50c1Jlc3BvbnNlEikKBmFnZW50cxgBIAMoCzIZLmFnZW50c3RyZWFtLnYxLkFnZW50SW5mbyKaAQoKSG9va0F0dGFjaBIOCgZydW5faWQYASABKAkSLQoGZXZlbnRzGAIgAygOMh0uYWdlbnRzdHJlYW0udjEuSG9va0V2ZW50S2luZBIvCghibG9ja2luZxgDIAMoDjIdLmFnZW50c3RyZWFtLnYxLkhvb2tFdmVudEtpbmQSHAoUb21pdF9hZ2dyZWdhdGVkX3RleHQYBCABKAgiDQoLSG9va1Byb2NlZWQiHAoKSG9va0NhbmNlbBIOCgZyZWFzb24YASABKAkiGgoISG9va1NraXASDgoGcmVhc29uGAEgASgJIjMKDkhvb2tUb29sT3V0cHV0Eg8KB2NvbnRlbnQYASABKAkSEAoIaXNfZXJyb3IYAiABKAgi5gEKCUhvb2tSZXBseRIQCghldmVudF9pZBgBIAEoCRIuCgdwcm9jZWVkGAIgASgLMhsuYWdlbnRzdHJlYW0udjEuSG9va1Byb2NlZWRIABIsCgZjYW5jZWwYAyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ib29rQ2FuY2VsSAASKAoEc2tpcBgEIAEoCzIYLmFnZW50c3RyZWFtLnYxLkhvb2tTa2lwSAASNQoLdG9vbF9vdXRwdXQYBSABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbE91dHB1dEgAQggKBmFjdGlvbiJzCgxIb29rc1JlcXVlc3QSLAoGYXR0YWNoGAEgASgLMhouYWdlbnRzdHJlYW0udjEuSG9va0F0dGFjaEgAEioKBXJlcGx5GAIgASgLMhkuYWdlbnRzdHJlYW0udjEuSG9va1JlcGx5SABCCQoHcmVxdWVzdCIeCgxIb29rQXR0YWNoZWQSDgoGcnVuX2lkGAEgASgJIk4KEkhvb2tDb21wbGV0aW9uQ2FsbBIOCgZwcm9tcHQYASABKAkSKAoHaGlzdG9yeRgCIAMoCzIXLmFnZW50c3RyZWFtLnYxLk1lc3NhZ2UiMgoNSG9va1RleHREZWx0YRINCgVkZWx0YRgBIAEoCRISCgphZ2dyZWdhdGVkGAIgASgJIiMKEkhvb2tSZWFzb25pbmdEZWx0YRINCgVkZWx0YRgBIAEoCSJLChFIb29rVG9vbENhbGxEZWx0YRIPCgdjYWxsX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFwoPYXJndW1lbnRzX2RlbHRhGAMgASgJIoEBChZIb29rQ29tcGxldGlvbkZpbmlzaGVkEiQKBXVzYWdlGAEgASgLMhUuYWdlbnRzdHJlYW0udjEuVXNhZ2USMwoNZmluaXNoX3JlYXNvbhgCIAEoDjIcLmFnZW50c3RyZWFtLnYxLkZpbmlzaFJlYXNvbhIMCgR0ZXh0GAMgASgJIlEKDEhvb2tUb29sQ2FsbBIMCgRuYW1lGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJEg8KB2V4ZWN1dGUYBCABKAgiZAoOSG9va1Rvb2xSZXN1bHQSDAoEbmFtZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhEKCWFyZ3VtZW50cxgDIAEoCRIOCgZyZXN1bHQYBCABKAkSEAoIaXNfZXJyb3IYBSABKAgijgQKCUhvb2tFdmVudBIOCgZydW5faWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSDAoEdHVybhgDIAEoDRIWCg5yZXBseV9leHBlY3RlZBgEIAEoCBIOCgZtZXJnZWQYBSABKA0SPQoPY29tcGxldGlvbl9jYWxsGAogASgLMiIuYWdlbnRzdHJlYW0udjEuSG9va0NvbXBsZXRpb25DYWxsSAASMwoKdGV4dF9kZWx0YRgLIAEoCzIdLmFnZW50c3RyZWFtLnYxLkhvb2tUZXh0RGVsdGFIABI9Cg9yZWFzb25pbmdfZGVsdGEYDCABKAsyIi5hZ2VudHN0cmVhbS52MS5Ib29rUmVhc29uaW5nRGVsdGFIABI8Cg90b29sX2NhbGxfZGVsdGEYDSABKAsyIS5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbENhbGxEZWx0YUgAEkUKE2NvbXBsZXRpb25fZmluaXNoZWQYDiABKAsyJi5hZ2VudHN0cmVhbS52MS5Ib29rQ29tcGxldGlvbkZpbmlzaGVkSAASMQoJdG9vbF9jYWxsGA8gASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va1Rvb2xDYWxsSAASNQoLdG9vbF9yZXN1bHQYECABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbFJlc3VsdEgAQgcKBWV2ZW50IosBCgxIb29rUnVuRW5kZWQSDgoGcnVuX2lkGAEgASgJEisKB291dGNvbWUYAiABKA4yGi5hZ2VudHN0cmVhbS52MS5SdW5PdXRjb21lEi0KCmVycm9yX2NvZGUYAyABKA4yGS5hZ2VudHN0cmVhbS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgEIAEoCSIuCglIb29rRXJyb3ISEAoIZXZlbnRfaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCSLYAQoNSG9va3NSZXNwb25zZRIwCghhdHRhY2hlZBgBIAEoCzIcLmFnZW50c3RyZWFtLnYxLkhvb2tBdHRhY2hlZEgAEioKBWV2ZW50GAIgASgLMhkuYWdlbnRzdHJlYW0udjEuSG9va0V2ZW50SAASMQoJcnVuX2VuZGVkGAMgASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va1J1bkVuZGVkSAASKgoFZXJyb3IYBCABKAsyGS5hZ2VudHN0cmVhbS52MS5Ib29rRXJyb3JIAEIKCghyZXNwb25zZSo/CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABINCglST0xFX1VTRVIQARISCg5ST0xFX0FTU0lTVEFOVBACKqIBCg5Ub29sQ2hvaWNlTW9kZRIgChxUT09MX0NIT0lDRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVVE9PTF9DSE9JQ0VfTU9ERV9BVVRPEAESGQoVVE9PTF9DSE9JQ0VfTU9ERV9OT05FEAISHQoZVE9PTF9DSE9JQ0VfTU9ERV9SRVFVSVJFRBADEhkKFVRPT0xfQ0hPSUNFX01PREVfVE9PTBAEKrgBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxACEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEEhcKE0ZJTklTSF9SRUFTT05fT1RIRVIQBSqAAwoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIfChtFUlJPUl9DT0RFX0lOVkFMSURfQVJHVU1FTlQQARIeChpFUlJPUl9DT0RFX0FHRU5UX05PVF9GT1VORBACEiEKHUVSUk9SX0NPREVfTUFYX1RVUk5TX0VYQ0VFREVEEAMSGAoURVJST1JfQ09ERV9DQU5DRUxMRUQQBBIjCh9FUlJPUl9DT0RFX1BST1ZJREVSX1VOQVZBSUxBQkxFEAUSIAocRVJST1JfQ09ERV9QUk9WSURFUl9SRUpFQ1RFRBAGEhsKF0VSUk9SX0NPREVfSE9PS1NfRkFJTEVEEAcSHAoYRVJST1JfQ09ERV9TSFVUVElOR19ET1dOEAgSFwoTRVJST1JfQ09ERV9JTlRFUk5BTBAJEiAKHEVSUk9SX0NPREVfREVBRExJTkVfRVhDRUVERUQQChIcChhFUlJPUl9DT0RFX1JVTl9JRF9JTl9VU0UQCyqoAgoNSG9va0V2ZW50S2luZBIfChtIT09LX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIjCh9IT09LX0VWRU5UX0tJTkRfQ09NUExFVElPTl9DQUxMEAESHgoaSE9PS19FVkVOVF9LSU5EX1RFWFRfREVMVEEQAhIjCh9IT09LX0VWRU5UX0tJTkRfUkVBU09OSU5HX0RFTFRBEAMSIwofSE9PS19FVkVOVF9LSU5EX1RPT0xfQ0FMTF9ERUxUQRAEEicKI0hPT0tfRVZFTlRfS0lORF9DT01QTEVUSU9OX0ZJTklTSEVEEAUSHQoZSE9PS19FVkVOVF9LSU5EX1RPT0xfQ0FMTBAGEh8KG0hPT0tfRVZFTlRfS0lORF9UT09MX1JFU1VMVBAHKpIBCgpSdW5PdXRjb21lEhsKF1JVTl9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGQoVUlVOX09VVENPTUVfQ09NUExFVEVEEAESFgoSUlVOX09VVENPTUVfRkFJTEVEEAISGQoVUlVOX09VVENPTUVfQ0FOQ0VMTEVEEAMSGQoVUlVOX09VVENPTUVfQUJBTkRPTkVEEAQyigIKDEFnZW50U2VydmljZRJbCgxTdHJlYW1Qcm9tcHQSIy5hZ2VudHN0cmVhbS52MS5TdHJlYW1Qcm9tcHRSZXF1ZXN0GiQuYWdlbnRzdHJlYW0udjEuU3RyZWFtUHJvbXB0UmVzcG9uc2UwARJICgVIb29rcxIcLmFnZW50c3RyZWFtLnYxLkhvb2tzUmVxdWVzdBodLmFnZW50c3RyZWFtLnYxLkhvb2tzUmVzcG9uc2UoATABElMKCkxpc3RBZ2VudHMSIS5hZ2VudHN0cmVhbS52MS5MaXN0QWdlbnRzUmVxdWVzdBoiLmFnZW50c3RyZWFtLnYxLkxpc3RBZ2VudHNSZXNwb25zZUKyAQoYaW8uZ2l0aHViLmFnZW50c3RyZWFtLnYxQgpBZ2VudFByb3RvUAFaTmdpdGh1Yi5jb20vYWdlbnRzdHJlYW0vYWdlbnRzdHJlYW0vY2xpZW50cy9nby9nZW4vYWdlbnRzdHJlYW0vdjE7YWdlbnRzdHJlYW12MaICA0FTWKoCDkFnZW50U3RyZWFtLlYxygIOQWdlbnRTdHJlYW1cVjHqAg9BZ2VudFN0cmVhbTo6VjFiBnByb3RvMw", [file_google_protobuf_struct]);
+  fileDesc("ChphZ2VudHN0cmVhbS92MS9hZ2VudC5wcm90bxIOYWdlbnRzdHJlYW0udjEiWQoHTWVzc2FnZRIiCgRyb2xlGAEgASgOMhQuYWdlbnRzdHJlYW0udjEuUm9sZRIqCgVwYXJ0cxgCIAMoCzIbLmFnZW50c3RyZWFtLnYxLkNvbnRlbnRQYXJ0IrcBCgtDb250ZW50UGFydBIOCgR0ZXh0GAEgASgJSAASLQoJdG9vbF9jYWxsGAIgASgLMhguYWdlbnRzdHJlYW0udjEuVG9vbENhbGxIABIxCgt0b29sX3Jlc3VsdBgDIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xSZXN1bHRIABIuCglyZWFzb25pbmcYBCABKAsyGS5hZ2VudHN0cmVhbS52MS5SZWFzb25pbmdIAEIGCgRwYXJ0IkgKCFRvb2xDYWxsEgoKAmlkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAkiWgoKVG9vbFJlc3VsdBIKCgJpZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEAoIaXNfZXJyb3IYBCABKAgSDAoEbmFtZRgFIAEoCSJHCglSZWFzb25pbmcSDAoEdGV4dBgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkSGQoRZW5jcnlwdGVkX2NvbnRlbnQYAyABKAkinAEKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoGc291cmNlGAQgASgOMhouYWdlbnRzdHJlYW0udjEuVG9vbFNvdXJjZRIOCgZvcmlnaW4YBSABKAkiqgEKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAIgASgEEhQKDHRvdGFsX3Rva2VucxgDIAEoBBIfChdjYWNoZV9yZWFkX2lucHV0X3Rva2VucxgEIAEoBBIjChtjYWNoZV9jcmVhdGlvbl9pbnB1dF90b2tlbnMYBSABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgGIAEoBCJNCgpUb29sQ2hvaWNlEiwKBG1vZGUYASABKA4yHi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlTW9kZRIRCgl0b29sX25hbWUYAiABKAkiXAoMSG9va3NPcHRpb25zEhcKD3dhaXRfZm9yX2NsaWVudBgBIAEoCBIZChFhdHRhY2hfdGltZW91dF9tcxgCIAEoDRIYChByZXBseV90aW1lb3V0X21zGAMgASgNIuQDChNTdHJlYW1Qcm9tcHRSZXF1ZXN0Eg0KBWFnZW50GAEgASgJEg4KBnByb21wdBgCIAEoCRIoCgdoaXN0b3J5GAMgAygLMhcuYWdlbnRzdHJlYW0udjEuTWVzc2FnZRIWCgltYXhfdHVybnMYBCABKA1IAIgBARIOCgZydW5faWQYBSABKAkSLQoFdG9vbHMYBiADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgVtb2RlbBgHIAEoCUgBiAEBEhUKCHByZWFtYmxlGAggASgJSAKIAQESGAoLdGVtcGVyYXR1cmUYCSABKAFIA4gBARIXCgptYXhfdG9rZW5zGAogASgNSASIAQESLwoLdG9vbF9jaG9pY2UYCyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlEi0KDGV4dHJhX3BhcmFtcxgMIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoFaG9va3MYDSABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rc09wdGlvbnNCDAoKX21heF90dXJuc0IICgZfbW9kZWxCCwoJX3ByZWFtYmxlQg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2VucyJPCgpSdW5TdGFydGVkEg0KBWFnZW50GAEgASgJEg0KBW1vZGVsGAIgASgJEhEKCW1heF90dXJucxgDIAEoDRIQCghwcm92aWRlchgEIAEoCSIZCglUZXh0RGVsdGESDAoEdGV4dBgBIAEoCSIeCg5SZWFzb25pbmdEZWx0YRIMCgR0ZXh0GAEgASgJIkIKDVRvb2xDYWxsRGVsdGESCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIXCg9hcmd1bWVudHNfZGVsdGEYAyABKAkijQEKDFR1cm5GaW5pc2hlZBIkCgV1c2FnZRgBIAEoCzIVLmFnZW50c3RyZWFtLnYxLlVzYWdlEjMKDWZpbmlzaF9yZWFzb24YAiABKA4yHC5hZ2VudHN0cmVhbS52MS5GaW5pc2hSZWFzb24SEwoLcmVzcG9uc2VfaWQYAyABKAkSDQoFbW9kZWwYBCABKAkifAoNRmluYWxSZXNwb25zZRIMCgR0ZXh0GAEgASgJEiQKBXVzYWdlGAIgASgLMhUuYWdlbnRzdHJlYW0udjEuVXNhZ2USDQoFdHVybnMYAyABKA0SKAoHaGlzdG9yeRgEIAMoCzIXLmFnZW50c3RyZWFtLnYxLk1lc3NhZ2UigQEKCFJ1bkVycm9yEicKBGNvZGUYASABKA4yGS5hZ2VudHN0cmVhbS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgSKAoHaGlzdG9yeRgEIAMoCzIXLmFnZW50c3RyZWFtLnYxLk1lc3NhZ2UiXQoMVG9vbFByb2dyZXNzEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIVCghmcmFjdGlvbhgEIAEoAUgAiAEBQgsKCV9mcmFjdGlvbiLXBAoUU3RyZWFtUHJvbXB0UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEgsKA3NlcRgCIAEoBBIMCgR0dXJuGAMgASgNEjEKC3J1bl9zdGFydGVkGAogASgLMhouYWdlbnRzdHJlYW0udjEuUnVuU3RhcnRlZEgAEi8KCnRleHRfZGVsdGEYCyABKAsyGS5hZ2VudHN0cmVhbS52MS5UZXh0RGVsdGFIABI5Cg9yZWFzb25pbmdfZGVsdGEYDCABKAsyHi5hZ2VudHN0cmVhbS52MS5SZWFzb25pbmdEZWx0YUgAEjgKD3Rvb2xfY2FsbF9kZWx0YRgNIAEoCzIdLmFnZW50c3RyZWFtLnYxLlRvb2xDYWxsRGVsdGFIABItCgl0b29sX2NhbGwYDiABKAsyGC5hZ2VudHN0cmVhbS52MS5Ub29sQ2FsbEgAEjEKC3Rvb2xfcmVzdWx0GA8gASgLMhouYWdlbnRzdHJlYW0udjEuVG9vbFJlc3VsdEgAEjUKDXR1cm5fZmluaXNoZWQYECABKAsyHC5hZ2VudHN0cmVhbS52MS5UdXJuRmluaXNoZWRIABI3Cg5maW5hbF9yZXNwb25zZRgRIAEoCzIdLmFnZW50c3RyZWFtLnYxLkZpbmFsUmVzcG9uc2VIABIpCgVlcnJvchgSIAEoCzIYLmFnZW50c3RyZWFtLnYxLlJ1bkVycm9ySAASNQoNdG9vbF9wcm9ncmVzcxgTIAEoCzIcLmFnZW50c3RyZWFtLnYxLlRvb2xQcm9ncmVzc0gAQgcKBWV2ZW50IhMKEUxpc3RBZ2VudHNSZXF1ZXN0IsQBCglBZ2VudEluZm8SDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRIRCgltYXhfdHVybnMYBCABKA0SLQoFdG9vbHMYBSADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgppc19kZWZhdWx0GAYgASgIEjIKC21jcF9zZXJ2ZXJzGAcgAygLMh0uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVySW5mbyJuCg1NY3BTZXJ2ZXJJbmZvEgwKBG5hbWUYASABKAkSEQoJdHJhbnNwb3J0GAIgASgJEi0KBXN0YXRlGAMgASgOMh4uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVyU3RhdGUSDQoFZXJyb3IYBCABKAkiPwoSTGlzdEFnZW50c1Jlc3BvbnNlEikKBmFnZW50cxgBIAMoCzIZLmFnZW50c3RyZWFtLnYxLkFnZW50SW5mbyKaAQoKSG9va0F0dGFjaBIOCgZydW5faWQYASABKAkSLQoGZXZlbnRzGAIgAygOMh0uYWdlbnRzdHJlYW0udjEuSG9va0V2ZW50S2luZBIvCghibG9ja2luZxgDIAMoDjIdLmFnZW50c3RyZWFtLnYxLkhvb2tFdmVudEtpbmQSHAoUb21pdF9hZ2dyZWdhdGVkX3RleHQYBCABKAgiDQoLSG9va1Byb2NlZWQiHAoKSG9va0NhbmNlbBIOCgZyZWFzb24YASABKAkiGgoISG9va1NraXASDgoGcmVhc29uGAEgASgJIjMKDkhvb2tUb29sT3V0cHV0Eg8KB2NvbnRlbnQYASABKAkSEAoIaXNfZXJyb3IYAiABKAgiQwoMSG9va1Byb2dyZXNzEg8KB21lc3NhZ2UYASABKAkSFQoIZnJhY3Rpb24YAiABKAFIAIgBAUILCglfZnJhY3Rpb24inQIKCUhvb2tSZXBseRIQCghldmVudF9pZBgBIAEoCRIuCgdwcm9jZWVkGAIgASgLMhsuYWdlbnRzdHJlYW0udjEuSG9va1Byb2NlZWRIABIsCgZjYW5jZWwYAyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ib29rQ2FuY2VsSAASKAoEc2tpcBgEIAEoCzIYLmFnZW50c3RyZWFtLnYxLkhvb2tTa2lwSAASNQoLdG9vbF9vdXRwdXQYBSABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbE91dHB1dEgAEjUKDXRvb2xfcHJvZ3Jlc3MYBiABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rUHJvZ3Jlc3NIAEIICgZhY3Rpb24icwoMSG9va3NSZXF1ZXN0EiwKBmF0dGFjaBgBIAEoCzIaLmFnZW50c3RyZWFtLnYxLkhvb2tBdHRhY2hIABIqCgVyZXBseRgCIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tSZXBseUgAQgkKB3JlcXVlc3QiHgoMSG9va0F0dGFjaGVkEg4KBnJ1bl9pZBgBIAEoCSJOChJIb29rQ29tcGxldGlvbkNhbGwSDgoGcHJvbXB0GAEgASgJEigKB2hpc3RvcnkYAiADKAsyFy5hZ2VudHN0cmVhbS52MS5NZXNzYWdlIjIKDUhvb2tUZXh0RGVsdGESDQoFZGVsdGEYASABKAkSEgoKYWdncmVnYXRlZBgCIAEoCSIjChJIb29rUmVhc29uaW5nRGVsdGESDQoFZGVsdGEYASABKAkiSwoRSG9va1Rvb2xDYWxsRGVsdGESDwoHY2FsbF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD2FyZ3VtZW50c19kZWx0YRgDIAEoCSKBAQoWSG9va0NvbXBsZXRpb25GaW5pc2hlZBIkCgV1c2FnZRgBIAEoCzIVLmFnZW50c3RyZWFtLnYxLlVzYWdlEjMKDWZpbmlzaF9yZWFzb24YAiABKA4yHC5hZ2VudHN0cmVhbS52MS5GaW5pc2hSZWFzb24SDAoEdGV4dBgDIAEoCSJRCgxIb29rVG9vbENhbGwSDAoEbmFtZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhEKCWFyZ3VtZW50cxgDIAEoCRIPCgdleGVjdXRlGAQgASgIImQKDkhvb2tUb29sUmVzdWx0EgwKBG5hbWUYASABKAkSDwoHY2FsbF9pZBgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkSDgoGcmVzdWx0GAQgASgJEhAKCGlzX2Vycm9yGAUgASgIImYKEEhvb2tUb29sUHJvZ3Jlc3MSDAoEbmFtZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoIZnJhY3Rpb24YBCABKAFIAIgBAUILCglfZnJhY3Rpb24iyQQKCUhvb2tFdmVudBIOCgZydW5faWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSDAoEdHVybhgDIAEoDRIWCg5yZXBseV9leHBlY3RlZBgEIAEoCBIOCgZtZXJnZWQYBSABKA0SPQoPY29tcGxldGlvbl9jYWxsGAogASgLMiIuYWdlbnRzdHJlYW0udjEuSG9va0NvbXBsZXRpb25DYWxsSAASMwoKdGV4dF9kZWx0YRgLIAEoCzIdLmFnZW50c3RyZWFtLnYxLkhvb2tUZXh0RGVsdGFIABI9Cg9yZWFzb25pbmdfZGVsdGEYDCABKAsyIi5hZ2VudHN0cmVhbS52MS5Ib29rUmVhc29uaW5nRGVsdGFIABI8Cg90b29sX2NhbGxfZGVsdGEYDSABKAsyIS5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbENhbGxEZWx0YUgAEkUKE2NvbXBsZXRpb25fZmluaXNoZWQYDiABKAsyJi5hZ2VudHN0cmVhbS52MS5Ib29rQ29tcGxldGlvbkZpbmlzaGVkSAASMQoJdG9vbF9jYWxsGA8gASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va1Rvb2xDYWxsSAASNQoLdG9vbF9yZXN1bHQYECABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbFJlc3VsdEgAEjkKDXRvb2xfcHJvZ3Jlc3MYESABKAsyIC5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbFByb2dyZXNzSABCBwoFZXZlbnQiiwEKDEhvb2tSdW5FbmRlZBIOCgZydW5faWQYASABKAkSKwoHb3V0Y29tZRgCIAEoDjIaLmFnZW50c3RyZWFtLnYxLlJ1bk91dGNvbWUSLQoKZXJyb3JfY29kZRgDIAEoDjIZLmFnZW50c3RyZWFtLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAQgASgJIi4KCUhvb2tFcnJvchIQCghldmVudF9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJItgBCg1Ib29rc1Jlc3BvbnNlEjAKCGF0dGFjaGVkGAEgASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va0F0dGFjaGVkSAASKgoFZXZlbnQYAiABKAsyGS5hZ2VudHN0cmVhbS52MS5Ib29rRXZlbnRIABIxCglydW5fZW5kZWQYAyABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rUnVuRW5kZWRIABIqCgVlcnJvchgEIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tFcnJvckgAQgoKCHJlc3BvbnNlKj8KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg0KCVJPTEVfVVNFUhABEhIKDlJPTEVfQVNTSVNUQU5UEAIqhwEKClRvb2xTb3VyY2USGwoXVE9PTF9TT1VSQ0VfVU5TUEVDSUZJRUQQABIXChNUT09MX1NPVVJDRV9CVUlMVElOEAESFgoSVE9PTF9TT1VSQ0VfUFlUSE9OEAISEwoPVE9PTF9TT1VSQ0VfTUNQEAMSFgoSVE9PTF9TT1VSQ0VfQ0xJRU5UEAQqogEKDlRvb2xDaG9pY2VNb2RlEiAKHFRPT0xfQ0hPSUNFX01PREVfVU5TUEVDSUZJRUQQABIZChVUT09MX0NIT0lDRV9NT0RFX0FVVE8QARIZChVUT09MX0NIT0lDRV9NT0RFX05PTkUQAhIdChlUT09MX0NIT0lDRV9NT0RFX1JFUVVJUkVEEAMSGQoVVE9PTF9DSE9JQ0VfTU9ERV9UT09MEAQquAEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAISGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAQSFwoTRklOSVNIX1JFQVNPTl9PVEhFUhAFKoADCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEh4KGkVSUk9SX0NPREVfQUdFTlRfTk9UX0ZPVU5EEAISIQodRVJST1JfQ09ERV9NQVhfVFVSTlNfRVhDRUVERUQQAxIYChRFUlJPUl9DT0RFX0NBTkNFTExFRBAEEiMKH0VSUk9SX0NPREVfUFJPVklERVJfVU5BVkFJTEFCTEUQBRIgChxFUlJPUl9DT0RFX1BST1ZJREVSX1JFSkVDVEVEEAYSGwoXRVJST1JfQ09ERV9IT09LU19GQUlMRUQQBxIcChhFUlJPUl9DT0RFX1NIVVRUSU5HX0RPV04QCBIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAkSIAocRVJST1JfQ09ERV9ERUFETElORV9FWENFRURFRBAKEhwKGEVSUk9SX0NPREVfUlVOX0lEX0lOX1VTRRALKooBCg5NY3BTZXJ2ZXJTdGF0ZRIgChxNQ1BfU0VSVkVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZTUNQX1NFUlZFUl9TVEFURV9TVEFSVElORxABEhoKFk1DUF9TRVJWRVJfU1RBVEVfUkVBRFkQAhIbChdNQ1BfU0VSVkVSX1NUQVRFX0ZBSUxFRBADKssCCg1Ib29rRXZlbnRLaW5kEh8KG0hPT0tfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH0hPT0tfRVZFTlRfS0lORF9DT01QTEVUSU9OX0NBTEwQARIeChpIT09LX0VWRU5UX0tJTkRfVEVYVF9ERUxUQRACEiMKH0hPT0tfRVZFTlRfS0lORF9SRUFTT05JTkdfREVMVEEQAxIjCh9IT09LX0VWRU5UX0tJTkRfVE9PTF9DQUxMX0RFTFRBEAQSJwojSE9PS19FVkVOVF9LSU5EX0NPTVBMRVRJT05fRklOSVNIRUQQBRIdChlIT09LX0VWRU5UX0tJTkRfVE9PTF9DQUxMEAYSHwobSE9PS19FVkVOVF9LSU5EX1RPT0xfUkVTVUxUEAcSIQodSE9PS19FVkVOVF9LSU5EX1RPT0xfUFJPR1JFU1MQCCqSAQoKUnVuT3V0Y29tZRIbChdSVU5fT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFVJVTl9PVVRDT01FX0NPTVBMRVRFRBABEhYKElJVTl9PVVRDT01FX0ZBSUxFRBACEhkKFVJVTl9PVVRDT01FX0NBTkNFTExFRBADEhkKFVJVTl9PVVRDT01FX0FCQU5ET05FRBAEMooCCgxBZ2VudFNlcnZpY2USWwoMU3RyZWFtUHJvbXB0EiMuYWdlbnRzdHJlYW0udjEuU3RyZWFtUHJvbXB0UmVxdWVzdBokLmFnZW50c3RyZWFtLnYxLlN0cmVhbVByb21wdFJlc3BvbnNlMAESSAoFSG9va3MSHC5hZ2VudHN0cmVhbS52MS5Ib29rc1JlcXVlc3QaHS5hZ2VudHN0cmVhbS52MS5Ib29rc1Jlc3BvbnNlKAEwARJTCgpMaXN0QWdlbnRzEiEuYWdlbnRzdHJlYW0udjEuTGlzdEFnZW50c1JlcXVlc3QaIi5hZ2VudHN0cmVhbS52MS5MaXN0QWdlbnRzUmVzcG9uc2VCsgEKGGlvLmdpdGh1Yi5hZ2VudHN0cmVhbS52MUIKQWdlbnRQcm90b1ABWk5naXRodWIuY29tL2FnZW50c3RyZWFtL2FnZW50c3RyZWFtL2NsaWVudHMvZ28vZ2VuL2FnZW50c3RyZWFtL3YxO2FnZW50c3RyZWFtdjGiAgNBU1iqAg5BZ2VudFN0cmVhbS5WMcoCDkFnZW50U3RyZWFtXFYx6gIPQWdlbnRTdHJlYW06OlYxYgZwcm90bzM", [file_google_protobuf_struct]);
 
 /**
  * Message is one entry of a conversation. Each assistant turn is one message
@@ -222,6 +222,21 @@ export type ToolDefinition = Message$1<"agentstream.v1.ToolDefinition"> & {
    * @generated from field: google.protobuf.Struct parameters = 3;
    */
   parameters?: JsonObject | undefined;
+
+  /**
+   * Where a server tool comes from (ListAgents); ignored in requests.
+   *
+   * @generated from field: agentstream.v1.ToolSource source = 4;
+   */
+  source: ToolSource;
+
+  /**
+   * For TOOL_SOURCE_PYTHON the tool's import path (`module:object`); for
+   * TOOL_SOURCE_MCP the MCP server's name; empty otherwise.
+   *
+   * @generated from field: string origin = 5;
+   */
+  origin: string;
 };
 
 /**
@@ -652,6 +667,45 @@ export const RunErrorSchema: GenMessage<RunError> = /*@__PURE__*/
   messageDesc(file_agentstream_v1_agent, 16);
 
 /**
+ * ToolProgress reports how far a running tool has got. A tool's reports are
+ * rate-limited per call (the latest one is kept), and none follows its result.
+ *
+ * @generated from message agentstream.v1.ToolProgress
+ */
+export type ToolProgress = Message$1<"agentstream.v1.ToolProgress"> & {
+  /**
+   * The `id` of the ToolCall that is running.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * Between 0 and 1 when the tool knows how far it is.
+   *
+   * @generated from field: optional double fraction = 4;
+   */
+  fraction?: number | undefined;
+};
+
+/**
+ * Describes the message agentstream.v1.ToolProgress.
+ * Use `create(ToolProgressSchema)` to create a new message.
+ */
+export const ToolProgressSchema: GenMessage<ToolProgress> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 17);
+
+/**
  * StreamPromptResponse is one event of a run.
  *
  * @generated from message agentstream.v1.StreamPromptResponse
@@ -733,6 +787,12 @@ export type StreamPromptResponse = Message$1<"agentstream.v1.StreamPromptRespons
      */
     value: RunError;
     case: "error";
+  } | {
+    /**
+     * @generated from field: agentstream.v1.ToolProgress tool_progress = 19;
+     */
+    value: ToolProgress;
+    case: "toolProgress";
   } | { case: undefined; value?: undefined };
 };
 
@@ -741,7 +801,7 @@ export type StreamPromptResponse = Message$1<"agentstream.v1.StreamPromptRespons
  * Use `create(StreamPromptResponseSchema)` to create a new message.
  */
 export const StreamPromptResponseSchema: GenMessage<StreamPromptResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 17);
+  messageDesc(file_agentstream_v1_agent, 18);
 
 /**
  * ListAgentsRequest asks for the configured agents.
@@ -756,7 +816,7 @@ export type ListAgentsRequest = Message$1<"agentstream.v1.ListAgentsRequest"> & 
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 18);
+  messageDesc(file_agentstream_v1_agent, 19);
 
 /**
  * AgentInfo describes one configured agent.
@@ -793,6 +853,13 @@ export type AgentInfo = Message$1<"agentstream.v1.AgentInfo"> & {
    * @generated from field: bool is_default = 6;
    */
   isDefault: boolean;
+
+  /**
+   * The MCP servers this agent's tools come from, and their state.
+   *
+   * @generated from field: repeated agentstream.v1.McpServerInfo mcp_servers = 7;
+   */
+  mcpServers: McpServerInfo[];
 };
 
 /**
@@ -800,7 +867,45 @@ export type AgentInfo = Message$1<"agentstream.v1.AgentInfo"> & {
  * Use `create(AgentInfoSchema)` to create a new message.
  */
 export const AgentInfoSchema: GenMessage<AgentInfo> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 19);
+  messageDesc(file_agentstream_v1_agent, 20);
+
+/**
+ * McpServerInfo describes an MCP server an agent draws tools from.
+ *
+ * @generated from message agentstream.v1.McpServerInfo
+ */
+export type McpServerInfo = Message$1<"agentstream.v1.McpServerInfo"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * "stdio" or "http".
+   *
+   * @generated from field: string transport = 2;
+   */
+  transport: string;
+
+  /**
+   * @generated from field: agentstream.v1.McpServerState state = 3;
+   */
+  state: McpServerState;
+
+  /**
+   * Why the server is not ready, when it is not.
+   *
+   * @generated from field: string error = 4;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message agentstream.v1.McpServerInfo.
+ * Use `create(McpServerInfoSchema)` to create a new message.
+ */
+export const McpServerInfoSchema: GenMessage<McpServerInfo> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 21);
 
 /**
  * ListAgentsResponse lists the configured agents.
@@ -819,7 +924,7 @@ export type ListAgentsResponse = Message$1<"agentstream.v1.ListAgentsResponse"> 
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 20);
+  messageDesc(file_agentstream_v1_agent, 22);
 
 /**
  * HookAttach is the first message of a Hooks stream.
@@ -861,7 +966,7 @@ export type HookAttach = Message$1<"agentstream.v1.HookAttach"> & {
  * Use `create(HookAttachSchema)` to create a new message.
  */
 export const HookAttachSchema: GenMessage<HookAttach> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 21);
+  messageDesc(file_agentstream_v1_agent, 23);
 
 /**
  * HookProceed lets the loop go on.
@@ -876,7 +981,7 @@ export type HookProceed = Message$1<"agentstream.v1.HookProceed"> & {
  * Use `create(HookProceedSchema)` to create a new message.
  */
 export const HookProceedSchema: GenMessage<HookProceed> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 22);
+  messageDesc(file_agentstream_v1_agent, 24);
 
 /**
  * HookCancel ends the run with ERROR_CODE_CANCELLED.
@@ -895,7 +1000,7 @@ export type HookCancel = Message$1<"agentstream.v1.HookCancel"> & {
  * Use `create(HookCancelSchema)` to create a new message.
  */
 export const HookCancelSchema: GenMessage<HookCancel> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 23);
+  messageDesc(file_agentstream_v1_agent, 25);
 
 /**
  * HookSkip answers a tool call without running it; the model receives the
@@ -915,7 +1020,7 @@ export type HookSkip = Message$1<"agentstream.v1.HookSkip"> & {
  * Use `create(HookSkipSchema)` to create a new message.
  */
 export const HookSkipSchema: GenMessage<HookSkip> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 24);
+  messageDesc(file_agentstream_v1_agent, 26);
 
 /**
  * HookToolOutput is the result of a tool the client executed.
@@ -939,7 +1044,35 @@ export type HookToolOutput = Message$1<"agentstream.v1.HookToolOutput"> & {
  * Use `create(HookToolOutputSchema)` to create a new message.
  */
 export const HookToolOutputSchema: GenMessage<HookToolOutput> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 25);
+  messageDesc(file_agentstream_v1_agent, 27);
+
+/**
+ * HookProgress reports a client tool's progress: a reply to its `tool_call`
+ * event (execute = true), sent any number of times before the final
+ * `tool_output`. It becomes a `tool_progress` event of the run.
+ *
+ * @generated from message agentstream.v1.HookProgress
+ */
+export type HookProgress = Message$1<"agentstream.v1.HookProgress"> & {
+  /**
+   * @generated from field: string message = 1;
+   */
+  message: string;
+
+  /**
+   * Between 0 and 1 when the tool knows how far it is.
+   *
+   * @generated from field: optional double fraction = 2;
+   */
+  fraction?: number | undefined;
+};
+
+/**
+ * Describes the message agentstream.v1.HookProgress.
+ * Use `create(HookProgressSchema)` to create a new message.
+ */
+export const HookProgressSchema: GenMessage<HookProgress> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 28);
 
 /**
  * HookReply answers a hook event. A `cancel` with an empty event_id cancels
@@ -980,6 +1113,12 @@ export type HookReply = Message$1<"agentstream.v1.HookReply"> & {
      */
     value: HookToolOutput;
     case: "toolOutput";
+  } | {
+    /**
+     * @generated from field: agentstream.v1.HookProgress tool_progress = 6;
+     */
+    value: HookProgress;
+    case: "toolProgress";
   } | { case: undefined; value?: undefined };
 };
 
@@ -988,7 +1127,7 @@ export type HookReply = Message$1<"agentstream.v1.HookReply"> & {
  * Use `create(HookReplySchema)` to create a new message.
  */
 export const HookReplySchema: GenMessage<HookReply> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 26);
+  messageDesc(file_agentstream_v1_agent, 29);
 
 /**
  * HooksRequest is a message from the hooks client.
@@ -1019,7 +1158,7 @@ export type HooksRequest = Message$1<"agentstream.v1.HooksRequest"> & {
  * Use `create(HooksRequestSchema)` to create a new message.
  */
 export const HooksRequestSchema: GenMessage<HooksRequest> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 27);
+  messageDesc(file_agentstream_v1_agent, 30);
 
 /**
  * HookAttached confirms an attach.
@@ -1038,7 +1177,7 @@ export type HookAttached = Message$1<"agentstream.v1.HookAttached"> & {
  * Use `create(HookAttachedSchema)` to create a new message.
  */
 export const HookAttachedSchema: GenMessage<HookAttached> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 28);
+  messageDesc(file_agentstream_v1_agent, 31);
 
 /**
  * HookCompletionCall comes before each model call.
@@ -1066,7 +1205,7 @@ export type HookCompletionCall = Message$1<"agentstream.v1.HookCompletionCall"> 
  * Use `create(HookCompletionCallSchema)` to create a new message.
  */
 export const HookCompletionCallSchema: GenMessage<HookCompletionCall> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 29);
+  messageDesc(file_agentstream_v1_agent, 32);
 
 /**
  * HookTextDelta is a piece of text with the turn's text so far.
@@ -1090,7 +1229,7 @@ export type HookTextDelta = Message$1<"agentstream.v1.HookTextDelta"> & {
  * Use `create(HookTextDeltaSchema)` to create a new message.
  */
 export const HookTextDeltaSchema: GenMessage<HookTextDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 30);
+  messageDesc(file_agentstream_v1_agent, 33);
 
 /**
  * HookReasoningDelta is a piece of reasoning.
@@ -1109,7 +1248,7 @@ export type HookReasoningDelta = Message$1<"agentstream.v1.HookReasoningDelta"> 
  * Use `create(HookReasoningDeltaSchema)` to create a new message.
  */
 export const HookReasoningDeltaSchema: GenMessage<HookReasoningDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 31);
+  messageDesc(file_agentstream_v1_agent, 34);
 
 /**
  * HookToolCallDelta is a tool call fragment.
@@ -1138,7 +1277,7 @@ export type HookToolCallDelta = Message$1<"agentstream.v1.HookToolCallDelta"> & 
  * Use `create(HookToolCallDeltaSchema)` to create a new message.
  */
 export const HookToolCallDeltaSchema: GenMessage<HookToolCallDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 32);
+  messageDesc(file_agentstream_v1_agent, 35);
 
 /**
  * HookCompletionFinished closes a model turn.
@@ -1167,7 +1306,7 @@ export type HookCompletionFinished = Message$1<"agentstream.v1.HookCompletionFin
  * Use `create(HookCompletionFinishedSchema)` to create a new message.
  */
 export const HookCompletionFinishedSchema: GenMessage<HookCompletionFinished> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 33);
+  messageDesc(file_agentstream_v1_agent, 36);
 
 /**
  * HookToolCall comes before a tool runs.
@@ -1203,7 +1342,7 @@ export type HookToolCall = Message$1<"agentstream.v1.HookToolCall"> & {
  * Use `create(HookToolCallSchema)` to create a new message.
  */
 export const HookToolCallSchema: GenMessage<HookToolCall> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 34);
+  messageDesc(file_agentstream_v1_agent, 37);
 
 /**
  * HookToolResult comes after a tool ran.
@@ -1242,7 +1381,41 @@ export type HookToolResult = Message$1<"agentstream.v1.HookToolResult"> & {
  * Use `create(HookToolResultSchema)` to create a new message.
  */
 export const HookToolResultSchema: GenMessage<HookToolResult> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 35);
+  messageDesc(file_agentstream_v1_agent, 38);
+
+/**
+ * HookToolProgress reports how far a running tool has got.
+ *
+ * @generated from message agentstream.v1.HookToolProgress
+ */
+export type HookToolProgress = Message$1<"agentstream.v1.HookToolProgress"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string call_id = 2;
+   */
+  callId: string;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * @generated from field: optional double fraction = 4;
+   */
+  fraction?: number | undefined;
+};
+
+/**
+ * Describes the message agentstream.v1.HookToolProgress.
+ * Use `create(HookToolProgressSchema)` to create a new message.
+ */
+export const HookToolProgressSchema: GenMessage<HookToolProgress> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 39);
 
 /**
  * HookEvent is one event of the attached run.
@@ -1325,6 +1498,12 @@ export type HookEvent = Message$1<"agentstream.v1.HookEvent"> & {
      */
     value: HookToolResult;
     case: "toolResult";
+  } | {
+    /**
+     * @generated from field: agentstream.v1.HookToolProgress tool_progress = 17;
+     */
+    value: HookToolProgress;
+    case: "toolProgress";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1333,7 +1512,7 @@ export type HookEvent = Message$1<"agentstream.v1.HookEvent"> & {
  * Use `create(HookEventSchema)` to create a new message.
  */
 export const HookEventSchema: GenMessage<HookEvent> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 36);
+  messageDesc(file_agentstream_v1_agent, 40);
 
 /**
  * HookRunEnded is the last message of a Hooks stream.
@@ -1369,7 +1548,7 @@ export type HookRunEnded = Message$1<"agentstream.v1.HookRunEnded"> & {
  * Use `create(HookRunEndedSchema)` to create a new message.
  */
 export const HookRunEndedSchema: GenMessage<HookRunEnded> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 37);
+  messageDesc(file_agentstream_v1_agent, 41);
 
 /**
  * HookError reports a reply the server could not use; the run is unharmed.
@@ -1393,7 +1572,7 @@ export type HookError = Message$1<"agentstream.v1.HookError"> & {
  * Use `create(HookErrorSchema)` to create a new message.
  */
 export const HookErrorSchema: GenMessage<HookError> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 38);
+  messageDesc(file_agentstream_v1_agent, 42);
 
 /**
  * HooksResponse is a message to the hooks client.
@@ -1436,7 +1615,7 @@ export type HooksResponse = Message$1<"agentstream.v1.HooksResponse"> & {
  * Use `create(HooksResponseSchema)` to create a new message.
  */
 export const HooksResponseSchema: GenMessage<HooksResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 39);
+  messageDesc(file_agentstream_v1_agent, 43);
 
 /**
  * Role of a message's author.
@@ -1465,6 +1644,52 @@ export enum Role {
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
   enumDesc(file_agentstream_v1_agent, 0);
+
+/**
+ * ToolSource tells where a tool comes from.
+ *
+ * @generated from enum agentstream.v1.ToolSource
+ */
+export enum ToolSource {
+  /**
+   * @generated from enum value: TOOL_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Shipped with the server (calculator, current_time).
+   *
+   * @generated from enum value: TOOL_SOURCE_BUILTIN = 1;
+   */
+  BUILTIN = 1,
+
+  /**
+   * A Python function loaded by import path from the config.
+   *
+   * @generated from enum value: TOOL_SOURCE_PYTHON = 2;
+   */
+  PYTHON = 2,
+
+  /**
+   * A tool of a configured MCP server.
+   *
+   * @generated from enum value: TOOL_SOURCE_MCP = 3;
+   */
+  MCP = 3,
+
+  /**
+   * Declared by the client in StreamPromptRequest.tools.
+   *
+   * @generated from enum value: TOOL_SOURCE_CLIENT = 4;
+   */
+  CLIENT = 4,
+}
+
+/**
+ * Describes the enum agentstream.v1.ToolSource.
+ */
+export const ToolSourceSchema: GenEnum<ToolSource> = /*@__PURE__*/
+  enumDesc(file_agentstream_v1_agent, 1);
 
 /**
  * ToolChoiceMode tells the model whether and which tools to call.
@@ -1506,7 +1731,7 @@ export enum ToolChoiceMode {
  * Describes the enum agentstream.v1.ToolChoiceMode.
  */
 export const ToolChoiceModeSchema: GenEnum<ToolChoiceMode> = /*@__PURE__*/
-  enumDesc(file_agentstream_v1_agent, 1);
+  enumDesc(file_agentstream_v1_agent, 2);
 
 /**
  * FinishReason tells why a model turn ended.
@@ -1549,7 +1774,7 @@ export enum FinishReason {
  * Describes the enum agentstream.v1.FinishReason.
  */
 export const FinishReasonSchema: GenEnum<FinishReason> = /*@__PURE__*/
-  enumDesc(file_agentstream_v1_agent, 2);
+  enumDesc(file_agentstream_v1_agent, 3);
 
 /**
  * ErrorCode classifies a failed run. Each code maps to one gRPC status.
@@ -1646,7 +1871,46 @@ export enum ErrorCode {
  * Describes the enum agentstream.v1.ErrorCode.
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
-  enumDesc(file_agentstream_v1_agent, 3);
+  enumDesc(file_agentstream_v1_agent, 4);
+
+/**
+ * McpServerState is the state of a configured MCP server.
+ *
+ * @generated from enum agentstream.v1.McpServerState
+ */
+export enum McpServerState {
+  /**
+   * @generated from enum value: MCP_SERVER_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Connecting (at start, or again after it failed).
+   *
+   * @generated from enum value: MCP_SERVER_STATE_STARTING = 1;
+   */
+  STARTING = 1,
+
+  /**
+   * Connected; its tools are available.
+   *
+   * @generated from enum value: MCP_SERVER_STATE_READY = 2;
+   */
+  READY = 2,
+
+  /**
+   * Not connected; retried with backoff. `error` says why.
+   *
+   * @generated from enum value: MCP_SERVER_STATE_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum agentstream.v1.McpServerState.
+ */
+export const McpServerStateSchema: GenEnum<McpServerState> = /*@__PURE__*/
+  enumDesc(file_agentstream_v1_agent, 5);
 
 /**
  * HookEventKind names the kinds of hook events.
@@ -1693,13 +1957,18 @@ export enum HookEventKind {
    * @generated from enum value: HOOK_EVENT_KIND_TOOL_RESULT = 7;
    */
   TOOL_RESULT = 7,
+
+  /**
+   * @generated from enum value: HOOK_EVENT_KIND_TOOL_PROGRESS = 8;
+   */
+  TOOL_PROGRESS = 8,
 }
 
 /**
  * Describes the enum agentstream.v1.HookEventKind.
  */
 export const HookEventKindSchema: GenEnum<HookEventKind> = /*@__PURE__*/
-  enumDesc(file_agentstream_v1_agent, 4);
+  enumDesc(file_agentstream_v1_agent, 6);
 
 /**
  * RunOutcome tells how a run ended.
@@ -1739,7 +2008,7 @@ export enum RunOutcome {
  * Describes the enum agentstream.v1.RunOutcome.
  */
 export const RunOutcomeSchema: GenEnum<RunOutcome> = /*@__PURE__*/
-  enumDesc(file_agentstream_v1_agent, 5);
+  enumDesc(file_agentstream_v1_agent, 7);
 
 /**
  * AgentService runs LLM agent loops and streams every event of them.
