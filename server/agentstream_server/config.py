@@ -88,12 +88,26 @@ class ServerConfig(_Strict):
     telemetry: bool = False
 
 
+class MemoryBusConfig(_Strict):
+    """The run bus inside this process: nothing to run, one process only."""
+
+    type: Literal["memory"] = "memory"
+    # How long a finished run stays watchable (WatchRun, GetRun).
+    retention_s: float = Field(900.0, gt=0)
+    # Events kept per run; a watcher asking for older ones gets OUT_OF_RANGE.
+    max_events_per_run: int = Field(100_000, ge=100)
+
+
+BusConfig = MemoryBusConfig
+
+
 class Config(_Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=_offline_only)
     agents: list[AgentConfig] = Field(min_length=1)
     # Empty means the first agent.
     default_agent: str = ""
     server: ServerConfig = ServerConfig()
+    bus: BusConfig = MemoryBusConfig()
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:

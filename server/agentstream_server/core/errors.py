@@ -28,6 +28,8 @@ class ErrorCode(Enum):
     INTERNAL = "internal"
     DEADLINE_EXCEEDED = "deadline_exceeded"
     RUN_ID_IN_USE = "run_id_in_use"
+    RUN_LOST = "run_lost"
+    RUN_STORE_UNAVAILABLE = "run_store_unavailable"
 
 
 class AgentError(Exception):
@@ -91,10 +93,22 @@ class HooksFailed(AgentError):
 class RunIdInUse(AgentError):
     code = ErrorCode.RUN_ID_IN_USE
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"run_id: a run with id {quote(run_id)} is already running")
+    def __init__(self, run_id: str, detail: str = "is already running") -> None:
+        super().__init__(f"run_id: a run with id {quote(run_id)} {detail}")
 
 
 class ShuttingDown(AgentError):
     code = ErrorCode.SHUTTING_DOWN
+    retryable = True
+
+
+class RunLost(AgentError):
+    """The process running the run stopped without finishing it."""
+
+    code = ErrorCode.RUN_LOST
+    retryable = True
+
+
+class RunStoreUnavailable(AgentError):
+    code = ErrorCode.RUN_STORE_UNAVAILABLE
     retryable = True

@@ -14,6 +14,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from ..agents import Agents
+from ..bus import make_bus
 from ..config import Config
 from ..core.errors import ShuttingDown
 from ..core.tools import Tool
@@ -34,7 +35,8 @@ class AgentServer:
     def __init__(self, config: Config, tools: dict[str, Tool] | None = None) -> None:
         self.config = config
         self.agents = Agents(config, BUILTIN_TOOLS if tools is None else tools)
-        self.servicer = AgentServicer(self.agents)
+        self.bus = make_bus(config.bus)
+        self.servicer = AgentServicer(self.agents, self.bus)
         self.health = HealthServicer()
         self._server = grpc.aio.server(interceptors=_interceptors(config))
         pb_grpc.add_AgentServiceServicer_to_server(self.servicer, self._server)
@@ -49,7 +51,9 @@ class AgentServer:
         )
 
     async def start(self, address: str) -> int:
-        """Binds `address` (port 0 picks a free one) and returns the bound port."""
+        """Connects the run bus, binds `address` (port 0 picks a free one) and returns the
+        bound port. Raises BusUnavailable when the run bus cannot be reached."""
+        await self.bus.start()
         port = self._server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"cannot bind {address}")
@@ -70,6 +74,7 @@ class AgentServer:
             runs.interrupt_all(ShuttingDown("the server is shutting down; retry with the history"))
             await runs.wait_empty(_FAREWELL_S)
         await stopping
+        await self.bus.aclose()
         await self.agents.aclose()
 
     async def wait(self) -> None:

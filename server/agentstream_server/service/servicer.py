@@ -6,21 +6,31 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
 from ..agents import Agents
+from ..bus import BusUnavailable, RunBus, RunExists, RunLog, RunRecord, RunStatus
 from ..config import ServerConfig
 from ..core.driver import AgentRun, Emit
-from ..core.errors import AgentError, ErrorCode, InvalidRequest, quote
+from ..core.errors import (
+    AgentError,
+    ErrorCode,
+    InvalidRequest,
+    RunCancelled,
+    RunIdInUse,
+    RunStoreUnavailable,
+    quote,
+)
 from ..core.events import FinalResponse, RunEvent, RunFailed
 from .convert import ERROR_CODES_PB, check_run_id, prompt_request, tool_pb
 from .events import event_pb
 from .hook_outbox import Outbox
 from .hooks import ALL_KINDS, AlreadyAttached, HookSession, HookSettings
+from .run_rpcs import apply_control, cancel_run, get_run, principal_of, watch_run
 from .runs import RunRegistry
 from .status import STATUS_OF
 
@@ -29,13 +39,17 @@ logger = logging.getLogger(__name__)
 PromptContext = grpc.aio.ServicerContext[pb.StreamPromptRequest, pb.StreamPromptResponse]
 ListContext = grpc.aio.ServicerContext[pb.ListAgentsRequest, pb.ListAgentsResponse]
 HooksContext = grpc.aio.ServicerContext[pb.HooksRequest, pb.HooksResponse]
+WatchContext = grpc.aio.ServicerContext[pb.WatchRunRequest, pb.StreamPromptResponse]
+Write = Callable[[pb.StreamPromptResponse], Awaitable[None]]
 
 
 class AgentServicer(pb_grpc.AgentServiceServicer):
-    def __init__(self, agents: Agents) -> None:
+    def __init__(self, agents: Agents, bus: RunBus) -> None:
         self._agents = agents
         self._settings: ServerConfig = agents.config.server
         self.runs = RunRegistry()
+        self.bus = bus
+        self._detached: set[asyncio.Task[FinalResponse | RunFailed]] = set()
 
     async def StreamPrompt(
         self, request: pb.StreamPromptRequest, context: PromptContext
@@ -56,20 +70,62 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                 self._hook_settings(request.hooks),
                 frozenset(t.name for t in prompt.client_tools),
             )
-            spec = self._agents.build_run(prompt, session)
-            self.runs.register(session)
+            run = AgentRun(self._agents.build_run(prompt, session))
+            session.interrupt = run.interrupt
+            session.report_progress = run.report_progress
+            log = await self._open_run(run, session, request.detach, context)
         except AgentError as error:
             failed = RunFailed(error, [])
             await context.write(event_pb(failed, request.run_id or uuid.uuid4().hex, 1, 0))
             _set_status(context, failed)
             return
-        run = AgentRun(spec)
-        session.interrupt = run.interrupt
-        session.report_progress = run.report_progress
+        if not request.detach:
+            outcome = await self._execute(run, session, log, context.write)
+        else:
+            caller = _DetachableCaller(context)
+            task = asyncio.create_task(self._execute(run, session, log, caller.write))
+            self._detached.add(task)
+            task.add_done_callback(self._detached.discard)
+            try:
+                outcome = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                caller.present = False  # the run goes on; WatchRun follows it
+                raise
+        if isinstance(outcome, RunFailed):
+            _set_status(context, outcome)
+
+    async def _open_run(
+        self, run: AgentRun, session: HookSession, detach: bool, context: PromptContext
+    ) -> RunLog:
+        """Registers the run on the bus (the authority on run ids) and in this process."""
+        record = RunRecord(
+            run.spec.run_id, run.spec.agent, owner=principal_of(context), detached=detach
+        )
+        try:
+            log = await self.bus.open_run(record, lambda message: apply_control(session, message))
+        except RunExists:
+            raise RunIdInUse(
+                record.run_id, "is running or ended within the retention period"
+            ) from None
+        except BusUnavailable as error:
+            raise RunStoreUnavailable(str(error)) from None
+        self.runs.register(session)
+        return log
+
+    async def _execute(
+        self, run: AgentRun, session: HookSession, log: RunLog, write: Write
+    ) -> FinalResponse | RunFailed:
+        """Runs the loop to its end, keeping the log, the hooks session and the registry
+        in step with it."""
+        emit = _Emitter(run, log, write)
         started = time.monotonic()
         try:
-            outcome = await self._run(run, context)
+            outcome = await self._run(run, emit)
         except asyncio.CancelledError:
+            # The caller of a run it did not detach went away: watchers still get an end.
+            gone = RunFailed(RunCancelled("the StreamPrompt caller went away"), run.state.history)
+            log.append(emit.message(gone))
+            log.close(RunStatus.CANCELLED, pb.ERROR_CODE_CANCELLED)
             session.end(pb.RUN_OUTCOME_ABANDONED, message="the StreamPrompt caller went away")
             _log_run(run, "abandoned by the caller", started)
             raise
@@ -77,13 +133,16 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             self.runs.unregister(session)
         _end_session(session, outcome)
         if isinstance(outcome, RunFailed):
-            _set_status(context, outcome)
-            _log_run(run, f"failed: {outcome.error.code.value}", started)
+            code = outcome.error.code
+            status = RunStatus.CANCELLED if code is ErrorCode.CANCELLED else RunStatus.FAILED
+            log.close(status, ERROR_CODES_PB[code])
+            _log_run(run, f"failed: {code.value}", started)
         else:
+            log.close(RunStatus.COMPLETED)
             _log_run(run, "completed", started)
+        return outcome
 
-    async def _run(self, run: AgentRun, context: PromptContext) -> FinalResponse | RunFailed:
-        emit = _emitter(context, run)
+    async def _run(self, run: AgentRun, emit: Emit) -> FinalResponse | RunFailed:
         try:
             return await run.run(emit)
         except AgentError as error:  # raised while emitting the failure itself
@@ -121,6 +180,27 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                 for agent in self._agents.list()
             ]
         )
+
+    async def WatchRun(
+        self, request: pb.WatchRunRequest, context: WatchContext
+    ) -> AsyncIterator[pb.StreamPromptResponse]:
+        await watch_run(self.bus, request, context)
+        return
+        yield
+
+    async def CancelRun(
+        self,
+        request: pb.CancelRunRequest,
+        context: grpc.aio.ServicerContext[pb.CancelRunRequest, pb.CancelRunResponse],
+    ) -> pb.CancelRunResponse:
+        return await cancel_run(self.bus, request, context)
+
+    async def GetRun(
+        self,
+        request: pb.GetRunRequest,
+        context: grpc.aio.ServicerContext[pb.GetRunRequest, pb.GetRunResponse],
+    ) -> pb.GetRunResponse:
+        return await get_run(self.bus, request, context)
 
     async def Hooks(
         self,
@@ -201,16 +281,43 @@ def _end_session(session: HookSession, outcome: FinalResponse | RunFailed) -> No
     session.end(kind, ERROR_CODES_PB[error.code], error.message)
 
 
-def _emitter(context: PromptContext, run: AgentRun) -> Emit:
-    run_id = run.spec.run_id
-    seq = 0
+class _Emitter:
+    """Numbers each event, adds it to the run's log and writes it to the caller."""
 
-    async def emit(event: RunEvent) -> None:
-        nonlocal seq
-        seq += 1
-        await context.write(event_pb(event, run_id, seq, run.turn))
+    __slots__ = ("_log", "_run", "_run_id", "_write", "seq")
 
-    return emit
+    def __init__(self, run: AgentRun, log: RunLog, write: Write) -> None:
+        self._run = run
+        self._run_id = run.spec.run_id
+        self._log = log
+        self._write = write
+        self.seq = 0
+
+    def message(self, event: RunEvent) -> pb.StreamPromptResponse:
+        self.seq += 1
+        return event_pb(event, self._run_id, self.seq, self._run.turn)
+
+    async def __call__(self, event: RunEvent) -> None:
+        self.seq += 1
+        message = event_pb(event, self._run_id, self.seq, self._run.turn)
+        self._log.append(message)
+        await self._write(message)
+
+
+class _DetachableCaller:
+    """The caller of a detached run: writes stop, and the run goes on, once it left."""
+
+    def __init__(self, context: PromptContext) -> None:
+        self._context = context
+        self.present = True
+
+    async def write(self, message: pb.StreamPromptResponse) -> None:
+        if not self.present:
+            return
+        try:
+            await self._context.write(message)
+        except Exception:  # whatever a write to a finished call raises: the caller left
+            self.present = False
 
 
 def _log_run(run: AgentRun, outcome: str, started: float) -> None:

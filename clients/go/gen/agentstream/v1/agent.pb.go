@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -278,6 +279,12 @@ const (
 	ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED ErrorCode = 10
 	// Another running run has the requested run_id (ALREADY_EXISTS).
 	ErrorCode_ERROR_CODE_RUN_ID_IN_USE ErrorCode = 11
+	// The server process running the run stopped without finishing it
+	// (UNAVAILABLE). The error's history continues the run.
+	ErrorCode_ERROR_CODE_RUN_LOST ErrorCode = 16
+	// The shared run store (the Redis of `bus: {type: redis}`) cannot be
+	// reached (UNAVAILABLE); retry later.
+	ErrorCode_ERROR_CODE_RUN_STORE_UNAVAILABLE ErrorCode = 17
 )
 
 // Enum value maps for ErrorCode.
@@ -295,20 +302,24 @@ var (
 		9:  "ERROR_CODE_INTERNAL",
 		10: "ERROR_CODE_DEADLINE_EXCEEDED",
 		11: "ERROR_CODE_RUN_ID_IN_USE",
+		16: "ERROR_CODE_RUN_LOST",
+		17: "ERROR_CODE_RUN_STORE_UNAVAILABLE",
 	}
 	ErrorCode_value = map[string]int32{
-		"ERROR_CODE_UNSPECIFIED":          0,
-		"ERROR_CODE_INVALID_ARGUMENT":     1,
-		"ERROR_CODE_AGENT_NOT_FOUND":      2,
-		"ERROR_CODE_MAX_TURNS_EXCEEDED":   3,
-		"ERROR_CODE_CANCELLED":            4,
-		"ERROR_CODE_PROVIDER_UNAVAILABLE": 5,
-		"ERROR_CODE_PROVIDER_REJECTED":    6,
-		"ERROR_CODE_HOOKS_FAILED":         7,
-		"ERROR_CODE_SHUTTING_DOWN":        8,
-		"ERROR_CODE_INTERNAL":             9,
-		"ERROR_CODE_DEADLINE_EXCEEDED":    10,
-		"ERROR_CODE_RUN_ID_IN_USE":        11,
+		"ERROR_CODE_UNSPECIFIED":           0,
+		"ERROR_CODE_INVALID_ARGUMENT":      1,
+		"ERROR_CODE_AGENT_NOT_FOUND":       2,
+		"ERROR_CODE_MAX_TURNS_EXCEEDED":    3,
+		"ERROR_CODE_CANCELLED":             4,
+		"ERROR_CODE_PROVIDER_UNAVAILABLE":  5,
+		"ERROR_CODE_PROVIDER_REJECTED":     6,
+		"ERROR_CODE_HOOKS_FAILED":          7,
+		"ERROR_CODE_SHUTTING_DOWN":         8,
+		"ERROR_CODE_INTERNAL":              9,
+		"ERROR_CODE_DEADLINE_EXCEEDED":     10,
+		"ERROR_CODE_RUN_ID_IN_USE":         11,
+		"ERROR_CODE_RUN_LOST":              16,
+		"ERROR_CODE_RUN_STORE_UNAVAILABLE": 17,
 	}
 )
 
@@ -337,6 +348,65 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
 	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+// RunState tells where a run is.
+type RunState int32
+
+const (
+	RunState_RUN_STATE_UNSPECIFIED RunState = 0
+	RunState_RUN_STATE_RUNNING     RunState = 1
+	// Ended with `final_response`.
+	RunState_RUN_STATE_COMPLETED RunState = 2
+	// Ended with `error` (any code but ERROR_CODE_CANCELLED).
+	RunState_RUN_STATE_FAILED RunState = 3
+	// Ended with `error` ERROR_CODE_CANCELLED.
+	RunState_RUN_STATE_CANCELLED RunState = 4
+)
+
+// Enum value maps for RunState.
+var (
+	RunState_name = map[int32]string{
+		0: "RUN_STATE_UNSPECIFIED",
+		1: "RUN_STATE_RUNNING",
+		2: "RUN_STATE_COMPLETED",
+		3: "RUN_STATE_FAILED",
+		4: "RUN_STATE_CANCELLED",
+	}
+	RunState_value = map[string]int32{
+		"RUN_STATE_UNSPECIFIED": 0,
+		"RUN_STATE_RUNNING":     1,
+		"RUN_STATE_COMPLETED":   2,
+		"RUN_STATE_FAILED":      3,
+		"RUN_STATE_CANCELLED":   4,
+	}
+)
+
+func (x RunState) Enum() *RunState {
+	p := new(RunState)
+	*p = x
+	return p
+}
+
+func (x RunState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RunState) Descriptor() protoreflect.EnumDescriptor {
+	return file_agentstream_v1_agent_proto_enumTypes[5].Descriptor()
+}
+
+func (RunState) Type() protoreflect.EnumType {
+	return &file_agentstream_v1_agent_proto_enumTypes[5]
+}
+
+func (x RunState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RunState.Descriptor instead.
+func (RunState) EnumDescriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 // McpServerState is the state of a configured MCP server.
@@ -379,11 +449,11 @@ func (x McpServerState) String() string {
 }
 
 func (McpServerState) Descriptor() protoreflect.EnumDescriptor {
-	return file_agentstream_v1_agent_proto_enumTypes[5].Descriptor()
+	return file_agentstream_v1_agent_proto_enumTypes[6].Descriptor()
 }
 
 func (McpServerState) Type() protoreflect.EnumType {
-	return &file_agentstream_v1_agent_proto_enumTypes[5]
+	return &file_agentstream_v1_agent_proto_enumTypes[6]
 }
 
 func (x McpServerState) Number() protoreflect.EnumNumber {
@@ -392,7 +462,7 @@ func (x McpServerState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use McpServerState.Descriptor instead.
 func (McpServerState) EnumDescriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 // HookEventKind names the kinds of hook events.
@@ -447,11 +517,11 @@ func (x HookEventKind) String() string {
 }
 
 func (HookEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_agentstream_v1_agent_proto_enumTypes[6].Descriptor()
+	return file_agentstream_v1_agent_proto_enumTypes[7].Descriptor()
 }
 
 func (HookEventKind) Type() protoreflect.EnumType {
-	return &file_agentstream_v1_agent_proto_enumTypes[6]
+	return &file_agentstream_v1_agent_proto_enumTypes[7]
 }
 
 func (x HookEventKind) Number() protoreflect.EnumNumber {
@@ -460,7 +530,7 @@ func (x HookEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HookEventKind.Descriptor instead.
 func (HookEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 // RunOutcome tells how a run ended.
@@ -504,11 +574,11 @@ func (x RunOutcome) String() string {
 }
 
 func (RunOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_agentstream_v1_agent_proto_enumTypes[7].Descriptor()
+	return file_agentstream_v1_agent_proto_enumTypes[8].Descriptor()
 }
 
 func (RunOutcome) Type() protoreflect.EnumType {
-	return &file_agentstream_v1_agent_proto_enumTypes[7]
+	return &file_agentstream_v1_agent_proto_enumTypes[8]
 }
 
 func (x RunOutcome) Number() protoreflect.EnumNumber {
@@ -517,7 +587,7 @@ func (x RunOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RunOutcome.Descriptor instead.
 func (RunOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 // Message is one entry of a conversation. Each assistant turn is one message
@@ -1213,8 +1283,11 @@ type StreamPromptRequest struct {
 	MaxTokens   *uint32     `protobuf:"varint,10,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
 	ToolChoice  *ToolChoice `protobuf:"bytes,11,opt,name=tool_choice,json=toolChoice,proto3" json:"tool_choice,omitempty"`
 	// Provider-specific parameters, merged into the provider request.
-	ExtraParams   *structpb.Struct `protobuf:"bytes,12,opt,name=extra_params,json=extraParams,proto3" json:"extra_params,omitempty"`
-	Hooks         *HooksOptions    `protobuf:"bytes,13,opt,name=hooks,proto3" json:"hooks,omitempty"`
+	ExtraParams *structpb.Struct `protobuf:"bytes,12,opt,name=extra_params,json=extraParams,proto3" json:"extra_params,omitempty"`
+	Hooks       *HooksOptions    `protobuf:"bytes,13,opt,name=hooks,proto3" json:"hooks,omitempty"`
+	// Keep the run going when the caller disconnects (WatchRun resumes it,
+	// CancelRun stops it). By default a caller leaving cancels the run.
+	Detach        bool `protobuf:"varint,14,opt,name=detach,proto3" json:"detach,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1338,6 +1411,13 @@ func (x *StreamPromptRequest) GetHooks() *HooksOptions {
 		return x.Hooks
 	}
 	return nil
+}
+
+func (x *StreamPromptRequest) GetDetach() bool {
+	if x != nil {
+		return x.Detach
+	}
+	return false
 }
 
 // RunStarted is the first event of every run.
@@ -2085,6 +2165,374 @@ func (*StreamPromptResponse_Error) isStreamPromptResponse_Event() {}
 
 func (*StreamPromptResponse_ToolProgress) isStreamPromptResponse_Event() {}
 
+// WatchRunRequest names the run to watch and the last event already seen.
+type WatchRunRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Events with seq greater than this are sent; 0 sends the whole run.
+	AfterSeq      uint64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRunRequest) Reset() {
+	*x = WatchRunRequest{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRunRequest) ProtoMessage() {}
+
+func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRunRequest.ProtoReflect.Descriptor instead.
+func (*WatchRunRequest) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *WatchRunRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *WatchRunRequest) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+// CancelRunRequest names the run to cancel.
+type CancelRunRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Ends up in the run's error message.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRunRequest) Reset() {
+	*x = CancelRunRequest{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRunRequest) ProtoMessage() {}
+
+func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
+func (*CancelRunRequest) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CancelRunRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *CancelRunRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// CancelRunResponse tells what the cancel found.
+type CancelRunResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// RUN_STATE_RUNNING: the cancel reached the run, which now ends with
+	// ERROR_CODE_CANCELLED. Otherwise the run had already ended this way.
+	State         RunState `protobuf:"varint,1,opt,name=state,proto3,enum=agentstream.v1.RunState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRunResponse) Reset() {
+	*x = CancelRunResponse{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRunResponse) ProtoMessage() {}
+
+func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
+func (*CancelRunResponse) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CancelRunResponse) GetState() RunState {
+	if x != nil {
+		return x.State
+	}
+	return RunState_RUN_STATE_UNSPECIFIED
+}
+
+// GetRunRequest names a run.
+type GetRunRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRunRequest) Reset() {
+	*x = GetRunRequest{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRunRequest) ProtoMessage() {}
+
+func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
+func (*GetRunRequest) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetRunRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+// GetRunResponse describes the run.
+type GetRunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *RunInfo               `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRunResponse) Reset() {
+	*x = GetRunResponse{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRunResponse) ProtoMessage() {}
+
+func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
+func (*GetRunResponse) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetRunResponse) GetRun() *RunInfo {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+// RunInfo describes a run.
+type RunInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	State RunState               `protobuf:"varint,2,opt,name=state,proto3,enum=agentstream.v1.RunState" json:"state,omitempty"`
+	Agent string                 `protobuf:"bytes,3,opt,name=agent,proto3" json:"agent,omitempty"`
+	// Model calls made so far.
+	Turns uint32 `protobuf:"varint,4,opt,name=turns,proto3" json:"turns,omitempty"`
+	// The seq of the last event in the run's log.
+	LastSeq   uint64                 `protobuf:"varint,5,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// Unset while running.
+	EndedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	// The principal the run belongs to; empty without authentication.
+	Owner string `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
+	// The run was started with StreamPromptRequest.detach.
+	Detached bool `protobuf:"varint,9,opt,name=detached,proto3" json:"detached,omitempty"`
+	// Set when the run failed or was cancelled.
+	ErrorCode     ErrorCode `protobuf:"varint,10,opt,name=error_code,json=errorCode,proto3,enum=agentstream.v1.ErrorCode" json:"error_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunInfo) Reset() {
+	*x = RunInfo{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunInfo) ProtoMessage() {}
+
+func (x *RunInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunInfo.ProtoReflect.Descriptor instead.
+func (*RunInfo) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RunInfo) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *RunInfo) GetState() RunState {
+	if x != nil {
+		return x.State
+	}
+	return RunState_RUN_STATE_UNSPECIFIED
+}
+
+func (x *RunInfo) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
+}
+
+func (x *RunInfo) GetTurns() uint32 {
+	if x != nil {
+		return x.Turns
+	}
+	return 0
+}
+
+func (x *RunInfo) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *RunInfo) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *RunInfo) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *RunInfo) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *RunInfo) GetDetached() bool {
+	if x != nil {
+		return x.Detached
+	}
+	return false
+}
+
+func (x *RunInfo) GetErrorCode() ErrorCode {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ErrorCode_ERROR_CODE_UNSPECIFIED
+}
+
 // ListAgentsRequest asks for the configured agents.
 type ListAgentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2094,7 +2542,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2106,7 +2554,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2119,7 +2567,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 // AgentInfo describes one configured agent.
@@ -2139,7 +2587,7 @@ type AgentInfo struct {
 
 func (x *AgentInfo) Reset() {
 	*x = AgentInfo{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2599,7 @@ func (x *AgentInfo) String() string {
 func (*AgentInfo) ProtoMessage() {}
 
 func (x *AgentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2612,7 @@ func (x *AgentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentInfo.ProtoReflect.Descriptor instead.
 func (*AgentInfo) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AgentInfo) GetName() string {
@@ -2231,7 +2679,7 @@ type McpServerInfo struct {
 
 func (x *McpServerInfo) Reset() {
 	*x = McpServerInfo{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2691,7 @@ func (x *McpServerInfo) String() string {
 func (*McpServerInfo) ProtoMessage() {}
 
 func (x *McpServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2704,7 @@ func (x *McpServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use McpServerInfo.ProtoReflect.Descriptor instead.
 func (*McpServerInfo) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *McpServerInfo) GetName() string {
@@ -2297,7 +2745,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2757,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2770,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*AgentInfo {
@@ -2350,7 +2798,7 @@ type HookAttach struct {
 
 func (x *HookAttach) Reset() {
 	*x = HookAttach{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2810,7 @@ func (x *HookAttach) String() string {
 func (*HookAttach) ProtoMessage() {}
 
 func (x *HookAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2823,7 @@ func (x *HookAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookAttach.ProtoReflect.Descriptor instead.
 func (*HookAttach) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HookAttach) GetRunId() string {
@@ -2415,7 +2863,7 @@ type HookProceed struct {
 
 func (x *HookProceed) Reset() {
 	*x = HookProceed{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2875,7 @@ func (x *HookProceed) String() string {
 func (*HookProceed) ProtoMessage() {}
 
 func (x *HookProceed) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2888,7 @@ func (x *HookProceed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookProceed.ProtoReflect.Descriptor instead.
 func (*HookProceed) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 // HookCancel ends the run with ERROR_CODE_CANCELLED.
@@ -2453,7 +2901,7 @@ type HookCancel struct {
 
 func (x *HookCancel) Reset() {
 	*x = HookCancel{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2465,7 +2913,7 @@ func (x *HookCancel) String() string {
 func (*HookCancel) ProtoMessage() {}
 
 func (x *HookCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2478,7 +2926,7 @@ func (x *HookCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookCancel.ProtoReflect.Descriptor instead.
 func (*HookCancel) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HookCancel) GetReason() string {
@@ -2499,7 +2947,7 @@ type HookSkip struct {
 
 func (x *HookSkip) Reset() {
 	*x = HookSkip{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2959,7 @@ func (x *HookSkip) String() string {
 func (*HookSkip) ProtoMessage() {}
 
 func (x *HookSkip) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2972,7 @@ func (x *HookSkip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookSkip.ProtoReflect.Descriptor instead.
 func (*HookSkip) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *HookSkip) GetReason() string {
@@ -2545,7 +2993,7 @@ type HookToolOutput struct {
 
 func (x *HookToolOutput) Reset() {
 	*x = HookToolOutput{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2557,7 +3005,7 @@ func (x *HookToolOutput) String() string {
 func (*HookToolOutput) ProtoMessage() {}
 
 func (x *HookToolOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2570,7 +3018,7 @@ func (x *HookToolOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolOutput.ProtoReflect.Descriptor instead.
 func (*HookToolOutput) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *HookToolOutput) GetContent() string {
@@ -2601,7 +3049,7 @@ type HookProgress struct {
 
 func (x *HookProgress) Reset() {
 	*x = HookProgress{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +3061,7 @@ func (x *HookProgress) String() string {
 func (*HookProgress) ProtoMessage() {}
 
 func (x *HookProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +3074,7 @@ func (x *HookProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookProgress.ProtoReflect.Descriptor instead.
 func (*HookProgress) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *HookProgress) GetMessage() string {
@@ -2662,7 +3110,7 @@ type HookReply struct {
 
 func (x *HookReply) Reset() {
 	*x = HookReply{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2674,7 +3122,7 @@ func (x *HookReply) String() string {
 func (*HookReply) ProtoMessage() {}
 
 func (x *HookReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +3135,7 @@ func (x *HookReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookReply.ProtoReflect.Descriptor instead.
 func (*HookReply) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *HookReply) GetEventId() string {
@@ -2797,7 +3245,7 @@ type HooksRequest struct {
 
 func (x *HooksRequest) Reset() {
 	*x = HooksRequest{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2809,7 +3257,7 @@ func (x *HooksRequest) String() string {
 func (*HooksRequest) ProtoMessage() {}
 
 func (x *HooksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2822,7 +3270,7 @@ func (x *HooksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksRequest.ProtoReflect.Descriptor instead.
 func (*HooksRequest) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *HooksRequest) GetRequest() isHooksRequest_Request {
@@ -2876,7 +3324,7 @@ type HookAttached struct {
 
 func (x *HookAttached) Reset() {
 	*x = HookAttached{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2888,7 +3336,7 @@ func (x *HookAttached) String() string {
 func (*HookAttached) ProtoMessage() {}
 
 func (x *HookAttached) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2901,7 +3349,7 @@ func (x *HookAttached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookAttached.ProtoReflect.Descriptor instead.
 func (*HookAttached) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HookAttached) GetRunId() string {
@@ -2924,7 +3372,7 @@ type HookCompletionCall struct {
 
 func (x *HookCompletionCall) Reset() {
 	*x = HookCompletionCall{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2936,7 +3384,7 @@ func (x *HookCompletionCall) String() string {
 func (*HookCompletionCall) ProtoMessage() {}
 
 func (x *HookCompletionCall) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2949,7 +3397,7 @@ func (x *HookCompletionCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookCompletionCall.ProtoReflect.Descriptor instead.
 func (*HookCompletionCall) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *HookCompletionCall) GetPrompt() string {
@@ -2977,7 +3425,7 @@ type HookTextDelta struct {
 
 func (x *HookTextDelta) Reset() {
 	*x = HookTextDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3437,7 @@ func (x *HookTextDelta) String() string {
 func (*HookTextDelta) ProtoMessage() {}
 
 func (x *HookTextDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3450,7 @@ func (x *HookTextDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookTextDelta.ProtoReflect.Descriptor instead.
 func (*HookTextDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *HookTextDelta) GetDelta() string {
@@ -3029,7 +3477,7 @@ type HookReasoningDelta struct {
 
 func (x *HookReasoningDelta) Reset() {
 	*x = HookReasoningDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3041,7 +3489,7 @@ func (x *HookReasoningDelta) String() string {
 func (*HookReasoningDelta) ProtoMessage() {}
 
 func (x *HookReasoningDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3054,7 +3502,7 @@ func (x *HookReasoningDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookReasoningDelta.ProtoReflect.Descriptor instead.
 func (*HookReasoningDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HookReasoningDelta) GetDelta() string {
@@ -3076,7 +3524,7 @@ type HookToolCallDelta struct {
 
 func (x *HookToolCallDelta) Reset() {
 	*x = HookToolCallDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3088,7 +3536,7 @@ func (x *HookToolCallDelta) String() string {
 func (*HookToolCallDelta) ProtoMessage() {}
 
 func (x *HookToolCallDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3101,7 +3549,7 @@ func (x *HookToolCallDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolCallDelta.ProtoReflect.Descriptor instead.
 func (*HookToolCallDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HookToolCallDelta) GetCallId() string {
@@ -3137,7 +3585,7 @@ type HookCompletionFinished struct {
 
 func (x *HookCompletionFinished) Reset() {
 	*x = HookCompletionFinished{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3149,7 +3597,7 @@ func (x *HookCompletionFinished) String() string {
 func (*HookCompletionFinished) ProtoMessage() {}
 
 func (x *HookCompletionFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3162,7 +3610,7 @@ func (x *HookCompletionFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookCompletionFinished.ProtoReflect.Descriptor instead.
 func (*HookCompletionFinished) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HookCompletionFinished) GetUsage() *Usage {
@@ -3200,7 +3648,7 @@ type HookToolCall struct {
 
 func (x *HookToolCall) Reset() {
 	*x = HookToolCall{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3660,7 @@ func (x *HookToolCall) String() string {
 func (*HookToolCall) ProtoMessage() {}
 
 func (x *HookToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3673,7 @@ func (x *HookToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolCall.ProtoReflect.Descriptor instead.
 func (*HookToolCall) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *HookToolCall) GetName() string {
@@ -3270,7 +3718,7 @@ type HookToolResult struct {
 
 func (x *HookToolResult) Reset() {
 	*x = HookToolResult{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3282,7 +3730,7 @@ func (x *HookToolResult) String() string {
 func (*HookToolResult) ProtoMessage() {}
 
 func (x *HookToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3295,7 +3743,7 @@ func (x *HookToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolResult.ProtoReflect.Descriptor instead.
 func (*HookToolResult) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HookToolResult) GetName() string {
@@ -3346,7 +3794,7 @@ type HookToolProgress struct {
 
 func (x *HookToolProgress) Reset() {
 	*x = HookToolProgress{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3358,7 +3806,7 @@ func (x *HookToolProgress) String() string {
 func (*HookToolProgress) ProtoMessage() {}
 
 func (x *HookToolProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3371,7 +3819,7 @@ func (x *HookToolProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolProgress.ProtoReflect.Descriptor instead.
 func (*HookToolProgress) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HookToolProgress) GetName() string {
@@ -3430,7 +3878,7 @@ type HookEvent struct {
 
 func (x *HookEvent) Reset() {
 	*x = HookEvent{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3442,7 +3890,7 @@ func (x *HookEvent) String() string {
 func (*HookEvent) ProtoMessage() {}
 
 func (x *HookEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3455,7 +3903,7 @@ func (x *HookEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookEvent.ProtoReflect.Descriptor instead.
 func (*HookEvent) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HookEvent) GetRunId() string {
@@ -3638,7 +4086,7 @@ type HookRunEnded struct {
 
 func (x *HookRunEnded) Reset() {
 	*x = HookRunEnded{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3650,7 +4098,7 @@ func (x *HookRunEnded) String() string {
 func (*HookRunEnded) ProtoMessage() {}
 
 func (x *HookRunEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3663,7 +4111,7 @@ func (x *HookRunEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRunEnded.ProtoReflect.Descriptor instead.
 func (*HookRunEnded) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *HookRunEnded) GetRunId() string {
@@ -3705,7 +4153,7 @@ type HookError struct {
 
 func (x *HookError) Reset() {
 	*x = HookError{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3717,7 +4165,7 @@ func (x *HookError) String() string {
 func (*HookError) ProtoMessage() {}
 
 func (x *HookError) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3730,7 +4178,7 @@ func (x *HookError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookError.ProtoReflect.Descriptor instead.
 func (*HookError) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{42}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HookError) GetEventId() string {
@@ -3763,7 +4211,7 @@ type HooksResponse struct {
 
 func (x *HooksResponse) Reset() {
 	*x = HooksResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3775,7 +4223,7 @@ func (x *HooksResponse) String() string {
 func (*HooksResponse) ProtoMessage() {}
 
 func (x *HooksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3788,7 +4236,7 @@ func (x *HooksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksResponse.ProtoReflect.Descriptor instead.
 func (*HooksResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{43}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *HooksResponse) GetResponse() isHooksResponse_Response {
@@ -3866,7 +4314,7 @@ var File_agentstream_v1_agent_proto protoreflect.FileDescriptor
 
 const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x1aagentstream/v1/agent.proto\x12\x0eagentstream.v1\x1a\x1cgoogle/protobuf/struct.proto\"f\n" +
+	"\x1aagentstream/v1/agent.proto\x12\x0eagentstream.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n" +
 	"\aMessage\x12(\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x14.agentstream.v1.RoleR\x04role\x121\n" +
 	"\x05parts\x18\x02 \x03(\v2\x1b.agentstream.v1.ContentPartR\x05parts\"\xde\x01\n" +
@@ -3915,7 +4363,7 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\fHooksOptions\x12&\n" +
 	"\x0fwait_for_client\x18\x01 \x01(\bR\rwaitForClient\x12*\n" +
 	"\x11attach_timeout_ms\x18\x02 \x01(\rR\x0fattachTimeoutMs\x12(\n" +
-	"\x10reply_timeout_ms\x18\x03 \x01(\rR\x0ereplyTimeoutMs\"\xdd\x04\n" +
+	"\x10reply_timeout_ms\x18\x03 \x01(\rR\x0ereplyTimeoutMs\"\xf5\x04\n" +
 	"\x13StreamPromptRequest\x12\x14\n" +
 	"\x05agent\x18\x01 \x01(\tR\x05agent\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x121\n" +
@@ -3932,7 +4380,8 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\vtool_choice\x18\v \x01(\v2\x1a.agentstream.v1.ToolChoiceR\n" +
 	"toolChoice\x12:\n" +
 	"\fextra_params\x18\f \x01(\v2\x17.google.protobuf.StructR\vextraParams\x122\n" +
-	"\x05hooks\x18\r \x01(\v2\x1c.agentstream.v1.HooksOptionsR\x05hooksB\f\n" +
+	"\x05hooks\x18\r \x01(\v2\x1c.agentstream.v1.HooksOptionsR\x05hooks\x12\x16\n" +
+	"\x06detach\x18\x0e \x01(\bR\x06detachB\f\n" +
 	"\n" +
 	"_max_turnsB\b\n" +
 	"\x06_modelB\v\n" +
@@ -3993,7 +4442,33 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x0efinal_response\x18\x11 \x01(\v2\x1d.agentstream.v1.FinalResponseH\x00R\rfinalResponse\x120\n" +
 	"\x05error\x18\x12 \x01(\v2\x18.agentstream.v1.RunErrorH\x00R\x05error\x12C\n" +
 	"\rtool_progress\x18\x13 \x01(\v2\x1c.agentstream.v1.ToolProgressH\x00R\ftoolProgressB\a\n" +
-	"\x05event\"\x13\n" +
+	"\x05event\"E\n" +
+	"\x0fWatchRunRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1b\n" +
+	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\"A\n" +
+	"\x10CancelRunRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"C\n" +
+	"\x11CancelRunResponse\x12.\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x18.agentstream.v1.RunStateR\x05state\"&\n" +
+	"\rGetRunRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\";\n" +
+	"\x0eGetRunResponse\x12)\n" +
+	"\x03run\x18\x01 \x01(\v2\x17.agentstream.v1.RunInfoR\x03run\"\xf5\x02\n" +
+	"\aRunInfo\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12.\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x18.agentstream.v1.RunStateR\x05state\x12\x14\n" +
+	"\x05agent\x18\x03 \x01(\tR\x05agent\x12\x14\n" +
+	"\x05turns\x18\x04 \x01(\rR\x05turns\x12\x19\n" +
+	"\blast_seq\x18\x05 \x01(\x04R\alastSeq\x129\n" +
+	"\n" +
+	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x125\n" +
+	"\bended_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x14\n" +
+	"\x05owner\x18\b \x01(\tR\x05owner\x12\x1a\n" +
+	"\bdetached\x18\t \x01(\bR\bdetached\x128\n" +
+	"\n" +
+	"error_code\x18\n" +
+	" \x01(\x0e2\x19.agentstream.v1.ErrorCodeR\terrorCode\"\x13\n" +
 	"\x11ListAgentsRequest\"\x83\x02\n" +
 	"\tAgentInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
@@ -4138,7 +4613,7 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x18FINISH_REASON_TOOL_CALLS\x10\x02\x12\x18\n" +
 	"\x14FINISH_REASON_LENGTH\x10\x03\x12 \n" +
 	"\x1cFINISH_REASON_CONTENT_FILTER\x10\x04\x12\x17\n" +
-	"\x13FINISH_REASON_OTHER\x10\x05*\x80\x03\n" +
+	"\x13FINISH_REASON_OTHER\x10\x05*\xbf\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x1e\n" +
@@ -4152,7 +4627,15 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x13ERROR_CODE_INTERNAL\x10\t\x12 \n" +
 	"\x1cERROR_CODE_DEADLINE_EXCEEDED\x10\n" +
 	"\x12\x1c\n" +
-	"\x18ERROR_CODE_RUN_ID_IN_USE\x10\v*\x8a\x01\n" +
+	"\x18ERROR_CODE_RUN_ID_IN_USE\x10\v\x12\x17\n" +
+	"\x13ERROR_CODE_RUN_LOST\x10\x10\x12$\n" +
+	" ERROR_CODE_RUN_STORE_UNAVAILABLE\x10\x11*\x84\x01\n" +
+	"\bRunState\x12\x19\n" +
+	"\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11RUN_STATE_RUNNING\x10\x01\x12\x17\n" +
+	"\x13RUN_STATE_COMPLETED\x10\x02\x12\x14\n" +
+	"\x10RUN_STATE_FAILED\x10\x03\x12\x17\n" +
+	"\x13RUN_STATE_CANCELLED\x10\x04*\x8a\x01\n" +
 	"\x0eMcpServerState\x12 \n" +
 	"\x1cMCP_SERVER_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19MCP_SERVER_STATE_STARTING\x10\x01\x12\x1a\n" +
@@ -4174,12 +4657,15 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x15RUN_OUTCOME_COMPLETED\x10\x01\x12\x16\n" +
 	"\x12RUN_OUTCOME_FAILED\x10\x02\x12\x19\n" +
 	"\x15RUN_OUTCOME_CANCELLED\x10\x03\x12\x19\n" +
-	"\x15RUN_OUTCOME_ABANDONED\x10\x042\x8a\x02\n" +
+	"\x15RUN_OUTCOME_ABANDONED\x10\x042\xfa\x03\n" +
 	"\fAgentService\x12[\n" +
 	"\fStreamPrompt\x12#.agentstream.v1.StreamPromptRequest\x1a$.agentstream.v1.StreamPromptResponse0\x01\x12H\n" +
 	"\x05Hooks\x12\x1c.agentstream.v1.HooksRequest\x1a\x1d.agentstream.v1.HooksResponse(\x010\x01\x12S\n" +
 	"\n" +
-	"ListAgents\x12!.agentstream.v1.ListAgentsRequest\x1a\".agentstream.v1.ListAgentsResponseB\xb2\x01\n" +
+	"ListAgents\x12!.agentstream.v1.ListAgentsRequest\x1a\".agentstream.v1.ListAgentsResponse\x12S\n" +
+	"\bWatchRun\x12\x1f.agentstream.v1.WatchRunRequest\x1a$.agentstream.v1.StreamPromptResponse0\x01\x12P\n" +
+	"\tCancelRun\x12 .agentstream.v1.CancelRunRequest\x1a!.agentstream.v1.CancelRunResponse\x12G\n" +
+	"\x06GetRun\x12\x1d.agentstream.v1.GetRunRequest\x1a\x1e.agentstream.v1.GetRunResponseB\xb2\x01\n" +
 	"\x18io.github.agentstream.v1B\n" +
 	"AgentProtoP\x01ZNgithub.com/agentstream/agentstream/clients/go/gen/agentstream/v1;agentstreamv1\xa2\x02\x03ASX\xaa\x02\x0eAgentStream.V1\xca\x02\x0eAgentStream\\V1\xea\x02\x0fAgentStream::V1b\x06proto3"
 
@@ -4195,134 +4681,154 @@ func file_agentstream_v1_agent_proto_rawDescGZIP() []byte {
 	return file_agentstream_v1_agent_proto_rawDescData
 }
 
-var file_agentstream_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_agentstream_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_agentstream_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_agentstream_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_agentstream_v1_agent_proto_goTypes = []any{
 	(Role)(0),                      // 0: agentstream.v1.Role
 	(ToolSource)(0),                // 1: agentstream.v1.ToolSource
 	(ToolChoiceMode)(0),            // 2: agentstream.v1.ToolChoiceMode
 	(FinishReason)(0),              // 3: agentstream.v1.FinishReason
 	(ErrorCode)(0),                 // 4: agentstream.v1.ErrorCode
-	(McpServerState)(0),            // 5: agentstream.v1.McpServerState
-	(HookEventKind)(0),             // 6: agentstream.v1.HookEventKind
-	(RunOutcome)(0),                // 7: agentstream.v1.RunOutcome
-	(*Message)(nil),                // 8: agentstream.v1.Message
-	(*ContentPart)(nil),            // 9: agentstream.v1.ContentPart
-	(*ToolCall)(nil),               // 10: agentstream.v1.ToolCall
-	(*ToolResult)(nil),             // 11: agentstream.v1.ToolResult
-	(*Reasoning)(nil),              // 12: agentstream.v1.Reasoning
-	(*ToolDefinition)(nil),         // 13: agentstream.v1.ToolDefinition
-	(*Usage)(nil),                  // 14: agentstream.v1.Usage
-	(*ToolChoice)(nil),             // 15: agentstream.v1.ToolChoice
-	(*HooksOptions)(nil),           // 16: agentstream.v1.HooksOptions
-	(*StreamPromptRequest)(nil),    // 17: agentstream.v1.StreamPromptRequest
-	(*RunStarted)(nil),             // 18: agentstream.v1.RunStarted
-	(*TextDelta)(nil),              // 19: agentstream.v1.TextDelta
-	(*ReasoningDelta)(nil),         // 20: agentstream.v1.ReasoningDelta
-	(*ToolCallDelta)(nil),          // 21: agentstream.v1.ToolCallDelta
-	(*TurnFinished)(nil),           // 22: agentstream.v1.TurnFinished
-	(*FinalResponse)(nil),          // 23: agentstream.v1.FinalResponse
-	(*RunError)(nil),               // 24: agentstream.v1.RunError
-	(*ToolProgress)(nil),           // 25: agentstream.v1.ToolProgress
-	(*StreamPromptResponse)(nil),   // 26: agentstream.v1.StreamPromptResponse
-	(*ListAgentsRequest)(nil),      // 27: agentstream.v1.ListAgentsRequest
-	(*AgentInfo)(nil),              // 28: agentstream.v1.AgentInfo
-	(*McpServerInfo)(nil),          // 29: agentstream.v1.McpServerInfo
-	(*ListAgentsResponse)(nil),     // 30: agentstream.v1.ListAgentsResponse
-	(*HookAttach)(nil),             // 31: agentstream.v1.HookAttach
-	(*HookProceed)(nil),            // 32: agentstream.v1.HookProceed
-	(*HookCancel)(nil),             // 33: agentstream.v1.HookCancel
-	(*HookSkip)(nil),               // 34: agentstream.v1.HookSkip
-	(*HookToolOutput)(nil),         // 35: agentstream.v1.HookToolOutput
-	(*HookProgress)(nil),           // 36: agentstream.v1.HookProgress
-	(*HookReply)(nil),              // 37: agentstream.v1.HookReply
-	(*HooksRequest)(nil),           // 38: agentstream.v1.HooksRequest
-	(*HookAttached)(nil),           // 39: agentstream.v1.HookAttached
-	(*HookCompletionCall)(nil),     // 40: agentstream.v1.HookCompletionCall
-	(*HookTextDelta)(nil),          // 41: agentstream.v1.HookTextDelta
-	(*HookReasoningDelta)(nil),     // 42: agentstream.v1.HookReasoningDelta
-	(*HookToolCallDelta)(nil),      // 43: agentstream.v1.HookToolCallDelta
-	(*HookCompletionFinished)(nil), // 44: agentstream.v1.HookCompletionFinished
-	(*HookToolCall)(nil),           // 45: agentstream.v1.HookToolCall
-	(*HookToolResult)(nil),         // 46: agentstream.v1.HookToolResult
-	(*HookToolProgress)(nil),       // 47: agentstream.v1.HookToolProgress
-	(*HookEvent)(nil),              // 48: agentstream.v1.HookEvent
-	(*HookRunEnded)(nil),           // 49: agentstream.v1.HookRunEnded
-	(*HookError)(nil),              // 50: agentstream.v1.HookError
-	(*HooksResponse)(nil),          // 51: agentstream.v1.HooksResponse
-	(*structpb.Struct)(nil),        // 52: google.protobuf.Struct
+	(RunState)(0),                  // 5: agentstream.v1.RunState
+	(McpServerState)(0),            // 6: agentstream.v1.McpServerState
+	(HookEventKind)(0),             // 7: agentstream.v1.HookEventKind
+	(RunOutcome)(0),                // 8: agentstream.v1.RunOutcome
+	(*Message)(nil),                // 9: agentstream.v1.Message
+	(*ContentPart)(nil),            // 10: agentstream.v1.ContentPart
+	(*ToolCall)(nil),               // 11: agentstream.v1.ToolCall
+	(*ToolResult)(nil),             // 12: agentstream.v1.ToolResult
+	(*Reasoning)(nil),              // 13: agentstream.v1.Reasoning
+	(*ToolDefinition)(nil),         // 14: agentstream.v1.ToolDefinition
+	(*Usage)(nil),                  // 15: agentstream.v1.Usage
+	(*ToolChoice)(nil),             // 16: agentstream.v1.ToolChoice
+	(*HooksOptions)(nil),           // 17: agentstream.v1.HooksOptions
+	(*StreamPromptRequest)(nil),    // 18: agentstream.v1.StreamPromptRequest
+	(*RunStarted)(nil),             // 19: agentstream.v1.RunStarted
+	(*TextDelta)(nil),              // 20: agentstream.v1.TextDelta
+	(*ReasoningDelta)(nil),         // 21: agentstream.v1.ReasoningDelta
+	(*ToolCallDelta)(nil),          // 22: agentstream.v1.ToolCallDelta
+	(*TurnFinished)(nil),           // 23: agentstream.v1.TurnFinished
+	(*FinalResponse)(nil),          // 24: agentstream.v1.FinalResponse
+	(*RunError)(nil),               // 25: agentstream.v1.RunError
+	(*ToolProgress)(nil),           // 26: agentstream.v1.ToolProgress
+	(*StreamPromptResponse)(nil),   // 27: agentstream.v1.StreamPromptResponse
+	(*WatchRunRequest)(nil),        // 28: agentstream.v1.WatchRunRequest
+	(*CancelRunRequest)(nil),       // 29: agentstream.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),      // 30: agentstream.v1.CancelRunResponse
+	(*GetRunRequest)(nil),          // 31: agentstream.v1.GetRunRequest
+	(*GetRunResponse)(nil),         // 32: agentstream.v1.GetRunResponse
+	(*RunInfo)(nil),                // 33: agentstream.v1.RunInfo
+	(*ListAgentsRequest)(nil),      // 34: agentstream.v1.ListAgentsRequest
+	(*AgentInfo)(nil),              // 35: agentstream.v1.AgentInfo
+	(*McpServerInfo)(nil),          // 36: agentstream.v1.McpServerInfo
+	(*ListAgentsResponse)(nil),     // 37: agentstream.v1.ListAgentsResponse
+	(*HookAttach)(nil),             // 38: agentstream.v1.HookAttach
+	(*HookProceed)(nil),            // 39: agentstream.v1.HookProceed
+	(*HookCancel)(nil),             // 40: agentstream.v1.HookCancel
+	(*HookSkip)(nil),               // 41: agentstream.v1.HookSkip
+	(*HookToolOutput)(nil),         // 42: agentstream.v1.HookToolOutput
+	(*HookProgress)(nil),           // 43: agentstream.v1.HookProgress
+	(*HookReply)(nil),              // 44: agentstream.v1.HookReply
+	(*HooksRequest)(nil),           // 45: agentstream.v1.HooksRequest
+	(*HookAttached)(nil),           // 46: agentstream.v1.HookAttached
+	(*HookCompletionCall)(nil),     // 47: agentstream.v1.HookCompletionCall
+	(*HookTextDelta)(nil),          // 48: agentstream.v1.HookTextDelta
+	(*HookReasoningDelta)(nil),     // 49: agentstream.v1.HookReasoningDelta
+	(*HookToolCallDelta)(nil),      // 50: agentstream.v1.HookToolCallDelta
+	(*HookCompletionFinished)(nil), // 51: agentstream.v1.HookCompletionFinished
+	(*HookToolCall)(nil),           // 52: agentstream.v1.HookToolCall
+	(*HookToolResult)(nil),         // 53: agentstream.v1.HookToolResult
+	(*HookToolProgress)(nil),       // 54: agentstream.v1.HookToolProgress
+	(*HookEvent)(nil),              // 55: agentstream.v1.HookEvent
+	(*HookRunEnded)(nil),           // 56: agentstream.v1.HookRunEnded
+	(*HookError)(nil),              // 57: agentstream.v1.HookError
+	(*HooksResponse)(nil),          // 58: agentstream.v1.HooksResponse
+	(*structpb.Struct)(nil),        // 59: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),  // 60: google.protobuf.Timestamp
 }
 var file_agentstream_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: agentstream.v1.Message.role:type_name -> agentstream.v1.Role
-	9,  // 1: agentstream.v1.Message.parts:type_name -> agentstream.v1.ContentPart
-	10, // 2: agentstream.v1.ContentPart.tool_call:type_name -> agentstream.v1.ToolCall
-	11, // 3: agentstream.v1.ContentPart.tool_result:type_name -> agentstream.v1.ToolResult
-	12, // 4: agentstream.v1.ContentPart.reasoning:type_name -> agentstream.v1.Reasoning
-	52, // 5: agentstream.v1.ToolDefinition.parameters:type_name -> google.protobuf.Struct
+	10, // 1: agentstream.v1.Message.parts:type_name -> agentstream.v1.ContentPart
+	11, // 2: agentstream.v1.ContentPart.tool_call:type_name -> agentstream.v1.ToolCall
+	12, // 3: agentstream.v1.ContentPart.tool_result:type_name -> agentstream.v1.ToolResult
+	13, // 4: agentstream.v1.ContentPart.reasoning:type_name -> agentstream.v1.Reasoning
+	59, // 5: agentstream.v1.ToolDefinition.parameters:type_name -> google.protobuf.Struct
 	1,  // 6: agentstream.v1.ToolDefinition.source:type_name -> agentstream.v1.ToolSource
 	2,  // 7: agentstream.v1.ToolChoice.mode:type_name -> agentstream.v1.ToolChoiceMode
-	8,  // 8: agentstream.v1.StreamPromptRequest.history:type_name -> agentstream.v1.Message
-	13, // 9: agentstream.v1.StreamPromptRequest.tools:type_name -> agentstream.v1.ToolDefinition
-	15, // 10: agentstream.v1.StreamPromptRequest.tool_choice:type_name -> agentstream.v1.ToolChoice
-	52, // 11: agentstream.v1.StreamPromptRequest.extra_params:type_name -> google.protobuf.Struct
-	16, // 12: agentstream.v1.StreamPromptRequest.hooks:type_name -> agentstream.v1.HooksOptions
-	14, // 13: agentstream.v1.TurnFinished.usage:type_name -> agentstream.v1.Usage
+	9,  // 8: agentstream.v1.StreamPromptRequest.history:type_name -> agentstream.v1.Message
+	14, // 9: agentstream.v1.StreamPromptRequest.tools:type_name -> agentstream.v1.ToolDefinition
+	16, // 10: agentstream.v1.StreamPromptRequest.tool_choice:type_name -> agentstream.v1.ToolChoice
+	59, // 11: agentstream.v1.StreamPromptRequest.extra_params:type_name -> google.protobuf.Struct
+	17, // 12: agentstream.v1.StreamPromptRequest.hooks:type_name -> agentstream.v1.HooksOptions
+	15, // 13: agentstream.v1.TurnFinished.usage:type_name -> agentstream.v1.Usage
 	3,  // 14: agentstream.v1.TurnFinished.finish_reason:type_name -> agentstream.v1.FinishReason
-	14, // 15: agentstream.v1.FinalResponse.usage:type_name -> agentstream.v1.Usage
-	8,  // 16: agentstream.v1.FinalResponse.history:type_name -> agentstream.v1.Message
+	15, // 15: agentstream.v1.FinalResponse.usage:type_name -> agentstream.v1.Usage
+	9,  // 16: agentstream.v1.FinalResponse.history:type_name -> agentstream.v1.Message
 	4,  // 17: agentstream.v1.RunError.code:type_name -> agentstream.v1.ErrorCode
-	8,  // 18: agentstream.v1.RunError.history:type_name -> agentstream.v1.Message
-	18, // 19: agentstream.v1.StreamPromptResponse.run_started:type_name -> agentstream.v1.RunStarted
-	19, // 20: agentstream.v1.StreamPromptResponse.text_delta:type_name -> agentstream.v1.TextDelta
-	20, // 21: agentstream.v1.StreamPromptResponse.reasoning_delta:type_name -> agentstream.v1.ReasoningDelta
-	21, // 22: agentstream.v1.StreamPromptResponse.tool_call_delta:type_name -> agentstream.v1.ToolCallDelta
-	10, // 23: agentstream.v1.StreamPromptResponse.tool_call:type_name -> agentstream.v1.ToolCall
-	11, // 24: agentstream.v1.StreamPromptResponse.tool_result:type_name -> agentstream.v1.ToolResult
-	22, // 25: agentstream.v1.StreamPromptResponse.turn_finished:type_name -> agentstream.v1.TurnFinished
-	23, // 26: agentstream.v1.StreamPromptResponse.final_response:type_name -> agentstream.v1.FinalResponse
-	24, // 27: agentstream.v1.StreamPromptResponse.error:type_name -> agentstream.v1.RunError
-	25, // 28: agentstream.v1.StreamPromptResponse.tool_progress:type_name -> agentstream.v1.ToolProgress
-	13, // 29: agentstream.v1.AgentInfo.tools:type_name -> agentstream.v1.ToolDefinition
-	29, // 30: agentstream.v1.AgentInfo.mcp_servers:type_name -> agentstream.v1.McpServerInfo
-	5,  // 31: agentstream.v1.McpServerInfo.state:type_name -> agentstream.v1.McpServerState
-	28, // 32: agentstream.v1.ListAgentsResponse.agents:type_name -> agentstream.v1.AgentInfo
-	6,  // 33: agentstream.v1.HookAttach.events:type_name -> agentstream.v1.HookEventKind
-	6,  // 34: agentstream.v1.HookAttach.blocking:type_name -> agentstream.v1.HookEventKind
-	32, // 35: agentstream.v1.HookReply.proceed:type_name -> agentstream.v1.HookProceed
-	33, // 36: agentstream.v1.HookReply.cancel:type_name -> agentstream.v1.HookCancel
-	34, // 37: agentstream.v1.HookReply.skip:type_name -> agentstream.v1.HookSkip
-	35, // 38: agentstream.v1.HookReply.tool_output:type_name -> agentstream.v1.HookToolOutput
-	36, // 39: agentstream.v1.HookReply.tool_progress:type_name -> agentstream.v1.HookProgress
-	31, // 40: agentstream.v1.HooksRequest.attach:type_name -> agentstream.v1.HookAttach
-	37, // 41: agentstream.v1.HooksRequest.reply:type_name -> agentstream.v1.HookReply
-	8,  // 42: agentstream.v1.HookCompletionCall.history:type_name -> agentstream.v1.Message
-	14, // 43: agentstream.v1.HookCompletionFinished.usage:type_name -> agentstream.v1.Usage
-	3,  // 44: agentstream.v1.HookCompletionFinished.finish_reason:type_name -> agentstream.v1.FinishReason
-	40, // 45: agentstream.v1.HookEvent.completion_call:type_name -> agentstream.v1.HookCompletionCall
-	41, // 46: agentstream.v1.HookEvent.text_delta:type_name -> agentstream.v1.HookTextDelta
-	42, // 47: agentstream.v1.HookEvent.reasoning_delta:type_name -> agentstream.v1.HookReasoningDelta
-	43, // 48: agentstream.v1.HookEvent.tool_call_delta:type_name -> agentstream.v1.HookToolCallDelta
-	44, // 49: agentstream.v1.HookEvent.completion_finished:type_name -> agentstream.v1.HookCompletionFinished
-	45, // 50: agentstream.v1.HookEvent.tool_call:type_name -> agentstream.v1.HookToolCall
-	46, // 51: agentstream.v1.HookEvent.tool_result:type_name -> agentstream.v1.HookToolResult
-	47, // 52: agentstream.v1.HookEvent.tool_progress:type_name -> agentstream.v1.HookToolProgress
-	7,  // 53: agentstream.v1.HookRunEnded.outcome:type_name -> agentstream.v1.RunOutcome
-	4,  // 54: agentstream.v1.HookRunEnded.error_code:type_name -> agentstream.v1.ErrorCode
-	39, // 55: agentstream.v1.HooksResponse.attached:type_name -> agentstream.v1.HookAttached
-	48, // 56: agentstream.v1.HooksResponse.event:type_name -> agentstream.v1.HookEvent
-	49, // 57: agentstream.v1.HooksResponse.run_ended:type_name -> agentstream.v1.HookRunEnded
-	50, // 58: agentstream.v1.HooksResponse.error:type_name -> agentstream.v1.HookError
-	17, // 59: agentstream.v1.AgentService.StreamPrompt:input_type -> agentstream.v1.StreamPromptRequest
-	38, // 60: agentstream.v1.AgentService.Hooks:input_type -> agentstream.v1.HooksRequest
-	27, // 61: agentstream.v1.AgentService.ListAgents:input_type -> agentstream.v1.ListAgentsRequest
-	26, // 62: agentstream.v1.AgentService.StreamPrompt:output_type -> agentstream.v1.StreamPromptResponse
-	51, // 63: agentstream.v1.AgentService.Hooks:output_type -> agentstream.v1.HooksResponse
-	30, // 64: agentstream.v1.AgentService.ListAgents:output_type -> agentstream.v1.ListAgentsResponse
-	62, // [62:65] is the sub-list for method output_type
-	59, // [59:62] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	9,  // 18: agentstream.v1.RunError.history:type_name -> agentstream.v1.Message
+	19, // 19: agentstream.v1.StreamPromptResponse.run_started:type_name -> agentstream.v1.RunStarted
+	20, // 20: agentstream.v1.StreamPromptResponse.text_delta:type_name -> agentstream.v1.TextDelta
+	21, // 21: agentstream.v1.StreamPromptResponse.reasoning_delta:type_name -> agentstream.v1.ReasoningDelta
+	22, // 22: agentstream.v1.StreamPromptResponse.tool_call_delta:type_name -> agentstream.v1.ToolCallDelta
+	11, // 23: agentstream.v1.StreamPromptResponse.tool_call:type_name -> agentstream.v1.ToolCall
+	12, // 24: agentstream.v1.StreamPromptResponse.tool_result:type_name -> agentstream.v1.ToolResult
+	23, // 25: agentstream.v1.StreamPromptResponse.turn_finished:type_name -> agentstream.v1.TurnFinished
+	24, // 26: agentstream.v1.StreamPromptResponse.final_response:type_name -> agentstream.v1.FinalResponse
+	25, // 27: agentstream.v1.StreamPromptResponse.error:type_name -> agentstream.v1.RunError
+	26, // 28: agentstream.v1.StreamPromptResponse.tool_progress:type_name -> agentstream.v1.ToolProgress
+	5,  // 29: agentstream.v1.CancelRunResponse.state:type_name -> agentstream.v1.RunState
+	33, // 30: agentstream.v1.GetRunResponse.run:type_name -> agentstream.v1.RunInfo
+	5,  // 31: agentstream.v1.RunInfo.state:type_name -> agentstream.v1.RunState
+	60, // 32: agentstream.v1.RunInfo.started_at:type_name -> google.protobuf.Timestamp
+	60, // 33: agentstream.v1.RunInfo.ended_at:type_name -> google.protobuf.Timestamp
+	4,  // 34: agentstream.v1.RunInfo.error_code:type_name -> agentstream.v1.ErrorCode
+	14, // 35: agentstream.v1.AgentInfo.tools:type_name -> agentstream.v1.ToolDefinition
+	36, // 36: agentstream.v1.AgentInfo.mcp_servers:type_name -> agentstream.v1.McpServerInfo
+	6,  // 37: agentstream.v1.McpServerInfo.state:type_name -> agentstream.v1.McpServerState
+	35, // 38: agentstream.v1.ListAgentsResponse.agents:type_name -> agentstream.v1.AgentInfo
+	7,  // 39: agentstream.v1.HookAttach.events:type_name -> agentstream.v1.HookEventKind
+	7,  // 40: agentstream.v1.HookAttach.blocking:type_name -> agentstream.v1.HookEventKind
+	39, // 41: agentstream.v1.HookReply.proceed:type_name -> agentstream.v1.HookProceed
+	40, // 42: agentstream.v1.HookReply.cancel:type_name -> agentstream.v1.HookCancel
+	41, // 43: agentstream.v1.HookReply.skip:type_name -> agentstream.v1.HookSkip
+	42, // 44: agentstream.v1.HookReply.tool_output:type_name -> agentstream.v1.HookToolOutput
+	43, // 45: agentstream.v1.HookReply.tool_progress:type_name -> agentstream.v1.HookProgress
+	38, // 46: agentstream.v1.HooksRequest.attach:type_name -> agentstream.v1.HookAttach
+	44, // 47: agentstream.v1.HooksRequest.reply:type_name -> agentstream.v1.HookReply
+	9,  // 48: agentstream.v1.HookCompletionCall.history:type_name -> agentstream.v1.Message
+	15, // 49: agentstream.v1.HookCompletionFinished.usage:type_name -> agentstream.v1.Usage
+	3,  // 50: agentstream.v1.HookCompletionFinished.finish_reason:type_name -> agentstream.v1.FinishReason
+	47, // 51: agentstream.v1.HookEvent.completion_call:type_name -> agentstream.v1.HookCompletionCall
+	48, // 52: agentstream.v1.HookEvent.text_delta:type_name -> agentstream.v1.HookTextDelta
+	49, // 53: agentstream.v1.HookEvent.reasoning_delta:type_name -> agentstream.v1.HookReasoningDelta
+	50, // 54: agentstream.v1.HookEvent.tool_call_delta:type_name -> agentstream.v1.HookToolCallDelta
+	51, // 55: agentstream.v1.HookEvent.completion_finished:type_name -> agentstream.v1.HookCompletionFinished
+	52, // 56: agentstream.v1.HookEvent.tool_call:type_name -> agentstream.v1.HookToolCall
+	53, // 57: agentstream.v1.HookEvent.tool_result:type_name -> agentstream.v1.HookToolResult
+	54, // 58: agentstream.v1.HookEvent.tool_progress:type_name -> agentstream.v1.HookToolProgress
+	8,  // 59: agentstream.v1.HookRunEnded.outcome:type_name -> agentstream.v1.RunOutcome
+	4,  // 60: agentstream.v1.HookRunEnded.error_code:type_name -> agentstream.v1.ErrorCode
+	46, // 61: agentstream.v1.HooksResponse.attached:type_name -> agentstream.v1.HookAttached
+	55, // 62: agentstream.v1.HooksResponse.event:type_name -> agentstream.v1.HookEvent
+	56, // 63: agentstream.v1.HooksResponse.run_ended:type_name -> agentstream.v1.HookRunEnded
+	57, // 64: agentstream.v1.HooksResponse.error:type_name -> agentstream.v1.HookError
+	18, // 65: agentstream.v1.AgentService.StreamPrompt:input_type -> agentstream.v1.StreamPromptRequest
+	45, // 66: agentstream.v1.AgentService.Hooks:input_type -> agentstream.v1.HooksRequest
+	34, // 67: agentstream.v1.AgentService.ListAgents:input_type -> agentstream.v1.ListAgentsRequest
+	28, // 68: agentstream.v1.AgentService.WatchRun:input_type -> agentstream.v1.WatchRunRequest
+	29, // 69: agentstream.v1.AgentService.CancelRun:input_type -> agentstream.v1.CancelRunRequest
+	31, // 70: agentstream.v1.AgentService.GetRun:input_type -> agentstream.v1.GetRunRequest
+	27, // 71: agentstream.v1.AgentService.StreamPrompt:output_type -> agentstream.v1.StreamPromptResponse
+	58, // 72: agentstream.v1.AgentService.Hooks:output_type -> agentstream.v1.HooksResponse
+	37, // 73: agentstream.v1.AgentService.ListAgents:output_type -> agentstream.v1.ListAgentsResponse
+	27, // 74: agentstream.v1.AgentService.WatchRun:output_type -> agentstream.v1.StreamPromptResponse
+	30, // 75: agentstream.v1.AgentService.CancelRun:output_type -> agentstream.v1.CancelRunResponse
+	32, // 76: agentstream.v1.AgentService.GetRun:output_type -> agentstream.v1.GetRunResponse
+	71, // [71:77] is the sub-list for method output_type
+	65, // [65:71] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_agentstream_v1_agent_proto_init() }
@@ -4350,20 +4856,20 @@ func file_agentstream_v1_agent_proto_init() {
 		(*StreamPromptResponse_Error)(nil),
 		(*StreamPromptResponse_ToolProgress)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[28].OneofWrappers = []any{}
-	file_agentstream_v1_agent_proto_msgTypes[29].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[34].OneofWrappers = []any{}
+	file_agentstream_v1_agent_proto_msgTypes[35].OneofWrappers = []any{
 		(*HookReply_Proceed)(nil),
 		(*HookReply_Cancel)(nil),
 		(*HookReply_Skip)(nil),
 		(*HookReply_ToolOutput)(nil),
 		(*HookReply_ToolProgress)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[30].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[36].OneofWrappers = []any{
 		(*HooksRequest_Attach)(nil),
 		(*HooksRequest_Reply)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[39].OneofWrappers = []any{}
-	file_agentstream_v1_agent_proto_msgTypes[40].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[45].OneofWrappers = []any{}
+	file_agentstream_v1_agent_proto_msgTypes[46].OneofWrappers = []any{
 		(*HookEvent_CompletionCall)(nil),
 		(*HookEvent_TextDelta)(nil),
 		(*HookEvent_ReasoningDelta)(nil),
@@ -4373,7 +4879,7 @@ func file_agentstream_v1_agent_proto_init() {
 		(*HookEvent_ToolResult)(nil),
 		(*HookEvent_ToolProgress)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[43].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[49].OneofWrappers = []any{
 		(*HooksResponse_Attached)(nil),
 		(*HooksResponse_Event)(nil),
 		(*HooksResponse_RunEnded)(nil),
@@ -4384,8 +4890,8 @@ func file_agentstream_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agentstream_v1_agent_proto_rawDesc), len(file_agentstream_v1_agent_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   44,
+			NumEnums:      9,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

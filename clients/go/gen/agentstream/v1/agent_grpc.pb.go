@@ -22,6 +22,9 @@ const (
 	AgentService_StreamPrompt_FullMethodName = "/agentstream.v1.AgentService/StreamPrompt"
 	AgentService_Hooks_FullMethodName        = "/agentstream.v1.AgentService/Hooks"
 	AgentService_ListAgents_FullMethodName   = "/agentstream.v1.AgentService/ListAgents"
+	AgentService_WatchRun_FullMethodName     = "/agentstream.v1.AgentService/WatchRun"
+	AgentService_CancelRun_FullMethodName    = "/agentstream.v1.AgentService/CancelRun"
+	AgentService_GetRun_FullMethodName       = "/agentstream.v1.AgentService/GetRun"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -34,6 +37,7 @@ type AgentServiceClient interface {
 	// next model call, ...) and streams each of its events. A successful run
 	// ends with `final_response` and status OK; a failed run ends with `error`
 	// and the matching gRPC status.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	StreamPrompt(ctx context.Context, in *StreamPromptRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamPromptResponse], error)
 	// Hooks attaches a client process to a run: it observes the run's events,
 	// may block the loop until it answers, cancels the run, and executes the
@@ -41,6 +45,22 @@ type AgentServiceClient interface {
 	Hooks(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HooksRequest, HooksResponse], error)
 	// ListAgents lists the configured agents.
 	ListAgents(ctx context.Context, in *ListAgentsRequest, opts ...grpc.CallOption) (*ListAgentsResponse, error)
+	// WatchRun replays a run's events with `seq > after_seq` from its log, then
+	// follows it live until its last event, with StreamPrompt's `seq` numbering:
+	// a client that reconnects with the last seq it saw gets every event exactly
+	// once, in order. The call ends with the status StreamPrompt ended (or will
+	// end) with. A finished run stays watchable for the server's retention
+	// (default 15 minutes); then, or for an unknown run, NOT_FOUND.
+	// It sends StreamPrompt's own message, so one handler reads both.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	WatchRun(ctx context.Context, in *WatchRunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamPromptResponse], error)
+	// CancelRun cancels a run from any replica: it ends with ERROR_CODE_CANCELLED
+	// and its history, as with a hooks cancel. Cancelling a finished run changes
+	// nothing and answers its final state.
+	CancelRun(ctx context.Context, in *CancelRunRequest, opts ...grpc.CallOption) (*CancelRunResponse, error)
+	// GetRun describes a running or retained run.
+	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*GetRunResponse, error)
 }
 
 type agentServiceClient struct {
@@ -93,6 +113,45 @@ func (c *agentServiceClient) ListAgents(ctx context.Context, in *ListAgentsReque
 	return out, nil
 }
 
+func (c *agentServiceClient) WatchRun(ctx context.Context, in *WatchRunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamPromptResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AgentService_ServiceDesc.Streams[2], AgentService_WatchRun_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRunRequest, StreamPromptResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentService_WatchRunClient = grpc.ServerStreamingClient[StreamPromptResponse]
+
+func (c *agentServiceClient) CancelRun(ctx context.Context, in *CancelRunRequest, opts ...grpc.CallOption) (*CancelRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelRunResponse)
+	err := c.cc.Invoke(ctx, AgentService_CancelRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentServiceClient) GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*GetRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRunResponse)
+	err := c.cc.Invoke(ctx, AgentService_GetRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -103,6 +162,7 @@ type AgentServiceServer interface {
 	// next model call, ...) and streams each of its events. A successful run
 	// ends with `final_response` and status OK; a failed run ends with `error`
 	// and the matching gRPC status.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	StreamPrompt(*StreamPromptRequest, grpc.ServerStreamingServer[StreamPromptResponse]) error
 	// Hooks attaches a client process to a run: it observes the run's events,
 	// may block the loop until it answers, cancels the run, and executes the
@@ -110,6 +170,22 @@ type AgentServiceServer interface {
 	Hooks(grpc.BidiStreamingServer[HooksRequest, HooksResponse]) error
 	// ListAgents lists the configured agents.
 	ListAgents(context.Context, *ListAgentsRequest) (*ListAgentsResponse, error)
+	// WatchRun replays a run's events with `seq > after_seq` from its log, then
+	// follows it live until its last event, with StreamPrompt's `seq` numbering:
+	// a client that reconnects with the last seq it saw gets every event exactly
+	// once, in order. The call ends with the status StreamPrompt ended (or will
+	// end) with. A finished run stays watchable for the server's retention
+	// (default 15 minutes); then, or for an unknown run, NOT_FOUND.
+	// It sends StreamPrompt's own message, so one handler reads both.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	WatchRun(*WatchRunRequest, grpc.ServerStreamingServer[StreamPromptResponse]) error
+	// CancelRun cancels a run from any replica: it ends with ERROR_CODE_CANCELLED
+	// and its history, as with a hooks cancel. Cancelling a finished run changes
+	// nothing and answers its final state.
+	CancelRun(context.Context, *CancelRunRequest) (*CancelRunResponse, error)
+	// GetRun describes a running or retained run.
+	GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -128,6 +204,15 @@ func (UnimplementedAgentServiceServer) Hooks(grpc.BidiStreamingServer[HooksReque
 }
 func (UnimplementedAgentServiceServer) ListAgents(context.Context, *ListAgentsRequest) (*ListAgentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAgents not implemented")
+}
+func (UnimplementedAgentServiceServer) WatchRun(*WatchRunRequest, grpc.ServerStreamingServer[StreamPromptResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchRun not implemented")
+}
+func (UnimplementedAgentServiceServer) CancelRun(context.Context, *CancelRunRequest) (*CancelRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelRun not implemented")
+}
+func (UnimplementedAgentServiceServer) GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRun not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -186,6 +271,53 @@ func _AgentService_ListAgents_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_WatchRun_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRunRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServiceServer).WatchRun(m, &grpc.GenericServerStream[WatchRunRequest, StreamPromptResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentService_WatchRunServer = grpc.ServerStreamingServer[StreamPromptResponse]
+
+func _AgentService_CancelRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).CancelRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_CancelRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).CancelRun(ctx, req.(*CancelRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentService_GetRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).GetRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_GetRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).GetRun(ctx, req.(*GetRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -196,6 +328,14 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAgents",
 			Handler:    _AgentService_ListAgents_Handler,
+		},
+		{
+			MethodName: "CancelRun",
+			Handler:    _AgentService_CancelRun_Handler,
+		},
+		{
+			MethodName: "GetRun",
+			Handler:    _AgentService_GetRun_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
@@ -209,6 +349,11 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _AgentService_Hooks_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "WatchRun",
+			Handler:       _AgentService_WatchRun_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "agentstream/v1/agent.proto",

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -161,6 +162,14 @@ class _ErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorCode.V
     """The run's deadline passed (DEADLINE_EXCEEDED)."""
     ERROR_CODE_RUN_ID_IN_USE: _ErrorCode.ValueType  # 11
     """Another running run has the requested run_id (ALREADY_EXISTS)."""
+    ERROR_CODE_RUN_LOST: _ErrorCode.ValueType  # 16
+    """The server process running the run stopped without finishing it
+    (UNAVAILABLE). The error's history continues the run.
+    """
+    ERROR_CODE_RUN_STORE_UNAVAILABLE: _ErrorCode.ValueType  # 17
+    """The shared run store (the Redis of `bus: {type: redis}`) cannot be
+    reached (UNAVAILABLE); retry later.
+    """
 
 class ErrorCode(_ErrorCode, metaclass=_ErrorCodeEnumTypeWrapper):
     """ErrorCode classifies a failed run. Each code maps to one gRPC status."""
@@ -192,7 +201,43 @@ ERROR_CODE_DEADLINE_EXCEEDED: ErrorCode.ValueType  # 10
 """The run's deadline passed (DEADLINE_EXCEEDED)."""
 ERROR_CODE_RUN_ID_IN_USE: ErrorCode.ValueType  # 11
 """Another running run has the requested run_id (ALREADY_EXISTS)."""
+ERROR_CODE_RUN_LOST: ErrorCode.ValueType  # 16
+"""The server process running the run stopped without finishing it
+(UNAVAILABLE). The error's history continues the run.
+"""
+ERROR_CODE_RUN_STORE_UNAVAILABLE: ErrorCode.ValueType  # 17
+"""The shared run store (the Redis of `bus: {type: redis}`) cannot be
+reached (UNAVAILABLE); retry later.
+"""
 Global___ErrorCode: _TypeAlias = ErrorCode  # noqa: Y015
+
+class _RunState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RunStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUN_STATE_UNSPECIFIED: _RunState.ValueType  # 0
+    RUN_STATE_RUNNING: _RunState.ValueType  # 1
+    RUN_STATE_COMPLETED: _RunState.ValueType  # 2
+    """Ended with `final_response`."""
+    RUN_STATE_FAILED: _RunState.ValueType  # 3
+    """Ended with `error` (any code but ERROR_CODE_CANCELLED)."""
+    RUN_STATE_CANCELLED: _RunState.ValueType  # 4
+    """Ended with `error` ERROR_CODE_CANCELLED."""
+
+class RunState(_RunState, metaclass=_RunStateEnumTypeWrapper):
+    """RunState tells where a run is."""
+
+RUN_STATE_UNSPECIFIED: RunState.ValueType  # 0
+RUN_STATE_RUNNING: RunState.ValueType  # 1
+RUN_STATE_COMPLETED: RunState.ValueType  # 2
+"""Ended with `final_response`."""
+RUN_STATE_FAILED: RunState.ValueType  # 3
+"""Ended with `error` (any code but ERROR_CODE_CANCELLED)."""
+RUN_STATE_CANCELLED: RunState.ValueType  # 4
+"""Ended with `error` ERROR_CODE_CANCELLED."""
+Global___RunState: _TypeAlias = RunState  # noqa: Y015
 
 class _McpServerState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -596,6 +641,7 @@ class StreamPromptRequest(_message.Message):
     TOOL_CHOICE_FIELD_NUMBER: _builtins.int
     EXTRA_PARAMS_FIELD_NUMBER: _builtins.int
     HOOKS_FIELD_NUMBER: _builtins.int
+    DETACH_FIELD_NUMBER: _builtins.int
     agent: _builtins.str
     """Configured agent name; empty means the default agent."""
     prompt: _builtins.str
@@ -609,6 +655,10 @@ class StreamPromptRequest(_message.Message):
     preamble: _builtins.str
     temperature: _builtins.float
     max_tokens: _builtins.int
+    detach: _builtins.bool
+    """Keep the run going when the caller disconnects (WatchRun resumes it,
+    CancelRun stops it). By default a caller leaving cancels the run.
+    """
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___Message]:
         """Earlier conversation, as returned by a previous run."""
@@ -641,10 +691,11 @@ class StreamPromptRequest(_message.Message):
         tool_choice: Global___ToolChoice | None = ...,
         extra_params: _struct_pb2.Struct | None = ...,
         hooks: Global___HooksOptions | None = ...,
+        detach: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_max_turns", b"_max_turns", "_model", b"_model", "_preamble", b"_preamble", "_temperature", b"_temperature", "extra_params", b"extra_params", "hooks", b"hooks", "max_tokens", b"max_tokens", "max_turns", b"max_turns", "model", b"model", "preamble", b"preamble", "temperature", b"temperature", "tool_choice", b"tool_choice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_max_turns", b"_max_turns", "_model", b"_model", "_preamble", b"_preamble", "_temperature", b"_temperature", "agent", b"agent", "extra_params", b"extra_params", "history", b"history", "hooks", b"hooks", "max_tokens", b"max_tokens", "max_turns", b"max_turns", "model", b"model", "preamble", b"preamble", "prompt", b"prompt", "run_id", b"run_id", "temperature", b"temperature", "tool_choice", b"tool_choice", "tools", b"tools"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_max_turns", b"_max_turns", "_model", b"_model", "_preamble", b"_preamble", "_temperature", b"_temperature", "agent", b"agent", "detach", b"detach", "extra_params", b"extra_params", "history", b"history", "hooks", b"hooks", "max_tokens", b"max_tokens", "max_turns", b"max_turns", "model", b"model", "preamble", b"preamble", "prompt", b"prompt", "run_id", b"run_id", "temperature", b"temperature", "tool_choice", b"tool_choice", "tools", b"tools"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_tokens: _TypeAlias = _typing.Literal["max_tokens"]  # noqa: Y015
     _WhichOneofArgType__max_tokens: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens"]  # noqa: Y015
@@ -981,6 +1032,185 @@ class StreamPromptResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___StreamPromptResponse: _TypeAlias = StreamPromptResponse  # noqa: Y015
+
+@_typing.final
+class WatchRunRequest(_message.Message):
+    """---------------------------------------------------------------------------
+    WatchRun, CancelRun, GetRun
+    ---------------------------------------------------------------------------
+
+    WatchRunRequest names the run to watch and the last event already seen.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_SEQ_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    after_seq: _builtins.int
+    """Events with seq greater than this are sent; 0 sends the whole run."""
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        after_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRunRequest: _TypeAlias = WatchRunRequest  # noqa: Y015
+
+@_typing.final
+class CancelRunRequest(_message.Message):
+    """CancelRunRequest names the run to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    reason: _builtins.str
+    """Ends up in the run's error message."""
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunRequest: _TypeAlias = CancelRunRequest  # noqa: Y015
+
+@_typing.final
+class CancelRunResponse(_message.Message):
+    """CancelRunResponse tells what the cancel found."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    state: Global___RunState.ValueType
+    """RUN_STATE_RUNNING: the cancel reached the run, which now ends with
+    ERROR_CODE_CANCELLED. Otherwise the run had already ended this way.
+    """
+    def __init__(
+        self,
+        *,
+        state: Global___RunState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunResponse: _TypeAlias = CancelRunResponse  # noqa: Y015
+
+@_typing.final
+class GetRunRequest(_message.Message):
+    """GetRunRequest names a run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRunRequest: _TypeAlias = GetRunRequest  # noqa: Y015
+
+@_typing.final
+class GetRunResponse(_message.Message):
+    """GetRunResponse describes the run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def run(self) -> Global___RunInfo: ...
+    def __init__(
+        self,
+        *,
+        run: Global___RunInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRunResponse: _TypeAlias = GetRunResponse  # noqa: Y015
+
+@_typing.final
+class RunInfo(_message.Message):
+    """RunInfo describes a run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    TURNS_FIELD_NUMBER: _builtins.int
+    LAST_SEQ_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    DETACHED_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    state: Global___RunState.ValueType
+    agent: _builtins.str
+    turns: _builtins.int
+    """Model calls made so far."""
+    last_seq: _builtins.int
+    """The seq of the last event in the run's log."""
+    owner: _builtins.str
+    """The principal the run belongs to; empty without authentication."""
+    detached: _builtins.bool
+    """The run was started with StreamPromptRequest.detach."""
+    error_code: Global___ErrorCode.ValueType
+    """Set when the run failed or was cancelled."""
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ended_at(self) -> _timestamp_pb2.Timestamp:
+        """Unset while running."""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        state: Global___RunState.ValueType = ...,
+        agent: _builtins.str = ...,
+        turns: _builtins.int = ...,
+        last_seq: _builtins.int = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        ended_at: _timestamp_pb2.Timestamp | None = ...,
+        owner: _builtins.str = ...,
+        detached: _builtins.bool = ...,
+        error_code: Global___ErrorCode.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "detached", b"detached", "ended_at", b"ended_at", "error_code", b"error_code", "last_seq", b"last_seq", "owner", b"owner", "run_id", b"run_id", "started_at", b"started_at", "state", b"state", "turns", b"turns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunInfo: _TypeAlias = RunInfo  # noqa: Y015
 
 @_typing.final
 class ListAgentsRequest(_message.Message):

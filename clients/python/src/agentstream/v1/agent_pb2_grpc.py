@@ -50,6 +50,21 @@ class AgentServiceStub:
                 request_serializer=agentstream_dot_v1_dot_agent__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=agentstream_dot_v1_dot_agent__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.WatchRun = channel.unary_stream(
+                '/agentstream.v1.AgentService/WatchRun',
+                request_serializer=agentstream_dot_v1_dot_agent__pb2.WatchRunRequest.SerializeToString,
+                response_deserializer=agentstream_dot_v1_dot_agent__pb2.StreamPromptResponse.FromString,
+                _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/agentstream.v1.AgentService/CancelRun',
+                request_serializer=agentstream_dot_v1_dot_agent__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=agentstream_dot_v1_dot_agent__pb2.CancelRunResponse.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/agentstream.v1.AgentService/GetRun',
+                request_serializer=agentstream_dot_v1_dot_agent__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=agentstream_dot_v1_dot_agent__pb2.GetRunResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -61,6 +76,7 @@ class AgentServiceServicer:
         next model call, ...) and streams each of its events. A successful run
         ends with `final_response` and status OK; a failed run ends with `error`
         and the matching gRPC status.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,6 +93,37 @@ class AgentServiceServicer:
 
     def ListAgents(self, request, context):
         """ListAgents lists the configured agents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRun(self, request, context):
+        """WatchRun replays a run's events with `seq > after_seq` from its log, then
+        follows it live until its last event, with StreamPrompt's `seq` numbering:
+        a client that reconnects with the last seq it saw gets every event exactly
+        once, in order. The call ends with the status StreamPrompt ended (or will
+        end) with. A finished run stays watchable for the server's retention
+        (default 15 minutes); then, or for an unknown run, NOT_FOUND.
+        It sends StreamPrompt's own message, so one handler reads both.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """CancelRun cancels a run from any replica: it ends with ERROR_CODE_CANCELLED
+        and its history, as with a hooks cancel. Cancelling a finished run changes
+        nothing and answers its final state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """GetRun describes a running or retained run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,6 +146,21 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.ListAgents,
                     request_deserializer=agentstream_dot_v1_dot_agent__pb2.ListAgentsRequest.FromString,
                     response_serializer=agentstream_dot_v1_dot_agent__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'WatchRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRun,
+                    request_deserializer=agentstream_dot_v1_dot_agent__pb2.WatchRunRequest.FromString,
+                    response_serializer=agentstream_dot_v1_dot_agent__pb2.StreamPromptResponse.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=agentstream_dot_v1_dot_agent__pb2.CancelRunRequest.FromString,
+                    response_serializer=agentstream_dot_v1_dot_agent__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=agentstream_dot_v1_dot_agent__pb2.GetRunRequest.FromString,
+                    response_serializer=agentstream_dot_v1_dot_agent__pb2.GetRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -183,6 +245,87 @@ class AgentService:
             '/agentstream.v1.AgentService/ListAgents',
             agentstream_dot_v1_dot_agent__pb2.ListAgentsRequest.SerializeToString,
             agentstream_dot_v1_dot_agent__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/agentstream.v1.AgentService/WatchRun',
+            agentstream_dot_v1_dot_agent__pb2.WatchRunRequest.SerializeToString,
+            agentstream_dot_v1_dot_agent__pb2.StreamPromptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentstream.v1.AgentService/CancelRun',
+            agentstream_dot_v1_dot_agent__pb2.CancelRunRequest.SerializeToString,
+            agentstream_dot_v1_dot_agent__pb2.CancelRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentstream.v1.AgentService/GetRun',
+            agentstream_dot_v1_dot_agent__pb2.GetRunRequest.SerializeToString,
+            agentstream_dot_v1_dot_agent__pb2.GetRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

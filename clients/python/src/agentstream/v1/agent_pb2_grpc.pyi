@@ -38,6 +38,7 @@ class AgentServiceStub:
     next model call, ...) and streams each of its events. A successful run
     ends with `final_response` and status OK; a failed run ends with `error`
     and the matching gRPC status.
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     Hooks: _grpc.StreamStreamMultiCallable[_agent_pb2.HooksRequest, _agent_pb2.HooksResponse]
     """Hooks attaches a client process to a run: it observes the run's events,
@@ -46,6 +47,24 @@ class AgentServiceStub:
     """
     ListAgents: _grpc.UnaryUnaryMultiCallable[_agent_pb2.ListAgentsRequest, _agent_pb2.ListAgentsResponse]
     """ListAgents lists the configured agents."""
+    WatchRun: _grpc.UnaryStreamMultiCallable[_agent_pb2.WatchRunRequest, _agent_pb2.StreamPromptResponse]
+    """WatchRun replays a run's events with `seq > after_seq` from its log, then
+    follows it live until its last event, with StreamPrompt's `seq` numbering:
+    a client that reconnects with the last seq it saw gets every event exactly
+    once, in order. The call ends with the status StreamPrompt ended (or will
+    end) with. A finished run stays watchable for the server's retention
+    (default 15 minutes); then, or for an unknown run, NOT_FOUND.
+    It sends StreamPrompt's own message, so one handler reads both.
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
+    CancelRun: _grpc.UnaryUnaryMultiCallable[_agent_pb2.CancelRunRequest, _agent_pb2.CancelRunResponse]
+    """CancelRun cancels a run from any replica: it ends with ERROR_CODE_CANCELLED
+    and its history, as with a hooks cancel. Cancelling a finished run changes
+    nothing and answers its final state.
+    """
+    GetRun: _grpc.UnaryUnaryMultiCallable[_agent_pb2.GetRunRequest, _agent_pb2.GetRunResponse]
+    """GetRun describes a running or retained run."""
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -57,6 +76,7 @@ class AgentServiceAsyncStub(AgentServiceStub):
     next model call, ...) and streams each of its events. A successful run
     ends with `final_response` and status OK; a failed run ends with `error`
     and the matching gRPC status.
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
     Hooks: _aio.StreamStreamMultiCallable[_agent_pb2.HooksRequest, _agent_pb2.HooksResponse]  # type: ignore[assignment]
     """Hooks attaches a client process to a run: it observes the run's events,
@@ -65,6 +85,24 @@ class AgentServiceAsyncStub(AgentServiceStub):
     """
     ListAgents: _aio.UnaryUnaryMultiCallable[_agent_pb2.ListAgentsRequest, _agent_pb2.ListAgentsResponse]  # type: ignore[assignment]
     """ListAgents lists the configured agents."""
+    WatchRun: _aio.UnaryStreamMultiCallable[_agent_pb2.WatchRunRequest, _agent_pb2.StreamPromptResponse]  # type: ignore[assignment]
+    """WatchRun replays a run's events with `seq > after_seq` from its log, then
+    follows it live until its last event, with StreamPrompt's `seq` numbering:
+    a client that reconnects with the last seq it saw gets every event exactly
+    once, in order. The call ends with the status StreamPrompt ended (or will
+    end) with. A finished run stays watchable for the server's retention
+    (default 15 minutes); then, or for an unknown run, NOT_FOUND.
+    It sends StreamPrompt's own message, so one handler reads both.
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
+    CancelRun: _aio.UnaryUnaryMultiCallable[_agent_pb2.CancelRunRequest, _agent_pb2.CancelRunResponse]  # type: ignore[assignment]
+    """CancelRun cancels a run from any replica: it ends with ERROR_CODE_CANCELLED
+    and its history, as with a hooks cancel. Cancelling a finished run changes
+    nothing and answers its final state.
+    """
+    GetRun: _aio.UnaryUnaryMultiCallable[_agent_pb2.GetRunRequest, _agent_pb2.GetRunResponse]  # type: ignore[assignment]
+    """GetRun describes a running or retained run."""
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     """AgentService runs LLM agent loops and streams every event of them."""
@@ -79,6 +117,7 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         next model call, ...) and streams each of its events. A successful run
         ends with `final_response` and status OK; a failed run ends with `error`
         and the matching gRPC status.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
 
     @_abc_1.abstractmethod
@@ -99,5 +138,41 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_agent_pb2.ListAgentsResponse, _abc.Awaitable[_agent_pb2.ListAgentsResponse]]:
         """ListAgents lists the configured agents."""
+
+    @_abc_1.abstractmethod
+    def WatchRun(
+        self,
+        request: _agent_pb2.WatchRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_agent_pb2.StreamPromptResponse], _abc.AsyncIterator[_agent_pb2.StreamPromptResponse]]:
+        """WatchRun replays a run's events with `seq > after_seq` from its log, then
+        follows it live until its last event, with StreamPrompt's `seq` numbering:
+        a client that reconnects with the last seq it saw gets every event exactly
+        once, in order. The call ends with the status StreamPrompt ended (or will
+        end) with. A finished run stays watchable for the server's retention
+        (default 15 minutes); then, or for an unknown run, NOT_FOUND.
+        It sends StreamPrompt's own message, so one handler reads both.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+
+    @_abc_1.abstractmethod
+    def CancelRun(
+        self,
+        request: _agent_pb2.CancelRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_pb2.CancelRunResponse, _abc.Awaitable[_agent_pb2.CancelRunResponse]]:
+        """CancelRun cancels a run from any replica: it ends with ERROR_CODE_CANCELLED
+        and its history, as with a hooks cancel. Cancelling a finished run changes
+        nothing and answers its final state.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRun(
+        self,
+        request: _agent_pb2.GetRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_pb2.GetRunResponse, _abc.Awaitable[_agent_pb2.GetRunResponse]]:
+        """GetRun describes a running or retained run."""
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -4,14 +4,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message as Message$1 } from "@bufbuild/protobuf";
 
 /**
  * Describes the file agentstream/v1/agent.proto.
  */
 export const file_agentstream_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChphZ2VudHN0cmVhbS92MS9hZ2VudC5wcm90bxIOYWdlbnRzdHJlYW0udjEiWQoHTWVzc2FnZRIiCgRyb2xlGAEgASgOMhQuYWdlbnRzdHJlYW0udjEuUm9sZRIqCgVwYXJ0cxgCIAMoCzIbLmFnZW50c3RyZWFtLnYxLkNvbnRlbnRQYXJ0IrcBCgtDb250ZW50UGFydBIOCgR0ZXh0GAEgASgJSAASLQoJdG9vbF9jYWxsGAIgASgLMhguYWdlbnRzdHJlYW0udjEuVG9vbENhbGxIABIxCgt0b29sX3Jlc3VsdBgDIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xSZXN1bHRIABIuCglyZWFzb25pbmcYBCABKAsyGS5hZ2VudHN0cmVhbS52MS5SZWFzb25pbmdIAEIGCgRwYXJ0IkgKCFRvb2xDYWxsEgoKAmlkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAkiWgoKVG9vbFJlc3VsdBIKCgJpZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEAoIaXNfZXJyb3IYBCABKAgSDAoEbmFtZRgFIAEoCSJHCglSZWFzb25pbmcSDAoEdGV4dBgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkSGQoRZW5jcnlwdGVkX2NvbnRlbnQYAyABKAkinAEKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoGc291cmNlGAQgASgOMhouYWdlbnRzdHJlYW0udjEuVG9vbFNvdXJjZRIOCgZvcmlnaW4YBSABKAkiqgEKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAIgASgEEhQKDHRvdGFsX3Rva2VucxgDIAEoBBIfChdjYWNoZV9yZWFkX2lucHV0X3Rva2VucxgEIAEoBBIjChtjYWNoZV9jcmVhdGlvbl9pbnB1dF90b2tlbnMYBSABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgGIAEoBCJNCgpUb29sQ2hvaWNlEiwKBG1vZGUYASABKA4yHi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlTW9kZRIRCgl0b29sX25hbWUYAiABKAkiXAoMSG9va3NPcHRpb25zEhcKD3dhaXRfZm9yX2NsaWVudBgBIAEoCBIZChFhdHRhY2hfdGltZW91dF9tcxgCIAEoDRIYChByZXBseV90aW1lb3V0X21zGAMgASgNIuQDChNTdHJlYW1Qcm9tcHRSZXF1ZXN0Eg0KBWFnZW50GAEgASgJEg4KBnByb21wdBgCIAEoCRIoCgdoaXN0b3J5GAMgAygLMhcuYWdlbnRzdHJlYW0udjEuTWVzc2FnZRIWCgltYXhfdHVybnMYBCABKA1IAIgBARIOCgZydW5faWQYBSABKAkSLQoFdG9vbHMYBiADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgVtb2RlbBgHIAEoCUgBiAEBEhUKCHByZWFtYmxlGAggASgJSAKIAQESGAoLdGVtcGVyYXR1cmUYCSABKAFIA4gBARIXCgptYXhfdG9rZW5zGAogASgNSASIAQESLwoLdG9vbF9jaG9pY2UYCyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlEi0KDGV4dHJhX3BhcmFtcxgMIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoFaG9va3MYDSABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rc09wdGlvbnNCDAoKX21heF90dXJuc0IICgZfbW9kZWxCCwoJX3ByZWFtYmxlQg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2VucyJPCgpSdW5TdGFydGVkEg0KBWFnZW50GAEgASgJEg0KBW1vZGVsGAIgASgJEhEKCW1heF90dXJucxgDIAEoDRIQCghwcm92aWRlchgEIAEoCSIZCglUZXh0RGVsdGESDAoEdGV4dBgBIAEoCSIeCg5SZWFzb25pbmdEZWx0YRIMCgR0ZXh0GAEgASgJIkIKDVRvb2xDYWxsRGVsdGESCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIXCg9hcmd1bWVudHNfZGVsdGEYAyABKAkijQEKDFR1cm5GaW5pc2hlZBIkCgV1c2FnZRgBIAEoCzIVLmFnZW50c3RyZWFtLnYxLlVzYWdlEjMKDWZpbmlzaF9yZWFzb24YAiABKA4yHC5hZ2VudHN0cmVhbS52MS5GaW5pc2hSZWFzb24SEwoLcmVzcG9uc2VfaWQYAyABKAkSDQoFbW9kZWwYBCABKAkifAoNRmluYWxSZXNwb25zZRIMCgR0ZXh0GAEgASgJEiQKBXVzYWdlGAIgASgLMhUuYWdlbnRzdHJlYW0udjEuVXNhZ2USDQoFdHVybnMYAyABKA0SKAoHaGlzdG9yeRgEIAMoCzIXLmFnZW50c3RyZWFtLnYxLk1lc3NhZ2UigQEKCFJ1bkVycm9yEicKBGNvZGUYASABKA4yGS5hZ2VudHN0cmVhbS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgSKAoHaGlzdG9yeRgEIAMoCzIXLmFnZW50c3RyZWFtLnYxLk1lc3NhZ2UiXQoMVG9vbFByb2dyZXNzEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIVCghmcmFjdGlvbhgEIAEoAUgAiAEBQgsKCV9mcmFjdGlvbiLXBAoUU3RyZWFtUHJvbXB0UmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEgsKA3NlcRgCIAEoBBIMCgR0dXJuGAMgASgNEjEKC3J1bl9zdGFydGVkGAogASgLMhouYWdlbnRzdHJlYW0udjEuUnVuU3RhcnRlZEgAEi8KCnRleHRfZGVsdGEYCyABKAsyGS5hZ2VudHN0cmVhbS52MS5UZXh0RGVsdGFIABI5Cg9yZWFzb25pbmdfZGVsdGEYDCABKAsyHi5hZ2VudHN0cmVhbS52MS5SZWFzb25pbmdEZWx0YUgAEjgKD3Rvb2xfY2FsbF9kZWx0YRgNIAEoCzIdLmFnZW50c3RyZWFtLnYxLlRvb2xDYWxsRGVsdGFIABItCgl0b29sX2NhbGwYDiABKAsyGC5hZ2VudHN0cmVhbS52MS5Ub29sQ2FsbEgAEjEKC3Rvb2xfcmVzdWx0GA8gASgLMhouYWdlbnRzdHJlYW0udjEuVG9vbFJlc3VsdEgAEjUKDXR1cm5fZmluaXNoZWQYECABKAsyHC5hZ2VudHN0cmVhbS52MS5UdXJuRmluaXNoZWRIABI3Cg5maW5hbF9yZXNwb25zZRgRIAEoCzIdLmFnZW50c3RyZWFtLnYxLkZpbmFsUmVzcG9uc2VIABIpCgVlcnJvchgSIAEoCzIYLmFnZW50c3RyZWFtLnYxLlJ1bkVycm9ySAASNQoNdG9vbF9wcm9ncmVzcxgTIAEoCzIcLmFnZW50c3RyZWFtLnYxLlRvb2xQcm9ncmVzc0gAQgcKBWV2ZW50IhMKEUxpc3RBZ2VudHNSZXF1ZXN0IsQBCglBZ2VudEluZm8SDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRIRCgltYXhfdHVybnMYBCABKA0SLQoFdG9vbHMYBSADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgppc19kZWZhdWx0GAYgASgIEjIKC21jcF9zZXJ2ZXJzGAcgAygLMh0uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVySW5mbyJuCg1NY3BTZXJ2ZXJJbmZvEgwKBG5hbWUYASABKAkSEQoJdHJhbnNwb3J0GAIgASgJEi0KBXN0YXRlGAMgASgOMh4uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVyU3RhdGUSDQoFZXJyb3IYBCABKAkiPwoSTGlzdEFnZW50c1Jlc3BvbnNlEikKBmFnZW50cxgBIAMoCzIZLmFnZW50c3RyZWFtLnYxLkFnZW50SW5mbyKaAQoKSG9va0F0dGFjaBIOCgZydW5faWQYASABKAkSLQoGZXZlbnRzGAIgAygOMh0uYWdlbnRzdHJlYW0udjEuSG9va0V2ZW50S2luZBIvCghibG9ja2luZxgDIAMoDjIdLmFnZW50c3RyZWFtLnYxLkhvb2tFdmVudEtpbmQSHAoUb21pdF9hZ2dyZWdhdGVkX3RleHQYBCABKAgiDQoLSG9va1Byb2NlZWQiHAoKSG9va0NhbmNlbBIOCgZyZWFzb24YASABKAkiGgoISG9va1NraXASDgoGcmVhc29uGAEgASgJIjMKDkhvb2tUb29sT3V0cHV0Eg8KB2NvbnRlbnQYASABKAkSEAoIaXNfZXJyb3IYAiABKAgiQwoMSG9va1Byb2dyZXNzEg8KB21lc3NhZ2UYASABKAkSFQoIZnJhY3Rpb24YAiABKAFIAIgBAUILCglfZnJhY3Rpb24inQIKCUhvb2tSZXBseRIQCghldmVudF9pZBgBIAEoCRIuCgdwcm9jZWVkGAIgASgLMhsuYWdlbnRzdHJlYW0udjEuSG9va1Byb2NlZWRIABIsCgZjYW5jZWwYAyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ib29rQ2FuY2VsSAASKAoEc2tpcBgEIAEoCzIYLmFnZW50c3RyZWFtLnYxLkhvb2tTa2lwSAASNQoLdG9vbF9vdXRwdXQYBSABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbE91dHB1dEgAEjUKDXRvb2xfcHJvZ3Jlc3MYBiABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rUHJvZ3Jlc3NIAEIICgZhY3Rpb24icwoMSG9va3NSZXF1ZXN0EiwKBmF0dGFjaBgBIAEoCzIaLmFnZW50c3RyZWFtLnYxLkhvb2tBdHRhY2hIABIqCgVyZXBseRgCIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tSZXBseUgAQgkKB3JlcXVlc3QiHgoMSG9va0F0dGFjaGVkEg4KBnJ1bl9pZBgBIAEoCSJOChJIb29rQ29tcGxldGlvbkNhbGwSDgoGcHJvbXB0GAEgASgJEigKB2hpc3RvcnkYAiADKAsyFy5hZ2VudHN0cmVhbS52MS5NZXNzYWdlIjIKDUhvb2tUZXh0RGVsdGESDQoFZGVsdGEYASABKAkSEgoKYWdncmVnYXRlZBgCIAEoCSIjChJIb29rUmVhc29uaW5nRGVsdGESDQoFZGVsdGEYASABKAkiSwoRSG9va1Rvb2xDYWxsRGVsdGESDwoHY2FsbF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD2FyZ3VtZW50c19kZWx0YRgDIAEoCSKBAQoWSG9va0NvbXBsZXRpb25GaW5pc2hlZBIkCgV1c2FnZRgBIAEoCzIVLmFnZW50c3RyZWFtLnYxLlVzYWdlEjMKDWZpbmlzaF9yZWFzb24YAiABKA4yHC5hZ2VudHN0cmVhbS52MS5GaW5pc2hSZWFzb24SDAoEdGV4dBgDIAEoCSJRCgxIb29rVG9vbENhbGwSDAoEbmFtZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhEKCWFyZ3VtZW50cxgDIAEoCRIPCgdleGVjdXRlGAQgASgIImQKDkhvb2tUb29sUmVzdWx0EgwKBG5hbWUYASABKAkSDwoHY2FsbF9pZBgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkSDgoGcmVzdWx0GAQgASgJEhAKCGlzX2Vycm9yGAUgASgIImYKEEhvb2tUb29sUHJvZ3Jlc3MSDAoEbmFtZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoIZnJhY3Rpb24YBCABKAFIAIgBAUILCglfZnJhY3Rpb24iyQQKCUhvb2tFdmVudBIOCgZydW5faWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSDAoEdHVybhgDIAEoDRIWCg5yZXBseV9leHBlY3RlZBgEIAEoCBIOCgZtZXJnZWQYBSABKA0SPQoPY29tcGxldGlvbl9jYWxsGAogASgLMiIuYWdlbnRzdHJlYW0udjEuSG9va0NvbXBsZXRpb25DYWxsSAASMwoKdGV4dF9kZWx0YRgLIAEoCzIdLmFnZW50c3RyZWFtLnYxLkhvb2tUZXh0RGVsdGFIABI9Cg9yZWFzb25pbmdfZGVsdGEYDCABKAsyIi5hZ2VudHN0cmVhbS52MS5Ib29rUmVhc29uaW5nRGVsdGFIABI8Cg90b29sX2NhbGxfZGVsdGEYDSABKAsyIS5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbENhbGxEZWx0YUgAEkUKE2NvbXBsZXRpb25fZmluaXNoZWQYDiABKAsyJi5hZ2VudHN0cmVhbS52MS5Ib29rQ29tcGxldGlvbkZpbmlzaGVkSAASMQoJdG9vbF9jYWxsGA8gASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va1Rvb2xDYWxsSAASNQoLdG9vbF9yZXN1bHQYECABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbFJlc3VsdEgAEjkKDXRvb2xfcHJvZ3Jlc3MYESABKAsyIC5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbFByb2dyZXNzSABCBwoFZXZlbnQiiwEKDEhvb2tSdW5FbmRlZBIOCgZydW5faWQYASABKAkSKwoHb3V0Y29tZRgCIAEoDjIaLmFnZW50c3RyZWFtLnYxLlJ1bk91dGNvbWUSLQoKZXJyb3JfY29kZRgDIAEoDjIZLmFnZW50c3RyZWFtLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAQgASgJIi4KCUhvb2tFcnJvchIQCghldmVudF9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJItgBCg1Ib29rc1Jlc3BvbnNlEjAKCGF0dGFjaGVkGAEgASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va0F0dGFjaGVkSAASKgoFZXZlbnQYAiABKAsyGS5hZ2VudHN0cmVhbS52MS5Ib29rRXZlbnRIABIxCglydW5fZW5kZWQYAyABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rUnVuRW5kZWRIABIqCgVlcnJvchgEIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tFcnJvckgAQgoKCHJlc3BvbnNlKj8KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg0KCVJPTEVfVVNFUhABEhIKDlJPTEVfQVNTSVNUQU5UEAIqhwEKClRvb2xTb3VyY2USGwoXVE9PTF9TT1VSQ0VfVU5TUEVDSUZJRUQQABIXChNUT09MX1NPVVJDRV9CVUlMVElOEAESFgoSVE9PTF9TT1VSQ0VfUFlUSE9OEAISEwoPVE9PTF9TT1VSQ0VfTUNQEAMSFgoSVE9PTF9TT1VSQ0VfQ0xJRU5UEAQqogEKDlRvb2xDaG9pY2VNb2RlEiAKHFRPT0xfQ0hPSUNFX01PREVfVU5TUEVDSUZJRUQQABIZChVUT09MX0NIT0lDRV9NT0RFX0FVVE8QARIZChVUT09MX0NIT0lDRV9NT0RFX05PTkUQAhIdChlUT09MX0NIT0lDRV9NT0RFX1JFUVVJUkVEEAMSGQoVVE9PTF9DSE9JQ0VfTU9ERV9UT09MEAQquAEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAISGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAQSFwoTRklOSVNIX1JFQVNPTl9PVEhFUhAFKoADCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEh4KGkVSUk9SX0NPREVfQUdFTlRfTk9UX0ZPVU5EEAISIQodRVJST1JfQ09ERV9NQVhfVFVSTlNfRVhDRUVERUQQAxIYChRFUlJPUl9DT0RFX0NBTkNFTExFRBAEEiMKH0VSUk9SX0NPREVfUFJPVklERVJfVU5BVkFJTEFCTEUQBRIgChxFUlJPUl9DT0RFX1BST1ZJREVSX1JFSkVDVEVEEAYSGwoXRVJST1JfQ09ERV9IT09LU19GQUlMRUQQBxIcChhFUlJPUl9DT0RFX1NIVVRUSU5HX0RPV04QCBIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAkSIAocRVJST1JfQ09ERV9ERUFETElORV9FWENFRURFRBAKEhwKGEVSUk9SX0NPREVfUlVOX0lEX0lOX1VTRRALKooBCg5NY3BTZXJ2ZXJTdGF0ZRIgChxNQ1BfU0VSVkVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZTUNQX1NFUlZFUl9TVEFURV9TVEFSVElORxABEhoKFk1DUF9TRVJWRVJfU1RBVEVfUkVBRFkQAhIbChdNQ1BfU0VSVkVSX1NUQVRFX0ZBSUxFRBADKssCCg1Ib29rRXZlbnRLaW5kEh8KG0hPT0tfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH0hPT0tfRVZFTlRfS0lORF9DT01QTEVUSU9OX0NBTEwQARIeChpIT09LX0VWRU5UX0tJTkRfVEVYVF9ERUxUQRACEiMKH0hPT0tfRVZFTlRfS0lORF9SRUFTT05JTkdfREVMVEEQAxIjCh9IT09LX0VWRU5UX0tJTkRfVE9PTF9DQUxMX0RFTFRBEAQSJwojSE9PS19FVkVOVF9LSU5EX0NPTVBMRVRJT05fRklOSVNIRUQQBRIdChlIT09LX0VWRU5UX0tJTkRfVE9PTF9DQUxMEAYSHwobSE9PS19FVkVOVF9LSU5EX1RPT0xfUkVTVUxUEAcSIQodSE9PS19FVkVOVF9LSU5EX1RPT0xfUFJPR1JFU1MQCCqSAQoKUnVuT3V0Y29tZRIbChdSVU5fT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFVJVTl9PVVRDT01FX0NPTVBMRVRFRBABEhYKElJVTl9PVVRDT01FX0ZBSUxFRBACEhkKFVJVTl9PVVRDT01FX0NBTkNFTExFRBADEhkKFVJVTl9PVVRDT01FX0FCQU5ET05FRBAEMooCCgxBZ2VudFNlcnZpY2USWwoMU3RyZWFtUHJvbXB0EiMuYWdlbnRzdHJlYW0udjEuU3RyZWFtUHJvbXB0UmVxdWVzdBokLmFnZW50c3RyZWFtLnYxLlN0cmVhbVByb21wdFJlc3BvbnNlMAESSAoFSG9va3MSHC5hZ2VudHN0cmVhbS52MS5Ib29rc1JlcXVlc3QaHS5hZ2VudHN0cmVhbS52MS5Ib29rc1Jlc3BvbnNlKAEwARJTCgpMaXN0QWdlbnRzEiEuYWdlbnRzdHJlYW0udjEuTGlzdEFnZW50c1JlcXVlc3QaIi5hZ2VudHN0cmVhbS52MS5MaXN0QWdlbnRzUmVzcG9uc2VCsgEKGGlvLmdpdGh1Yi5hZ2VudHN0cmVhbS52MUIKQWdlbnRQcm90b1ABWk5naXRodWIuY29tL2FnZW50c3RyZWFtL2FnZW50c3RyZWFtL2NsaWVudHMvZ28vZ2VuL2FnZW50c3RyZWFtL3YxO2FnZW50c3RyZWFtdjGiAgNBU1iqAg5BZ2VudFN0cmVhbS5WMcoCDkFnZW50U3RyZWFtXFYx6gIPQWdlbnRTdHJlYW06OlYxYgZwcm90bzM", [file_google_protobuf_struct]);
+  fileDesc("ChphZ2VudHN0cmVhbS92MS9hZ2VudC5wcm90bxIOYWdlbnRzdHJlYW0udjEiWQoHTWVzc2FnZRIiCgRyb2xlGAEgASgOMhQuYWdlbnRzdHJlYW0udjEuUm9sZRIqCgVwYXJ0cxgCIAMoCzIbLmFnZW50c3RyZWFtLnYxLkNvbnRlbnRQYXJ0IrcBCgtDb250ZW50UGFydBIOCgR0ZXh0GAEgASgJSAASLQoJdG9vbF9jYWxsGAIgASgLMhguYWdlbnRzdHJlYW0udjEuVG9vbENhbGxIABIxCgt0b29sX3Jlc3VsdBgDIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xSZXN1bHRIABIuCglyZWFzb25pbmcYBCABKAsyGS5hZ2VudHN0cmVhbS52MS5SZWFzb25pbmdIAEIGCgRwYXJ0IkgKCFRvb2xDYWxsEgoKAmlkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAkiWgoKVG9vbFJlc3VsdBIKCgJpZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEAoIaXNfZXJyb3IYBCABKAgSDAoEbmFtZRgFIAEoCSJHCglSZWFzb25pbmcSDAoEdGV4dBgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkSGQoRZW5jcnlwdGVkX2NvbnRlbnQYAyABKAkinAEKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoGc291cmNlGAQgASgOMhouYWdlbnRzdHJlYW0udjEuVG9vbFNvdXJjZRIOCgZvcmlnaW4YBSABKAkiqgEKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAIgASgEEhQKDHRvdGFsX3Rva2VucxgDIAEoBBIfChdjYWNoZV9yZWFkX2lucHV0X3Rva2VucxgEIAEoBBIjChtjYWNoZV9jcmVhdGlvbl9pbnB1dF90b2tlbnMYBSABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgGIAEoBCJNCgpUb29sQ2hvaWNlEiwKBG1vZGUYASABKA4yHi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlTW9kZRIRCgl0b29sX25hbWUYAiABKAkiXAoMSG9va3NPcHRpb25zEhcKD3dhaXRfZm9yX2NsaWVudBgBIAEoCBIZChFhdHRhY2hfdGltZW91dF9tcxgCIAEoDRIYChByZXBseV90aW1lb3V0X21zGAMgASgNIvQDChNTdHJlYW1Qcm9tcHRSZXF1ZXN0Eg0KBWFnZW50GAEgASgJEg4KBnByb21wdBgCIAEoCRIoCgdoaXN0b3J5GAMgAygLMhcuYWdlbnRzdHJlYW0udjEuTWVzc2FnZRIWCgltYXhfdHVybnMYBCABKA1IAIgBARIOCgZydW5faWQYBSABKAkSLQoFdG9vbHMYBiADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgVtb2RlbBgHIAEoCUgBiAEBEhUKCHByZWFtYmxlGAggASgJSAKIAQESGAoLdGVtcGVyYXR1cmUYCSABKAFIA4gBARIXCgptYXhfdG9rZW5zGAogASgNSASIAQESLwoLdG9vbF9jaG9pY2UYCyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlEi0KDGV4dHJhX3BhcmFtcxgMIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoFaG9va3MYDSABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rc09wdGlvbnMSDgoGZGV0YWNoGA4gASgIQgwKCl9tYXhfdHVybnNCCAoGX21vZGVsQgsKCV9wcmVhbWJsZUIOCgxfdGVtcGVyYXR1cmVCDQoLX21heF90b2tlbnMiTwoKUnVuU3RhcnRlZBINCgVhZ2VudBgBIAEoCRINCgVtb2RlbBgCIAEoCRIRCgltYXhfdHVybnMYAyABKA0SEAoIcHJvdmlkZXIYBCABKAkiGQoJVGV4dERlbHRhEgwKBHRleHQYASABKAkiHgoOUmVhc29uaW5nRGVsdGESDAoEdGV4dBgBIAEoCSJCCg1Ub29sQ2FsbERlbHRhEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSFwoPYXJndW1lbnRzX2RlbHRhGAMgASgJIo0BCgxUdXJuRmluaXNoZWQSJAoFdXNhZ2UYASABKAsyFS5hZ2VudHN0cmVhbS52MS5Vc2FnZRIzCg1maW5pc2hfcmVhc29uGAIgASgOMhwuYWdlbnRzdHJlYW0udjEuRmluaXNoUmVhc29uEhMKC3Jlc3BvbnNlX2lkGAMgASgJEg0KBW1vZGVsGAQgASgJInwKDUZpbmFsUmVzcG9uc2USDAoEdGV4dBgBIAEoCRIkCgV1c2FnZRgCIAEoCzIVLmFnZW50c3RyZWFtLnYxLlVzYWdlEg0KBXR1cm5zGAMgASgNEigKB2hpc3RvcnkYBCADKAsyFy5hZ2VudHN0cmVhbS52MS5NZXNzYWdlIoEBCghSdW5FcnJvchInCgRjb2RlGAEgASgOMhkuYWdlbnRzdHJlYW0udjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSEQoJcmV0cnlhYmxlGAMgASgIEigKB2hpc3RvcnkYBCADKAsyFy5hZ2VudHN0cmVhbS52MS5NZXNzYWdlIl0KDFRvb2xQcm9ncmVzcxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoIZnJhY3Rpb24YBCABKAFIAIgBAUILCglfZnJhY3Rpb24i1wQKFFN0cmVhbVByb21wdFJlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRILCgNzZXEYAiABKAQSDAoEdHVybhgDIAEoDRIxCgtydW5fc3RhcnRlZBgKIAEoCzIaLmFnZW50c3RyZWFtLnYxLlJ1blN0YXJ0ZWRIABIvCgp0ZXh0X2RlbHRhGAsgASgLMhkuYWdlbnRzdHJlYW0udjEuVGV4dERlbHRhSAASOQoPcmVhc29uaW5nX2RlbHRhGAwgASgLMh4uYWdlbnRzdHJlYW0udjEuUmVhc29uaW5nRGVsdGFIABI4Cg90b29sX2NhbGxfZGVsdGEYDSABKAsyHS5hZ2VudHN0cmVhbS52MS5Ub29sQ2FsbERlbHRhSAASLQoJdG9vbF9jYWxsGA4gASgLMhguYWdlbnRzdHJlYW0udjEuVG9vbENhbGxIABIxCgt0b29sX3Jlc3VsdBgPIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xSZXN1bHRIABI1Cg10dXJuX2ZpbmlzaGVkGBAgASgLMhwuYWdlbnRzdHJlYW0udjEuVHVybkZpbmlzaGVkSAASNwoOZmluYWxfcmVzcG9uc2UYESABKAsyHS5hZ2VudHN0cmVhbS52MS5GaW5hbFJlc3BvbnNlSAASKQoFZXJyb3IYEiABKAsyGC5hZ2VudHN0cmVhbS52MS5SdW5FcnJvckgAEjUKDXRvb2xfcHJvZ3Jlc3MYEyABKAsyHC5hZ2VudHN0cmVhbS52MS5Ub29sUHJvZ3Jlc3NIAEIHCgVldmVudCI0Cg9XYXRjaFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoBCIyChBDYW5jZWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPAoRQ2FuY2VsUnVuUmVzcG9uc2USJwoFc3RhdGUYASABKA4yGC5hZ2VudHN0cmVhbS52MS5SdW5TdGF0ZSIfCg1HZXRSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSI2Cg5HZXRSdW5SZXNwb25zZRIkCgNydW4YASABKAsyFy5hZ2VudHN0cmVhbS52MS5SdW5JbmZvIqACCgdSdW5JbmZvEg4KBnJ1bl9pZBgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLmFnZW50c3RyZWFtLnYxLlJ1blN0YXRlEg0KBWFnZW50GAMgASgJEg0KBXR1cm5zGAQgASgNEhAKCGxhc3Rfc2VxGAUgASgEEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVvd25lchgIIAEoCRIQCghkZXRhY2hlZBgJIAEoCBItCgplcnJvcl9jb2RlGAogASgOMhkuYWdlbnRzdHJlYW0udjEuRXJyb3JDb2RlIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IsQBCglBZ2VudEluZm8SDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRIRCgltYXhfdHVybnMYBCABKA0SLQoFdG9vbHMYBSADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgppc19kZWZhdWx0GAYgASgIEjIKC21jcF9zZXJ2ZXJzGAcgAygLMh0uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVySW5mbyJuCg1NY3BTZXJ2ZXJJbmZvEgwKBG5hbWUYASABKAkSEQoJdHJhbnNwb3J0GAIgASgJEi0KBXN0YXRlGAMgASgOMh4uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVyU3RhdGUSDQoFZXJyb3IYBCABKAkiPwoSTGlzdEFnZW50c1Jlc3BvbnNlEikKBmFnZW50cxgBIAMoCzIZLmFnZW50c3RyZWFtLnYxLkFnZW50SW5mbyKaAQoKSG9va0F0dGFjaBIOCgZydW5faWQYASABKAkSLQoGZXZlbnRzGAIgAygOMh0uYWdlbnRzdHJlYW0udjEuSG9va0V2ZW50S2luZBIvCghibG9ja2luZxgDIAMoDjIdLmFnZW50c3RyZWFtLnYxLkhvb2tFdmVudEtpbmQSHAoUb21pdF9hZ2dyZWdhdGVkX3RleHQYBCABKAgiDQoLSG9va1Byb2NlZWQiHAoKSG9va0NhbmNlbBIOCgZyZWFzb24YASABKAkiGgoISG9va1NraXASDgoGcmVhc29uGAEgASgJIjMKDkhvb2tUb29sT3V0cHV0Eg8KB2NvbnRlbnQYASABKAkSEAoIaXNfZXJyb3IYAiABKAgiQwoMSG9va1Byb2dyZXNzEg8KB21lc3NhZ2UYASABKAkSFQoIZnJhY3Rpb24YAiABKAFIAIgBAUILCglfZnJhY3Rpb24inQIKCUhvb2tSZXBseRIQCghldmVudF9pZBgBIAEoCRIuCgdwcm9jZWVkGAIgASgLMhsuYWdlbnRzdHJlYW0udjEuSG9va1Byb2NlZWRIABIsCgZjYW5jZWwYAyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ib29rQ2FuY2VsSAASKAoEc2tpcBgEIAEoCzIYLmFnZW50c3RyZWFtLnYxLkhvb2tTa2lwSAASNQoLdG9vbF9vdXRwdXQYBSABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbE91dHB1dEgAEjUKDXRvb2xfcHJvZ3Jlc3MYBiABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rUHJvZ3Jlc3NIAEIICgZhY3Rpb24icwoMSG9va3NSZXF1ZXN0EiwKBmF0dGFjaBgBIAEoCzIaLmFnZW50c3RyZWFtLnYxLkhvb2tBdHRhY2hIABIqCgVyZXBseRgCIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tSZXBseUgAQgkKB3JlcXVlc3QiHgoMSG9va0F0dGFjaGVkEg4KBnJ1bl9pZBgBIAEoCSJOChJIb29rQ29tcGxldGlvbkNhbGwSDgoGcHJvbXB0GAEgASgJEigKB2hpc3RvcnkYAiADKAsyFy5hZ2VudHN0cmVhbS52MS5NZXNzYWdlIjIKDUhvb2tUZXh0RGVsdGESDQoFZGVsdGEYASABKAkSEgoKYWdncmVnYXRlZBgCIAEoCSIjChJIb29rUmVhc29uaW5nRGVsdGESDQoFZGVsdGEYASABKAkiSwoRSG9va1Rvb2xDYWxsRGVsdGESDwoHY2FsbF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD2FyZ3VtZW50c19kZWx0YRgDIAEoCSKBAQoWSG9va0NvbXBsZXRpb25GaW5pc2hlZBIkCgV1c2FnZRgBIAEoCzIVLmFnZW50c3RyZWFtLnYxLlVzYWdlEjMKDWZpbmlzaF9yZWFzb24YAiABKA4yHC5hZ2VudHN0cmVhbS52MS5GaW5pc2hSZWFzb24SDAoEdGV4dBgDIAEoCSJRCgxIb29rVG9vbENhbGwSDAoEbmFtZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhEKCWFyZ3VtZW50cxgDIAEoCRIPCgdleGVjdXRlGAQgASgIImQKDkhvb2tUb29sUmVzdWx0EgwKBG5hbWUYASABKAkSDwoHY2FsbF9pZBgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkSDgoGcmVzdWx0GAQgASgJEhAKCGlzX2Vycm9yGAUgASgIImYKEEhvb2tUb29sUHJvZ3Jlc3MSDAoEbmFtZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoIZnJhY3Rpb24YBCABKAFIAIgBAUILCglfZnJhY3Rpb24iyQQKCUhvb2tFdmVudBIOCgZydW5faWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSDAoEdHVybhgDIAEoDRIWCg5yZXBseV9leHBlY3RlZBgEIAEoCBIOCgZtZXJnZWQYBSABKA0SPQoPY29tcGxldGlvbl9jYWxsGAogASgLMiIuYWdlbnRzdHJlYW0udjEuSG9va0NvbXBsZXRpb25DYWxsSAASMwoKdGV4dF9kZWx0YRgLIAEoCzIdLmFnZW50c3RyZWFtLnYxLkhvb2tUZXh0RGVsdGFIABI9Cg9yZWFzb25pbmdfZGVsdGEYDCABKAsyIi5hZ2VudHN0cmVhbS52MS5Ib29rUmVhc29uaW5nRGVsdGFIABI8Cg90b29sX2NhbGxfZGVsdGEYDSABKAsyIS5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbENhbGxEZWx0YUgAEkUKE2NvbXBsZXRpb25fZmluaXNoZWQYDiABKAsyJi5hZ2VudHN0cmVhbS52MS5Ib29rQ29tcGxldGlvbkZpbmlzaGVkSAASMQoJdG9vbF9jYWxsGA8gASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va1Rvb2xDYWxsSAASNQoLdG9vbF9yZXN1bHQYECABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbFJlc3VsdEgAEjkKDXRvb2xfcHJvZ3Jlc3MYESABKAsyIC5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbFByb2dyZXNzSABCBwoFZXZlbnQiiwEKDEhvb2tSdW5FbmRlZBIOCgZydW5faWQYASABKAkSKwoHb3V0Y29tZRgCIAEoDjIaLmFnZW50c3RyZWFtLnYxLlJ1bk91dGNvbWUSLQoKZXJyb3JfY29kZRgDIAEoDjIZLmFnZW50c3RyZWFtLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAQgASgJIi4KCUhvb2tFcnJvchIQCghldmVudF9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJItgBCg1Ib29rc1Jlc3BvbnNlEjAKCGF0dGFjaGVkGAEgASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va0F0dGFjaGVkSAASKgoFZXZlbnQYAiABKAsyGS5hZ2VudHN0cmVhbS52MS5Ib29rRXZlbnRIABIxCglydW5fZW5kZWQYAyABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rUnVuRW5kZWRIABIqCgVlcnJvchgEIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tFcnJvckgAQgoKCHJlc3BvbnNlKj8KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg0KCVJPTEVfVVNFUhABEhIKDlJPTEVfQVNTSVNUQU5UEAIqhwEKClRvb2xTb3VyY2USGwoXVE9PTF9TT1VSQ0VfVU5TUEVDSUZJRUQQABIXChNUT09MX1NPVVJDRV9CVUlMVElOEAESFgoSVE9PTF9TT1VSQ0VfUFlUSE9OEAISEwoPVE9PTF9TT1VSQ0VfTUNQEAMSFgoSVE9PTF9TT1VSQ0VfQ0xJRU5UEAQqogEKDlRvb2xDaG9pY2VNb2RlEiAKHFRPT0xfQ0hPSUNFX01PREVfVU5TUEVDSUZJRUQQABIZChVUT09MX0NIT0lDRV9NT0RFX0FVVE8QARIZChVUT09MX0NIT0lDRV9NT0RFX05PTkUQAhIdChlUT09MX0NIT0lDRV9NT0RFX1JFUVVJUkVEEAMSGQoVVE9PTF9DSE9JQ0VfTU9ERV9UT09MEAQquAEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAISGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAQSFwoTRklOSVNIX1JFQVNPTl9PVEhFUhAFKr8DCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEh4KGkVSUk9SX0NPREVfQUdFTlRfTk9UX0ZPVU5EEAISIQodRVJST1JfQ09ERV9NQVhfVFVSTlNfRVhDRUVERUQQAxIYChRFUlJPUl9DT0RFX0NBTkNFTExFRBAEEiMKH0VSUk9SX0NPREVfUFJPVklERVJfVU5BVkFJTEFCTEUQBRIgChxFUlJPUl9DT0RFX1BST1ZJREVSX1JFSkVDVEVEEAYSGwoXRVJST1JfQ09ERV9IT09LU19GQUlMRUQQBxIcChhFUlJPUl9DT0RFX1NIVVRUSU5HX0RPV04QCBIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAkSIAocRVJST1JfQ09ERV9ERUFETElORV9FWENFRURFRBAKEhwKGEVSUk9SX0NPREVfUlVOX0lEX0lOX1VTRRALEhcKE0VSUk9SX0NPREVfUlVOX0xPU1QQEBIkCiBFUlJPUl9DT0RFX1JVTl9TVE9SRV9VTkFWQUlMQUJMRRARKoQBCghSdW5TdGF0ZRIZChVSVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIVChFSVU5fU1RBVEVfUlVOTklORxABEhcKE1JVTl9TVEFURV9DT01QTEVURUQQAhIUChBSVU5fU1RBVEVfRkFJTEVEEAMSFwoTUlVOX1NUQVRFX0NBTkNFTExFRBAEKooBCg5NY3BTZXJ2ZXJTdGF0ZRIgChxNQ1BfU0VSVkVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZTUNQX1NFUlZFUl9TVEFURV9TVEFSVElORxABEhoKFk1DUF9TRVJWRVJfU1RBVEVfUkVBRFkQAhIbChdNQ1BfU0VSVkVSX1NUQVRFX0ZBSUxFRBADKssCCg1Ib29rRXZlbnRLaW5kEh8KG0hPT0tfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH0hPT0tfRVZFTlRfS0lORF9DT01QTEVUSU9OX0NBTEwQARIeChpIT09LX0VWRU5UX0tJTkRfVEVYVF9ERUxUQRACEiMKH0hPT0tfRVZFTlRfS0lORF9SRUFTT05JTkdfREVMVEEQAxIjCh9IT09LX0VWRU5UX0tJTkRfVE9PTF9DQUxMX0RFTFRBEAQSJwojSE9PS19FVkVOVF9LSU5EX0NPTVBMRVRJT05fRklOSVNIRUQQBRIdChlIT09LX0VWRU5UX0tJTkRfVE9PTF9DQUxMEAYSHwobSE9PS19FVkVOVF9LSU5EX1RPT0xfUkVTVUxUEAcSIQodSE9PS19FVkVOVF9LSU5EX1RPT0xfUFJPR1JFU1MQCCqSAQoKUnVuT3V0Y29tZRIbChdSVU5fT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFVJVTl9PVVRDT01FX0NPTVBMRVRFRBABEhYKElJVTl9PVVRDT01FX0ZBSUxFRBACEhkKFVJVTl9PVVRDT01FX0NBTkNFTExFRBADEhkKFVJVTl9PVVRDT01FX0FCQU5ET05FRBAEMvoDCgxBZ2VudFNlcnZpY2USWwoMU3RyZWFtUHJvbXB0EiMuYWdlbnRzdHJlYW0udjEuU3RyZWFtUHJvbXB0UmVxdWVzdBokLmFnZW50c3RyZWFtLnYxLlN0cmVhbVByb21wdFJlc3BvbnNlMAESSAoFSG9va3MSHC5hZ2VudHN0cmVhbS52MS5Ib29rc1JlcXVlc3QaHS5hZ2VudHN0cmVhbS52MS5Ib29rc1Jlc3BvbnNlKAEwARJTCgpMaXN0QWdlbnRzEiEuYWdlbnRzdHJlYW0udjEuTGlzdEFnZW50c1JlcXVlc3QaIi5hZ2VudHN0cmVhbS52MS5MaXN0QWdlbnRzUmVzcG9uc2USUwoIV2F0Y2hSdW4SHy5hZ2VudHN0cmVhbS52MS5XYXRjaFJ1blJlcXVlc3QaJC5hZ2VudHN0cmVhbS52MS5TdHJlYW1Qcm9tcHRSZXNwb25zZTABElAKCUNhbmNlbFJ1bhIgLmFnZW50c3RyZWFtLnYxLkNhbmNlbFJ1blJlcXVlc3QaIS5hZ2VudHN0cmVhbS52MS5DYW5jZWxSdW5SZXNwb25zZRJHCgZHZXRSdW4SHS5hZ2VudHN0cmVhbS52MS5HZXRSdW5SZXF1ZXN0Gh4uYWdlbnRzdHJlYW0udjEuR2V0UnVuUmVzcG9uc2VCsgEKGGlvLmdpdGh1Yi5hZ2VudHN0cmVhbS52MUIKQWdlbnRQcm90b1ABWk5naXRodWIuY29tL2FnZW50c3RyZWFtL2FnZW50c3RyZWFtL2NsaWVudHMvZ28vZ2VuL2FnZW50c3RyZWFtL3YxO2FnZW50c3RyZWFtdjGiAgNBU1iqAg5BZ2VudFN0cmVhbS5WMcoCDkFnZW50U3RyZWFtXFYx6gIPQWdlbnRTdHJlYW06OlYxYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Message is one entry of a conversation. Each assistant turn is one message
@@ -437,6 +438,14 @@ export type StreamPromptRequest = Message$1<"agentstream.v1.StreamPromptRequest"
    * @generated from field: agentstream.v1.HooksOptions hooks = 13;
    */
   hooks?: HooksOptions | undefined;
+
+  /**
+   * Keep the run going when the caller disconnects (WatchRun resumes it,
+   * CancelRun stops it). By default a caller leaving cancels the run.
+   *
+   * @generated from field: bool detach = 14;
+   */
+  detach: boolean;
 };
 
 /**
@@ -804,6 +813,194 @@ export const StreamPromptResponseSchema: GenMessage<StreamPromptResponse> = /*@_
   messageDesc(file_agentstream_v1_agent, 18);
 
 /**
+ * WatchRunRequest names the run to watch and the last event already seen.
+ *
+ * @generated from message agentstream.v1.WatchRunRequest
+ */
+export type WatchRunRequest = Message$1<"agentstream.v1.WatchRunRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Events with seq greater than this are sent; 0 sends the whole run.
+   *
+   * @generated from field: uint64 after_seq = 2;
+   */
+  afterSeq: bigint;
+};
+
+/**
+ * Describes the message agentstream.v1.WatchRunRequest.
+ * Use `create(WatchRunRequestSchema)` to create a new message.
+ */
+export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 19);
+
+/**
+ * CancelRunRequest names the run to cancel.
+ *
+ * @generated from message agentstream.v1.CancelRunRequest
+ */
+export type CancelRunRequest = Message$1<"agentstream.v1.CancelRunRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Ends up in the run's error message.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message agentstream.v1.CancelRunRequest.
+ * Use `create(CancelRunRequestSchema)` to create a new message.
+ */
+export const CancelRunRequestSchema: GenMessage<CancelRunRequest> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 20);
+
+/**
+ * CancelRunResponse tells what the cancel found.
+ *
+ * @generated from message agentstream.v1.CancelRunResponse
+ */
+export type CancelRunResponse = Message$1<"agentstream.v1.CancelRunResponse"> & {
+  /**
+   * RUN_STATE_RUNNING: the cancel reached the run, which now ends with
+   * ERROR_CODE_CANCELLED. Otherwise the run had already ended this way.
+   *
+   * @generated from field: agentstream.v1.RunState state = 1;
+   */
+  state: RunState;
+};
+
+/**
+ * Describes the message agentstream.v1.CancelRunResponse.
+ * Use `create(CancelRunResponseSchema)` to create a new message.
+ */
+export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 21);
+
+/**
+ * GetRunRequest names a run.
+ *
+ * @generated from message agentstream.v1.GetRunRequest
+ */
+export type GetRunRequest = Message$1<"agentstream.v1.GetRunRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message agentstream.v1.GetRunRequest.
+ * Use `create(GetRunRequestSchema)` to create a new message.
+ */
+export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 22);
+
+/**
+ * GetRunResponse describes the run.
+ *
+ * @generated from message agentstream.v1.GetRunResponse
+ */
+export type GetRunResponse = Message$1<"agentstream.v1.GetRunResponse"> & {
+  /**
+   * @generated from field: agentstream.v1.RunInfo run = 1;
+   */
+  run?: RunInfo | undefined;
+};
+
+/**
+ * Describes the message agentstream.v1.GetRunResponse.
+ * Use `create(GetRunResponseSchema)` to create a new message.
+ */
+export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 23);
+
+/**
+ * RunInfo describes a run.
+ *
+ * @generated from message agentstream.v1.RunInfo
+ */
+export type RunInfo = Message$1<"agentstream.v1.RunInfo"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: agentstream.v1.RunState state = 2;
+   */
+  state: RunState;
+
+  /**
+   * @generated from field: string agent = 3;
+   */
+  agent: string;
+
+  /**
+   * Model calls made so far.
+   *
+   * @generated from field: uint32 turns = 4;
+   */
+  turns: number;
+
+  /**
+   * The seq of the last event in the run's log.
+   *
+   * @generated from field: uint64 last_seq = 5;
+   */
+  lastSeq: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 6;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * Unset while running.
+   *
+   * @generated from field: google.protobuf.Timestamp ended_at = 7;
+   */
+  endedAt?: Timestamp | undefined;
+
+  /**
+   * The principal the run belongs to; empty without authentication.
+   *
+   * @generated from field: string owner = 8;
+   */
+  owner: string;
+
+  /**
+   * The run was started with StreamPromptRequest.detach.
+   *
+   * @generated from field: bool detached = 9;
+   */
+  detached: boolean;
+
+  /**
+   * Set when the run failed or was cancelled.
+   *
+   * @generated from field: agentstream.v1.ErrorCode error_code = 10;
+   */
+  errorCode: ErrorCode;
+};
+
+/**
+ * Describes the message agentstream.v1.RunInfo.
+ * Use `create(RunInfoSchema)` to create a new message.
+ */
+export const RunInfoSchema: GenMessage<RunInfo> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 24);
+
+/**
  * ListAgentsRequest asks for the configured agents.
  *
  * @generated from message agentstream.v1.ListAgentsRequest
@@ -816,7 +1013,7 @@ export type ListAgentsRequest = Message$1<"agentstream.v1.ListAgentsRequest"> & 
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 19);
+  messageDesc(file_agentstream_v1_agent, 25);
 
 /**
  * AgentInfo describes one configured agent.
@@ -867,7 +1064,7 @@ export type AgentInfo = Message$1<"agentstream.v1.AgentInfo"> & {
  * Use `create(AgentInfoSchema)` to create a new message.
  */
 export const AgentInfoSchema: GenMessage<AgentInfo> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 20);
+  messageDesc(file_agentstream_v1_agent, 26);
 
 /**
  * McpServerInfo describes an MCP server an agent draws tools from.
@@ -905,7 +1102,7 @@ export type McpServerInfo = Message$1<"agentstream.v1.McpServerInfo"> & {
  * Use `create(McpServerInfoSchema)` to create a new message.
  */
 export const McpServerInfoSchema: GenMessage<McpServerInfo> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 21);
+  messageDesc(file_agentstream_v1_agent, 27);
 
 /**
  * ListAgentsResponse lists the configured agents.
@@ -924,7 +1121,7 @@ export type ListAgentsResponse = Message$1<"agentstream.v1.ListAgentsResponse"> 
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 22);
+  messageDesc(file_agentstream_v1_agent, 28);
 
 /**
  * HookAttach is the first message of a Hooks stream.
@@ -966,7 +1163,7 @@ export type HookAttach = Message$1<"agentstream.v1.HookAttach"> & {
  * Use `create(HookAttachSchema)` to create a new message.
  */
 export const HookAttachSchema: GenMessage<HookAttach> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 23);
+  messageDesc(file_agentstream_v1_agent, 29);
 
 /**
  * HookProceed lets the loop go on.
@@ -981,7 +1178,7 @@ export type HookProceed = Message$1<"agentstream.v1.HookProceed"> & {
  * Use `create(HookProceedSchema)` to create a new message.
  */
 export const HookProceedSchema: GenMessage<HookProceed> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 24);
+  messageDesc(file_agentstream_v1_agent, 30);
 
 /**
  * HookCancel ends the run with ERROR_CODE_CANCELLED.
@@ -1000,7 +1197,7 @@ export type HookCancel = Message$1<"agentstream.v1.HookCancel"> & {
  * Use `create(HookCancelSchema)` to create a new message.
  */
 export const HookCancelSchema: GenMessage<HookCancel> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 25);
+  messageDesc(file_agentstream_v1_agent, 31);
 
 /**
  * HookSkip answers a tool call without running it; the model receives the
@@ -1020,7 +1217,7 @@ export type HookSkip = Message$1<"agentstream.v1.HookSkip"> & {
  * Use `create(HookSkipSchema)` to create a new message.
  */
 export const HookSkipSchema: GenMessage<HookSkip> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 26);
+  messageDesc(file_agentstream_v1_agent, 32);
 
 /**
  * HookToolOutput is the result of a tool the client executed.
@@ -1044,7 +1241,7 @@ export type HookToolOutput = Message$1<"agentstream.v1.HookToolOutput"> & {
  * Use `create(HookToolOutputSchema)` to create a new message.
  */
 export const HookToolOutputSchema: GenMessage<HookToolOutput> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 27);
+  messageDesc(file_agentstream_v1_agent, 33);
 
 /**
  * HookProgress reports a client tool's progress: a reply to its `tool_call`
@@ -1072,7 +1269,7 @@ export type HookProgress = Message$1<"agentstream.v1.HookProgress"> & {
  * Use `create(HookProgressSchema)` to create a new message.
  */
 export const HookProgressSchema: GenMessage<HookProgress> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 28);
+  messageDesc(file_agentstream_v1_agent, 34);
 
 /**
  * HookReply answers a hook event. A `cancel` with an empty event_id cancels
@@ -1127,7 +1324,7 @@ export type HookReply = Message$1<"agentstream.v1.HookReply"> & {
  * Use `create(HookReplySchema)` to create a new message.
  */
 export const HookReplySchema: GenMessage<HookReply> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 29);
+  messageDesc(file_agentstream_v1_agent, 35);
 
 /**
  * HooksRequest is a message from the hooks client.
@@ -1158,7 +1355,7 @@ export type HooksRequest = Message$1<"agentstream.v1.HooksRequest"> & {
  * Use `create(HooksRequestSchema)` to create a new message.
  */
 export const HooksRequestSchema: GenMessage<HooksRequest> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 30);
+  messageDesc(file_agentstream_v1_agent, 36);
 
 /**
  * HookAttached confirms an attach.
@@ -1177,7 +1374,7 @@ export type HookAttached = Message$1<"agentstream.v1.HookAttached"> & {
  * Use `create(HookAttachedSchema)` to create a new message.
  */
 export const HookAttachedSchema: GenMessage<HookAttached> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 31);
+  messageDesc(file_agentstream_v1_agent, 37);
 
 /**
  * HookCompletionCall comes before each model call.
@@ -1205,7 +1402,7 @@ export type HookCompletionCall = Message$1<"agentstream.v1.HookCompletionCall"> 
  * Use `create(HookCompletionCallSchema)` to create a new message.
  */
 export const HookCompletionCallSchema: GenMessage<HookCompletionCall> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 32);
+  messageDesc(file_agentstream_v1_agent, 38);
 
 /**
  * HookTextDelta is a piece of text with the turn's text so far.
@@ -1229,7 +1426,7 @@ export type HookTextDelta = Message$1<"agentstream.v1.HookTextDelta"> & {
  * Use `create(HookTextDeltaSchema)` to create a new message.
  */
 export const HookTextDeltaSchema: GenMessage<HookTextDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 33);
+  messageDesc(file_agentstream_v1_agent, 39);
 
 /**
  * HookReasoningDelta is a piece of reasoning.
@@ -1248,7 +1445,7 @@ export type HookReasoningDelta = Message$1<"agentstream.v1.HookReasoningDelta"> 
  * Use `create(HookReasoningDeltaSchema)` to create a new message.
  */
 export const HookReasoningDeltaSchema: GenMessage<HookReasoningDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 34);
+  messageDesc(file_agentstream_v1_agent, 40);
 
 /**
  * HookToolCallDelta is a tool call fragment.
@@ -1277,7 +1474,7 @@ export type HookToolCallDelta = Message$1<"agentstream.v1.HookToolCallDelta"> & 
  * Use `create(HookToolCallDeltaSchema)` to create a new message.
  */
 export const HookToolCallDeltaSchema: GenMessage<HookToolCallDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 35);
+  messageDesc(file_agentstream_v1_agent, 41);
 
 /**
  * HookCompletionFinished closes a model turn.
@@ -1306,7 +1503,7 @@ export type HookCompletionFinished = Message$1<"agentstream.v1.HookCompletionFin
  * Use `create(HookCompletionFinishedSchema)` to create a new message.
  */
 export const HookCompletionFinishedSchema: GenMessage<HookCompletionFinished> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 36);
+  messageDesc(file_agentstream_v1_agent, 42);
 
 /**
  * HookToolCall comes before a tool runs.
@@ -1342,7 +1539,7 @@ export type HookToolCall = Message$1<"agentstream.v1.HookToolCall"> & {
  * Use `create(HookToolCallSchema)` to create a new message.
  */
 export const HookToolCallSchema: GenMessage<HookToolCall> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 37);
+  messageDesc(file_agentstream_v1_agent, 43);
 
 /**
  * HookToolResult comes after a tool ran.
@@ -1381,7 +1578,7 @@ export type HookToolResult = Message$1<"agentstream.v1.HookToolResult"> & {
  * Use `create(HookToolResultSchema)` to create a new message.
  */
 export const HookToolResultSchema: GenMessage<HookToolResult> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 38);
+  messageDesc(file_agentstream_v1_agent, 44);
 
 /**
  * HookToolProgress reports how far a running tool has got.
@@ -1415,7 +1612,7 @@ export type HookToolProgress = Message$1<"agentstream.v1.HookToolProgress"> & {
  * Use `create(HookToolProgressSchema)` to create a new message.
  */
 export const HookToolProgressSchema: GenMessage<HookToolProgress> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 39);
+  messageDesc(file_agentstream_v1_agent, 45);
 
 /**
  * HookEvent is one event of the attached run.
@@ -1512,7 +1709,7 @@ export type HookEvent = Message$1<"agentstream.v1.HookEvent"> & {
  * Use `create(HookEventSchema)` to create a new message.
  */
 export const HookEventSchema: GenMessage<HookEvent> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 40);
+  messageDesc(file_agentstream_v1_agent, 46);
 
 /**
  * HookRunEnded is the last message of a Hooks stream.
@@ -1548,7 +1745,7 @@ export type HookRunEnded = Message$1<"agentstream.v1.HookRunEnded"> & {
  * Use `create(HookRunEndedSchema)` to create a new message.
  */
 export const HookRunEndedSchema: GenMessage<HookRunEnded> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 41);
+  messageDesc(file_agentstream_v1_agent, 47);
 
 /**
  * HookError reports a reply the server could not use; the run is unharmed.
@@ -1572,7 +1769,7 @@ export type HookError = Message$1<"agentstream.v1.HookError"> & {
  * Use `create(HookErrorSchema)` to create a new message.
  */
 export const HookErrorSchema: GenMessage<HookError> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 42);
+  messageDesc(file_agentstream_v1_agent, 48);
 
 /**
  * HooksResponse is a message to the hooks client.
@@ -1615,7 +1812,7 @@ export type HooksResponse = Message$1<"agentstream.v1.HooksResponse"> & {
  * Use `create(HooksResponseSchema)` to create a new message.
  */
 export const HooksResponseSchema: GenMessage<HooksResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 43);
+  messageDesc(file_agentstream_v1_agent, 49);
 
 /**
  * Role of a message's author.
@@ -1865,6 +2062,22 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_CODE_RUN_ID_IN_USE = 11;
    */
   RUN_ID_IN_USE = 11,
+
+  /**
+   * The server process running the run stopped without finishing it
+   * (UNAVAILABLE). The error's history continues the run.
+   *
+   * @generated from enum value: ERROR_CODE_RUN_LOST = 16;
+   */
+  RUN_LOST = 16,
+
+  /**
+   * The shared run store (the Redis of `bus: {type: redis}`) cannot be
+   * reached (UNAVAILABLE); retry later.
+   *
+   * @generated from enum value: ERROR_CODE_RUN_STORE_UNAVAILABLE = 17;
+   */
+  RUN_STORE_UNAVAILABLE = 17,
 }
 
 /**
@@ -1872,6 +2085,50 @@ export enum ErrorCode {
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
   enumDesc(file_agentstream_v1_agent, 4);
+
+/**
+ * RunState tells where a run is.
+ *
+ * @generated from enum agentstream.v1.RunState
+ */
+export enum RunState {
+  /**
+   * @generated from enum value: RUN_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: RUN_STATE_RUNNING = 1;
+   */
+  RUNNING = 1,
+
+  /**
+   * Ended with `final_response`.
+   *
+   * @generated from enum value: RUN_STATE_COMPLETED = 2;
+   */
+  COMPLETED = 2,
+
+  /**
+   * Ended with `error` (any code but ERROR_CODE_CANCELLED).
+   *
+   * @generated from enum value: RUN_STATE_FAILED = 3;
+   */
+  FAILED = 3,
+
+  /**
+   * Ended with `error` ERROR_CODE_CANCELLED.
+   *
+   * @generated from enum value: RUN_STATE_CANCELLED = 4;
+   */
+  CANCELLED = 4,
+}
+
+/**
+ * Describes the enum agentstream.v1.RunState.
+ */
+export const RunStateSchema: GenEnum<RunState> = /*@__PURE__*/
+  enumDesc(file_agentstream_v1_agent, 5);
 
 /**
  * McpServerState is the state of a configured MCP server.
@@ -1910,7 +2167,7 @@ export enum McpServerState {
  * Describes the enum agentstream.v1.McpServerState.
  */
 export const McpServerStateSchema: GenEnum<McpServerState> = /*@__PURE__*/
-  enumDesc(file_agentstream_v1_agent, 5);
+  enumDesc(file_agentstream_v1_agent, 6);
 
 /**
  * HookEventKind names the kinds of hook events.
@@ -1968,7 +2225,7 @@ export enum HookEventKind {
  * Describes the enum agentstream.v1.HookEventKind.
  */
 export const HookEventKindSchema: GenEnum<HookEventKind> = /*@__PURE__*/
-  enumDesc(file_agentstream_v1_agent, 6);
+  enumDesc(file_agentstream_v1_agent, 7);
 
 /**
  * RunOutcome tells how a run ended.
@@ -2008,7 +2265,7 @@ export enum RunOutcome {
  * Describes the enum agentstream.v1.RunOutcome.
  */
 export const RunOutcomeSchema: GenEnum<RunOutcome> = /*@__PURE__*/
-  enumDesc(file_agentstream_v1_agent, 7);
+  enumDesc(file_agentstream_v1_agent, 8);
 
 /**
  * AgentService runs LLM agent loops and streams every event of them.
@@ -2021,6 +2278,7 @@ export const AgentService: GenService<{
    * next model call, ...) and streams each of its events. A successful run
    * ends with `final_response` and status OK; a failed run ends with `error`
    * and the matching gRPC status.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    *
    * @generated from rpc agentstream.v1.AgentService.StreamPrompt
    */
@@ -2050,6 +2308,46 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof ListAgentsRequestSchema;
     output: typeof ListAgentsResponseSchema;
+  },
+  /**
+   * WatchRun replays a run's events with `seq > after_seq` from its log, then
+   * follows it live until its last event, with StreamPrompt's `seq` numbering:
+   * a client that reconnects with the last seq it saw gets every event exactly
+   * once, in order. The call ends with the status StreamPrompt ended (or will
+   * end) with. A finished run stays watchable for the server's retention
+   * (default 15 minutes); then, or for an unknown run, NOT_FOUND.
+   * It sends StreamPrompt's own message, so one handler reads both.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+   *
+   * @generated from rpc agentstream.v1.AgentService.WatchRun
+   */
+  watchRun: {
+    methodKind: "server_streaming";
+    input: typeof WatchRunRequestSchema;
+    output: typeof StreamPromptResponseSchema;
+  },
+  /**
+   * CancelRun cancels a run from any replica: it ends with ERROR_CODE_CANCELLED
+   * and its history, as with a hooks cancel. Cancelling a finished run changes
+   * nothing and answers its final state.
+   *
+   * @generated from rpc agentstream.v1.AgentService.CancelRun
+   */
+  cancelRun: {
+    methodKind: "unary";
+    input: typeof CancelRunRequestSchema;
+    output: typeof CancelRunResponseSchema;
+  },
+  /**
+   * GetRun describes a running or retained run.
+   *
+   * @generated from rpc agentstream.v1.AgentService.GetRun
+   */
+  getRun: {
+    methodKind: "unary";
+    input: typeof GetRunRequestSchema;
+    output: typeof GetRunResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_agentstream_v1_agent, 0);

@@ -1,0 +1,39 @@
+"""The run bus: run logs, registry and control messages (see base.py)."""
+
+from __future__ import annotations
+
+from ..config import BusConfig
+from .base import (
+    FINAL_KINDS,
+    BusError,
+    BusUnavailable,
+    Event,
+    EventsGone,
+    RunBus,
+    RunExists,
+    RunLog,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+)
+from .memory import MemoryBus
+
+__all__ = [
+    "FINAL_KINDS",
+    "BusError",
+    "BusUnavailable",
+    "Event",
+    "EventsGone",
+    "MemoryBus",
+    "RunBus",
+    "RunExists",
+    "RunLog",
+    "RunNotFound",
+    "RunRecord",
+    "RunStatus",
+    "make_bus",
+]
+
+
+def make_bus(config: BusConfig) -> RunBus:
+    return MemoryBus(config.retention_s, config.max_events_per_run)

@@ -1,0 +1,145 @@
+"""The run bus: where a run's events and state live, so that a run outlives the call that
+started it and any replica can serve it.
+
+One interface, two implementations that pass the same contract tests
+(`tests/bus/test_contract.py`): `MemoryBus` (the default, one process) and `RedisBus`
+(replicas sharing one Redis). What the server needs from it:
+
+- a log per run: the owner appends each event (never blocking the run), anyone reads the
+  events after a seq and follows the live ones;
+- a registry: each run's `RunRecord`, held by its owner under a lease while it runs, kept
+  for the retention period after it ends;
+- control messages (cancel, hooks replies) delivered to the replica that runs the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from agentstream.v1 import agent_pb2 as pb
+
+from ..core.errors import quote
+
+Event = pb.StreamPromptResponse
+# Called on the owner's replica for each control message sent to one of its runs.
+ControlHandler = Callable[[bytes], None]
+
+# The event kinds that end a run's log.
+FINAL_KINDS = frozenset({"final_response", "error"})
+
+
+class RunStatus(Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """What the registry knows of a run. Flat, so it is one Redis hash."""
+
+    run_id: str
+    agent: str
+    owner: str = ""  # the principal the run belongs to ("" without authentication)
+    detached: bool = False
+    status: RunStatus = RunStatus.RUNNING
+    turns: int = 0
+    last_seq: int = 0
+    started_at: float = field(default_factory=time.time)
+    ended_at: float = 0.0
+    error_code: int = 0  # pb.ErrorCode when the run failed
+
+    def to_fields(self) -> dict[str, str]:
+        fields = asdict(self)
+        fields["status"] = self.status.value
+        fields["detached"] = "1" if self.detached else ""
+        return {k: str(v) for k, v in fields.items()}
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> RunRecord:
+        return cls(
+            run_id=fields["run_id"],
+            agent=fields["agent"],
+            owner=fields.get("owner", ""),
+            detached=bool(fields.get("detached")),
+            status=RunStatus(fields["status"]),
+            turns=int(fields.get("turns", 0)),
+            last_seq=int(fields.get("last_seq", 0)),
+            started_at=float(fields.get("started_at", 0)),
+            ended_at=float(fields.get("ended_at", 0)),
+            error_code=int(fields.get("error_code", 0)),
+        )
+
+
+class BusError(Exception):
+    """A bus failure a caller is told about; `str()` is safe to show."""
+
+
+class RunNotFound(BusError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run_id: no run {quote(run_id)} (unknown, or ended before the retention)")
+
+
+class RunExists(BusError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run_id: a run with id {quote(run_id)} is running or ended within the retention period"
+        )
+
+
+class EventsGone(BusError):
+    """A watcher asked for events the log no longer holds (bounded length), or the log lost
+    events while the bus was unreachable: replaying would leave a gap."""
+
+
+class BusUnavailable(BusError):
+    """The shared store cannot be reached; retrying later may work."""
+
+
+class RunLog(Protocol):
+    """The owner's handle on one running run."""
+
+    def append(self, event: Event) -> None:
+        """Adds the run's next event (seq 1, 2, 3, ...); its seq and turn are the record's
+        progress. Never blocks and never raises: a run keeps streaming to its caller
+        whatever happens to the bus."""
+        ...
+
+    def close(self, status: RunStatus, error_code: int = 0) -> None:
+        """The run ended (its last event was appended): the record is final and the run is
+        kept for the retention period. Never blocks, like `append`."""
+        ...
+
+
+class RunBus(Protocol):
+    """See the module docstring. `replica_id` names this process among those sharing the bus."""
+
+    replica_id: str
+
+    async def start(self) -> None:
+        """Connects; raises BusUnavailable when the store cannot be reached."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+    async def open_run(self, record: RunRecord, on_control: ControlHandler) -> RunLog:
+        """Registers a new run owned by this replica; raises RunExists if the id is taken."""
+        ...
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        """The run's record, or None when unknown or past its retention."""
+        ...
+
+    def watch(self, run_id: str, after_seq: int) -> AsyncIterator[Event]:
+        """The run's events with seq > after_seq, then the live ones, until its last event.
+        Raises RunNotFound, EventsGone or BusUnavailable."""
+        ...
+
+    async def send_control(self, run_id: str, message: bytes) -> bool:
+        """Delivers `message` to the run's owner; False when the run is not running."""
+        ...

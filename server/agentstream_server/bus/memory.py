@@ -1,0 +1,143 @@
+"""The run bus inside one process: the default. Appending is a list append (the run's own
+protobuf messages are kept, nothing is serialised); followers share one future that the
+next append resolves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from ..core.errors import quote
+from .base import (
+    ControlHandler,
+    Event,
+    EventsGone,
+    RunExists,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+)
+
+
+@dataclass(slots=True)
+class _Log:
+    record: RunRecord
+    on_control: ControlHandler
+    max_events: int
+    events: list[Event] = field(default_factory=list)
+    first_seq: int = 1  # the seq of events[0]; grows when the log is trimmed
+    ended: bool = False
+    _waiter: asyncio.Future[None] | None = None
+
+    def append(self, event: Event) -> None:
+        self.events.append(event)
+        record = self.record
+        record.last_seq, record.turns = event.seq, event.turn
+        if len(self.events) > self.max_events + self.max_events // 4:
+            # Trim in chunks so the cost per event stays constant.
+            drop = len(self.events) - self.max_events
+            del self.events[:drop]
+            self.first_seq += drop
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def changed(self) -> None:
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._waiter)
+
+
+class _Handle:
+    """The owner's side of one run (RunLog)."""
+
+    def __init__(self, bus: MemoryBus, log: _Log) -> None:
+        self._bus = bus
+        self._log = log
+        self.append = log.append
+
+    def close(self, status: RunStatus, error_code: int = 0) -> None:
+        self._bus._end(self._log, status, error_code)
+
+
+class MemoryBus:
+    def __init__(self, retention_s: float = 900.0, max_events_per_run: int = 100_000) -> None:
+        self.replica_id = "local"
+        self._retention_s = retention_s
+        self._max_events = max_events_per_run
+        self._logs: dict[str, _Log] = {}
+        self._expiries: dict[str, asyncio.TimerHandle] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        for timer in self._expiries.values():
+            timer.cancel()
+        for log in self._logs.values():
+            log.ended = True
+            log._wake()
+
+    async def open_run(self, record: RunRecord, on_control: ControlHandler) -> _Handle:
+        if record.run_id in self._logs:
+            raise RunExists(record.run_id)
+        log = _Log(record, on_control, self._max_events)
+        self._logs[record.run_id] = log
+        return _Handle(self, log)
+
+    def _end(self, log: _Log, status: RunStatus, error_code: int) -> None:
+        if log.ended:
+            return
+        record = log.record
+        record.status, record.error_code = status, error_code
+        record.ended_at = time.time()
+        log.ended = True
+        log._wake()
+        loop = asyncio.get_running_loop()
+        self._expiries[record.run_id] = loop.call_later(self._retention_s, self._expire, log)
+
+    def _expire(self, log: _Log) -> None:
+        run_id = log.record.run_id
+        self._expiries.pop(run_id, None)
+        if self._logs.get(run_id) is log:
+            del self._logs[run_id]
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        log = self._logs.get(run_id)
+        return None if log is None else _copy(log.record)
+
+    async def watch(self, run_id: str, after_seq: int) -> AsyncIterator[Event]:
+        log = self._logs.get(run_id)
+        if log is None:
+            raise RunNotFound(run_id)
+        next_seq = after_seq + 1
+        while True:
+            while (index := next_seq - log.first_seq) < len(log.events):
+                if index < 0:
+                    raise EventsGone(
+                        f"after_seq: events up to seq {log.first_seq - 1} of run {quote(run_id)} "
+                        "are no longer kept"
+                    )
+                yield log.events[index]
+                next_seq += 1
+            if log.ended:
+                return
+            await log.changed()
+
+    async def send_control(self, run_id: str, message: bytes) -> bool:
+        log = self._logs.get(run_id)
+        if log is None or log.ended:
+            return False
+        log.on_control(message)
+        return True
+
+
+def _copy(record: RunRecord) -> RunRecord:
+    return RunRecord.from_fields(record.to_fields())
