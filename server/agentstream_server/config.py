@@ -50,8 +50,35 @@ class AnthropicProviderConfig(HttpProviderConfig):
     api_version: str = "2023-06-01"
 
 
+class OpenAIResponsesProviderConfig(HttpProviderConfig):
+    type: Literal["openai_responses"]
+    base_url: str = "https://api.openai.com/v1"
+    # false: nothing is kept by OpenAI; reasoning comes back encrypted and is sent back.
+    store: bool = False
+    # With store: true, continue from the previous response (`previous_response_id`)
+    # and send only what is new, instead of the whole history.
+    previous_response_id: bool = False
+    # Function tools with `strict: true` must list every property as required.
+    strict_tools: bool = False
+
+    @model_validator(mode="after")
+    def _chaining_needs_store(self) -> OpenAIResponsesProviderConfig:
+        if self.previous_response_id and not self.store:
+            raise ValueError("previous_response_id: needs store: true (nothing to chain to)")
+        return self
+
+
+class GeminiProviderConfig(HttpProviderConfig):
+    type: Literal["gemini"]
+    base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+
+
 ProviderConfig = Annotated[
-    OfflineProviderConfig | OpenAIProviderConfig | AnthropicProviderConfig,
+    OfflineProviderConfig
+    | OpenAIProviderConfig
+    | AnthropicProviderConfig
+    | OpenAIResponsesProviderConfig
+    | GeminiProviderConfig,
     Field(discriminator="type"),
 ]
 

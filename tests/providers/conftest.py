@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from agentstream_server.config import AnthropicProviderConfig, OpenAIProviderConfig
-from agentstream_server.providers.anthropic_messages import AnthropicMessagesProvider
+from agentstream_server.config import parse_config
 from agentstream_server.providers.http import HttpProvider
-from agentstream_server.providers.openai_chat import OpenAIChatProvider
+from agentstream_server.providers.registry import build_provider
 
 from .replay import ReplayServer, Reply
 
@@ -17,6 +16,20 @@ KEY_ENV = "AGENTSTREAM_TEST_PROVIDER_KEY"
 KEY = "sk-test-123"
 # Retries fast enough for tests; a test about retry timing sets its own values.
 FAST: dict[str, Any] = {"retry_base_delay_s": 0.001, "max_retry_delay_s": 1.0}
+
+
+# Where each type's API lives under its base URL, as the real services have it.
+BASE_PATHS = {"openai": "/v1", "openai_responses": "/v1", "anthropic": "", "gemini": "/v1beta"}
+
+
+def provider_config(kind: str, server: ReplayServer, **settings: Any) -> Any:
+    """A validated config entry of type `kind` pointed at the replay server."""
+    entry = {"type": kind, "base_url": server.url + BASE_PATHS[kind], "api_key_env": KEY_ENV}
+    config = {
+        "providers": {kind: {**entry, **FAST, **settings}},
+        "agents": [{"name": "a", "provider": kind, "model": "m"}],
+    }
+    return parse_config(config).providers[kind]
 
 
 @pytest.fixture
@@ -42,18 +55,12 @@ async def replay() -> AsyncIterator[Callable[..., Any]]:
 
 @pytest.fixture
 async def providers(api_key: str) -> AsyncIterator[Callable[..., Any]]:
-    """Builds an `openai` or `anthropic` provider for a replay server; closes it after."""
+    """Builds a provider of the given type for a replay server; closes it after."""
     built: list[HttpProvider] = []
 
     def build(kind: str, server: ReplayServer, **settings: Any) -> Any:
-        common = {"api_key_env": KEY_ENV, **FAST, **settings}
-        provider: HttpProvider
-        if kind == "openai":
-            config = OpenAIProviderConfig(type="openai", base_url=f"{server.url}/v1", **common)
-            provider = OpenAIChatProvider("openai", config)
-        else:
-            config_a = AnthropicProviderConfig(type="anthropic", base_url=server.url, **common)
-            provider = AnthropicMessagesProvider("anthropic", config_a)
+        provider = build_provider(kind, provider_config(kind, server, **settings))
+        assert isinstance(provider, HttpProvider)
         built.append(provider)
         return provider
 

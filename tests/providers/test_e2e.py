@@ -12,13 +12,13 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream_server.core.tools import tool
 
 from ..helpers import collect
-from .conftest import FAST, KEY_ENV
+from .conftest import BASE_PATHS, FAST, KEY_ENV
 from .replay import ReplayServer, Reply, fixture
 
 
-def config(kind: str, server: ReplayServer, tools: list[str]) -> dict[str, Any]:
-    base_url = f"{server.url}/v1" if kind == "openai" else server.url
-    provider = {"type": kind, "base_url": base_url, "api_key_env": KEY_ENV, **FAST}
+def config(kind: str, server: ReplayServer, tools: list[str], **settings: Any) -> dict[str, Any]:
+    base_url = server.url + BASE_PATHS[kind]
+    provider = {"type": kind, "base_url": base_url, "api_key_env": KEY_ENV, **FAST, **settings}
     agent = {"name": "agent", "provider": kind, "model": "m", "preamble": "Be brief."}
     return {"providers": {kind: provider}, "agents": [{**agent, "tools": tools}]}
 
@@ -171,3 +171,50 @@ async def test_a_page_instead_of_a_stream_is_rejected_once(start_server, replay,
     assert result.code == grpc.StatusCode.FAILED_PRECONDITION
     assert "HTTP 200 with content-type 'text/html', not an event stream" in result.details
     assert len(http.requests) == 1
+
+
+@tool(
+    "calculator",
+    "Adds or multiplies two numbers",
+    {
+        "type": "object",
+        "properties": {
+            "a": {"type": "number"},
+            "b": {"type": "number"},
+            "op": {"type": "string", "enum": ["add", "multiply"]},
+        },
+        "required": ["a", "b", "op"],
+    },
+)
+async def calculator(arguments: dict[str, Any]) -> str:
+    a, b = arguments["a"], arguments["b"]
+    return str(a + b if arguments["op"] == "add" else a * b)
+
+
+async def test_openai_responses_carries_encrypted_reasoning_through_a_tool_chain(
+    start_server, replay, api_key
+) -> None:
+    turns = [fixture(f"openai_responses/reasoning_tool_chain.{n}.sse") for n in (1, 2, 3, 4)]
+    http = await replay(*[Reply(body, seed=n) for n, body in enumerate(turns)])
+    agents = await start_server(
+        config("openai_responses", http, ["calculator"]), tools={"calculator": calculator}
+    )
+    request = pb.StreamPromptRequest(prompt="Compute (12 + 7) * 3 * 10 with the calculator.")
+    result = await collect(agents.stub, request)
+    assert result.code == grpc.StatusCode.OK, result.details
+    assert [r.content for r in result.of("tool_result")] == ["19", "57", "570"]
+    final = result.last.final_response
+    assert final.text == "The final result is **570**." and final.turns == 4
+    reasoning = final.history[1].parts[0].reasoning
+    assert reasoning.signature.startswith("rs_") and reasoning.encrypted_content
+    assert "".join(e.text for e in result.of("reasoning_delta")) == reasoning.text
+    for sent in http.requests[1:]:
+        body = sent.json
+        assert body["store"] is False
+        assert body["input"][2] == {
+            "type": "reasoning",
+            "id": reasoning.signature,
+            "summary": [{"type": "summary_text", "text": reasoning.text}],
+            "encrypted_content": reasoning.encrypted_content,
+        }
+    assert final.usage.input_tokens == 134 + 221 + 260 + 299

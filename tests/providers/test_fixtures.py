@@ -1,4 +1,4 @@
-"""The copied recordings stay byte-identical to the shared ones they came from."""
+"""Every shared recording has a byte-identical copy here (the tests read only the copies)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,34 @@ import pytest
 
 from .replay import FIXTURES
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "providers"
-COPIED = [
-    "openai_chat/text.sse",
-    "openai_chat/single_tool.sse",
-    "openai_chat/parallel_tool_calls.sse",
-    "anthropic/text.sse",
-    "anthropic/thinking.sse",
-    "anthropic/tool_no_args.sse",
-]
+
+def _shared() -> Path | None:
+    """`shared/fixtures/providers` beside the repository (or a worktree's parent)."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "fixtures" / "providers"
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="no shared/ beside the repository")
-@pytest.mark.parametrize("name", COPIED)
+SHARED = _shared()
+RECORDINGS = (
+    sorted(
+        str(p.relative_to(SHARED))
+        for p in SHARED.rglob("*")
+        if p.is_file() and p.name != "README.md"
+    )
+    if SHARED
+    else []
+)
+
+
+@pytest.mark.skipif(SHARED is None, reason="no shared/ beside the repository")
+def test_every_shared_recording_is_copied() -> None:
+    assert RECORDINGS and all((FIXTURES / name).is_file() for name in RECORDINGS)
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
 def test_copy_matches_shared_recording(name: str) -> None:
+    assert SHARED is not None
     assert (FIXTURES / name).read_bytes() == (SHARED / name).read_bytes()

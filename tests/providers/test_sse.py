@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from agentstream_server.providers.sse import SSEDecoder, SSEEvent
@@ -21,7 +22,15 @@ def frame(body: bytes, sizes: list[int]) -> list[SSEEvent]:
     return events + decoder.flush()
 
 
-RECORDINGS = sorted(p.relative_to(FIXTURES).as_posix() for p in FIXTURES.glob("*/*.sse"))
+def _is_stream(path: Path) -> bool:
+    """Error recordings are JSON bodies kept as `.sse` beside a non-200 `.status`."""
+    status = path.with_suffix(".status")
+    return not status.exists() or status.read_text().strip() == "200"
+
+
+RECORDINGS = sorted(
+    p.relative_to(FIXTURES).as_posix() for p in FIXTURES.glob("*/*.sse") if _is_stream(p)
+)
 
 
 @pytest.mark.parametrize("name", RECORDINGS)

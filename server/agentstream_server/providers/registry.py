@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from ..config import AnthropicProviderConfig, OpenAIProviderConfig, ProviderConfig
+from ..config import (
+    AnthropicProviderConfig,
+    OpenAIProviderConfig,
+    OpenAIResponsesProviderConfig,
+    ProviderConfig,
+)
 from ..core.model import ModelProvider
 from .anthropic_messages import AnthropicMessagesProvider
 from .offline import OfflineProvider
 from .openai_chat import OpenAIChatProvider
+from .openai_responses import OpenAIResponsesProvider
 
 
 def build_provider(name: str, config: ProviderConfig) -> ModelProvider:
@@ -16,4 +22,6 @@ def build_provider(name: str, config: ProviderConfig) -> ModelProvider:
         return OpenAIChatProvider(name, config)
     if isinstance(config, AnthropicProviderConfig):
         return AnthropicMessagesProvider(name, config)
+    if isinstance(config, OpenAIResponsesProviderConfig):
+        return OpenAIResponsesProvider(name, config)
     raise NotImplementedError(f"providers.{name}.type: {config.type!r} is not implemented yet")
