@@ -95,6 +95,7 @@ class Agents:
             tool_concurrency=agent.tool_concurrency,
             tool_timeout_s=agent.tool_timeout_s,
             hooks=hooks,
+            max_tool_output_bytes=self.config.limits.max_tool_output_bytes,
         )
 
 

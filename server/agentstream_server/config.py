@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .limits import Limits
+
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
@@ -135,6 +137,7 @@ class Config(_Strict):
     default_agent: str = ""
     server: ServerConfig = ServerConfig()
     bus: BusConfig = MemoryBusConfig()
+    limits: Limits = Limits()
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:

@@ -17,6 +17,22 @@ CONFIG: dict[str, Any] = {
         {"name": "a", "provider": "offline", "model": "m", "tools": ["calculator"]},
     ],
     "server": {"hooks_attach_timeout_ms": 2000, "hooks_buffer_events": 8},
+    # Small limits, so each case is cheap to build and to refuse.
+    "limits": {
+        "max_request_bytes": 256 * 1024,
+        "max_response_bytes": 64 * 1024,
+        "max_prompt_bytes": 1000,
+        "max_history_messages": 20,
+        "max_history_bytes": 4000,
+        "max_client_tools": 3,
+        "max_tool_schema_bytes": 500,
+        "max_tool_output_bytes": 1000,
+        "max_extra_params_bytes": 8000,
+        "max_extra_params_depth": 6,
+        "max_concurrent_runs": 8,
+        "max_runs_per_principal": 4,
+        "max_hook_replies_per_second": 50,
+    },
 }
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from agentstream.v1 import agent_pb2 as pb
+from google.protobuf import struct_pb2
 
 from ..helpers import collect, script
 from .conftest import assert_healthy
@@ -32,7 +33,130 @@ def _req(**fields: object) -> Callable[[], pb.StreamPromptRequest]:
     return build
 
 
+def _text(role: int, text: str) -> pb.Message:
+    return pb.Message(role=role, parts=[pb.ContentPart(text=text)])
+
+
+USER, ASSISTANT = pb.ROLE_USER, pb.ROLE_ASSISTANT
+
+
+def _tool(name: str = "t", **schema: object) -> pb.ToolDefinition:
+    tool = pb.ToolDefinition(name=name, description="d")
+    tool.parameters.update({"type": "object", **schema})
+    return tool
+
+
+def _extra(value: object) -> struct_pb2.Struct:
+    extra = struct_pb2.Struct()
+    extra.update({"x": value})
+    return extra
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def _orphan_result() -> list[pb.Message]:
+    result = pb.ContentPart(tool_result=pb.ToolResult(id="nobody", content="42"))
+    return [_text(USER, "q"), pb.Message(role=USER, parts=[result])]
+
+
 CASES = [
+    # Limits, each named in the status.
+    Case("prompt over its limit", _req(prompt="p" * 1001), INVALID, "limits.max_prompt_bytes"),
+    Case(
+        "prompt of multi-byte characters over its limit",
+        _req(prompt="\u00e9" * 501),
+        INVALID,
+        "limits.max_prompt_bytes",
+    ),
+    Case(
+        "too many history messages",
+        _req(history=[_text(USER, "h")] * 21),
+        INVALID,
+        "limits.max_history_messages",
+    ),
+    Case(
+        "history over its byte limit",
+        _req(history=[_text(USER, "h" * 1000)] * 5),
+        INVALID,
+        "limits.max_history_bytes",
+    ),
+    Case(
+        "too many client tools",
+        _req(tools=[_tool(f"t{i}") for i in range(4)]),
+        INVALID,
+        "limits.max_client_tools",
+    ),
+    Case(
+        "tool schema over its limit",
+        _req(tools=[_tool(description="d" * 600)]),
+        INVALID,
+        "limits.max_tool_schema_bytes",
+    ),
+    Case(
+        "extra_params over its byte limit",
+        _req(extra_params=_extra("x" * 9000)),
+        INVALID,
+        "limits.max_extra_params_bytes",
+    ),
+    Case(
+        "extra_params nested too deep",
+        _req(extra_params=_extra(_nested(7))),
+        INVALID,
+        "limits.max_extra_params_depth",
+    ),
+    Case(
+        "extra_params list nested too deep",
+        _req(extra_params=_extra([[[[[[1]]]]]])),
+        INVALID,
+        "limits.max_extra_params_depth",
+    ),
+    # Fields checked for shape.
+    Case(
+        "duplicate client tool names",
+        _req(tools=[_tool("t"), _tool("t")]),
+        INVALID,
+        "tools[1].name",
+    ),
+    Case(
+        "client tool named like a server tool",
+        _req(tools=[_tool("calculator")]),
+        INVALID,
+        "tools[0].name",
+    ),
+    Case("client tool name with spaces", _req(tools=[_tool("a b")]), INVALID, "tools[0].name"),
+    Case(
+        "client tool schema not an object",
+        _req(tools=[_tool(type="string")]),
+        INVALID,
+        "tools[0].parameters",
+    ),
+    Case("max_turns of zero", _req(max_turns=0), INVALID, "max_turns"),
+    Case("temperature out of range", _req(temperature=3), INVALID, "temperature"),
+    Case("no prompt and no history", _req(prompt=""), INVALID, "prompt"),
+    Case(
+        "history message without a role",
+        _req(history=[pb.Message(parts=[pb.ContentPart(text="x")])]),
+        INVALID,
+        "history[0].role",
+    ),
+    Case(
+        "history message without parts",
+        _req(history=[pb.Message(role=USER)]),
+        INVALID,
+        "history[0].parts",
+    ),
+    Case(
+        "orphan tool result in history",
+        _req(history=_orphan_result()),
+        INVALID,
+        "history[1].parts[0].tool_result.id",
+    ),
+    # Identifiers: quoted short, whatever their size.
     Case("agent name of 20 KB", _req(agent="n" * 20_000), grpc.StatusCode.NOT_FOUND, "agent:"),
     Case("run id of 20 KB", _req(run_id="r" * 20_000), INVALID, "run_id:"),
     Case("run id of 10 KB", _req(run_id="r" * 10_000), INVALID, "run_id:"),

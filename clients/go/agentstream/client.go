@@ -38,13 +38,21 @@ type Client struct {
 	Service pb.AgentServiceClient
 }
 
+// MaxMessageBytes is the largest message the helper sends or accepts: gRPC's
+// default receive limit is 4 MiB, and a run's last event carries its whole
+// history, which the server allows up to its max_response_bytes (16 MiB by default).
+const MaxMessageBytes = 16 << 20
+
 // Dial connects to target ("host:port"). Without options the connection is
-// plaintext, as for a server on localhost.
+// plaintext, as for a server on localhost. Message size limits are raised to
+// MaxMessageBytes; options given later override them.
 func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	conn, err := grpc.NewClient(target, opts...)
+	sizes := grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
+	conn, err := grpc.NewClient(target, append([]grpc.DialOption{sizes}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

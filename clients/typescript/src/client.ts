@@ -90,6 +90,10 @@ export const STATUS_NAMES = [
 
 const HOOKS_DRAIN_MS = 2000;
 
+/** The largest message sent or accepted: a run's last event carries its whole history,
+ * which the server allows up to its max_response_bytes (16 MiB by default). */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 export class AgentClient {
   /** The generated Connect client, for calls the helper does not wrap. */
   readonly service: Client<typeof AgentService>;
@@ -99,7 +103,12 @@ export class AgentClient {
   constructor(target: string) {
     const baseUrl = /^https?:\/\//.test(target) ? target : `http://${target}`;
     this.sessions = new Http2SessionManager(baseUrl);
-    const transport = createGrpcTransport({ baseUrl, sessionManager: this.sessions });
+    const transport = createGrpcTransport({
+      baseUrl,
+      sessionManager: this.sessions,
+      readMaxBytes: MAX_MESSAGE_BYTES,
+      writeMaxBytes: MAX_MESSAGE_BYTES,
+    });
     this.service = createClient(AgentService, transport);
   }
 

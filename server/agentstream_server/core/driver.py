@@ -54,6 +54,8 @@ class RunSpec:
     tool_timeout_s: float = 60.0  # for server tools that set no timeout_s of their own
     progress_interval_s: float = 0.1  # at most one progress event per call this often
     hooks: RunHooks = NO_HOOKS
+    # A larger tool result reaches the model as an error naming the limit.
+    max_tool_output_bytes: int = 1 << 20
 
 
 class AgentRun:
@@ -244,6 +246,7 @@ class AgentRun:
             gate.close()  # no progress after the result
             if self._progress.get(call.id) is gate:
                 del self._progress[call.id]
+        result = _within(result, call, spec.max_tool_output_bytes)
         await spec.hooks.tool_result(turn, call, result)
         return result
 
@@ -275,6 +278,20 @@ class AgentRun:
         timeout_s = tool.timeout_s or self.spec.tool_timeout_s
         async with self._tool_slots:
             return await run_server_tool(tool, call, arguments, context, timeout_s)
+
+
+def _within(result: ToolResult, call: ToolCall, max_bytes: int) -> ToolResult:
+    # A character is at most 4 bytes in UTF-8: most results need no encoding to tell.
+    if len(result.content) * 4 <= max_bytes:
+        return result
+    size = len(result.content.encode())
+    if size <= max_bytes:
+        return result
+    return error_result(
+        call,
+        f"tool {call.name!r}: output of {size} bytes is over the limit of {max_bytes} "
+        "(limits.max_tool_output_bytes)",
+    )
 
 
 def _fill_missing(

@@ -30,6 +30,7 @@ class ErrorCode(Enum):
     RUN_ID_IN_USE = "run_id_in_use"
     RUN_LOST = "run_lost"
     RUN_STORE_UNAVAILABLE = "run_store_unavailable"
+    TOO_MANY_RUNS = "too_many_runs"
 
 
 class AgentError(Exception):

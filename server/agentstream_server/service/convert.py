@@ -9,7 +9,7 @@ from agentstream.v1 import agent_pb2 as pb
 from google.protobuf import json_format
 
 from ..agents import PromptRequest
-from ..core.errors import ErrorCode, InvalidRequest
+from ..core.errors import ErrorCode, InvalidRequest, quote
 from ..core.events import FinishReason
 from ..core.messages import Message, Part, Reasoning, Role, Text, ToolCall, ToolResult, Usage
 from ..core.model import ToolChoice, ToolChoiceMode, ToolSpec
@@ -60,10 +60,12 @@ def prompt_request(request: pb.StreamPromptRequest) -> PromptRequest:
         raise InvalidRequest("max_tokens", "must be at least 1")
     if request.HasField("model") and not request.model:
         raise InvalidRequest("model", "must not be empty when set")
+    history = [_message(m, f"history[{i}]") for i, m in enumerate(request.history)]
+    _check_tool_results(history)
     return PromptRequest(
         agent=request.agent,
         prompt=request.prompt,
-        history=[_message(m, f"history[{i}]") for i, m in enumerate(request.history)],
+        history=history,
         max_turns=request.max_turns if request.HasField("max_turns") else None,
         run_id=request.run_id,
         client_tools=[_tool_spec(t, f"tools[{i}]") for i, t in enumerate(request.tools)],
@@ -107,6 +109,21 @@ def _part(part: pb.ContentPart, where: str) -> Part:
         thought = part.reasoning
         return Reasoning(thought.text, thought.signature, thought.encrypted_content)
     raise InvalidRequest(where, "set one of text, tool_call, tool_result, reasoning")
+
+
+def _check_tool_results(history: list[Message]) -> None:
+    """Every tool result answers a call made earlier: providers refuse orphans, and the
+    caller is better told which one than handed a provider's error."""
+    calls: set[str] = set()
+    for i, message in enumerate(history):
+        for j, part in enumerate(message.parts):
+            if isinstance(part, ToolCall):
+                calls.add(part.id)
+            elif isinstance(part, ToolResult) and part.id not in calls:
+                raise InvalidRequest(
+                    f"history[{i}].parts[{j}].tool_result.id",
+                    f"no tool call with id {quote(part.id)} earlier in the history",
+                )
 
 
 def _tool_spec(tool: pb.ToolDefinition, where: str) -> ToolSpec:

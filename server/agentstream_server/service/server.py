@@ -18,6 +18,7 @@ from ..bus import make_bus
 from ..config import Config
 from ..core.errors import ShuttingDown
 from ..core.tools import Tool
+from ..limits import grpc_options
 from ..tools.builtin import BUILTIN_TOOLS
 from .servicer import AgentServicer
 
@@ -38,7 +39,9 @@ class AgentServer:
         self.bus = make_bus(config.bus)
         self.servicer = AgentServicer(self.agents, self.bus)
         self.health = HealthServicer()
-        self._server = grpc.aio.server(interceptors=_interceptors(config))
+        self._server = grpc.aio.server(
+            interceptors=_interceptors(config), options=grpc_options(config.limits)
+        )
         pb_grpc.add_AgentServiceServicer_to_server(self.servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(

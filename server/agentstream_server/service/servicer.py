@@ -12,7 +12,7 @@ import grpc
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
-from ..agents import Agents
+from ..agents import Agents, PromptRequest
 from ..bus import BusUnavailable, RunBus, RunExists, RunLog, RunRecord, RunStatus
 from ..config import ServerConfig
 from ..core.driver import AgentRun, Emit
@@ -26,6 +26,7 @@ from ..core.errors import (
     quote,
 )
 from ..core.events import FinalResponse, RunEvent, RunFailed
+from ..limits import RunSlot, RunSlots, RunTooLong, check_request
 from .convert import ERROR_CODES_PB, check_run_id, prompt_request, tool_pb
 from .events import event_pb
 from .hook_outbox import Outbox
@@ -47,7 +48,9 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
     def __init__(self, agents: Agents, bus: RunBus) -> None:
         self._agents = agents
         self._settings: ServerConfig = agents.config.server
+        self._limits = agents.config.limits
         self.runs = RunRegistry()
+        self.slots = RunSlots(self._limits)
         self.bus = bus
         self._detached: set[asyncio.Task[FinalResponse | RunFailed]] = set()
 
@@ -62,8 +65,11 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         yield
 
     async def _stream_prompt(self, request: pb.StreamPromptRequest, context: PromptContext) -> None:
+        slot: RunSlot | None = None
         try:
-            prompt = prompt_request(request)
+            check_request(request, self._limits)
+            slot = self.slots.acquire(principal_of(context))
+            prompt = await _converted(request)
             prompt.run_id = prompt.run_id or uuid.uuid4().hex
             session = HookSession(
                 prompt.run_id,
@@ -75,15 +81,21 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             session.report_progress = run.report_progress
             log = await self._open_run(run, session, request.detach, context)
         except AgentError as error:
+            if slot is not None:
+                slot.release()
             failed = RunFailed(error, [])
             await context.write(event_pb(failed, request.run_id or uuid.uuid4().hex, 1, 0))
             _set_status(context, failed)
             return
+        except BaseException:  # cancelled before the run began: its slot is free again
+            if slot is not None:
+                slot.release()
+            raise
         if not request.detach:
-            outcome = await self._execute(run, session, log, context.write)
+            outcome = await self._execute(run, session, log, slot, context.write)
         else:
             caller = _DetachableCaller(context)
-            task = asyncio.create_task(self._execute(run, session, log, caller.write))
+            task = asyncio.create_task(self._execute(run, session, log, slot, caller.write))
             self._detached.add(task)
             task.add_done_callback(self._detached.discard)
             try:
@@ -113,11 +125,13 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         return log
 
     async def _execute(
-        self, run: AgentRun, session: HookSession, log: RunLog, write: Write
+        self, run: AgentRun, session: HookSession, log: RunLog, slot: RunSlot, write: Write
     ) -> FinalResponse | RunFailed:
-        """Runs the loop to its end, keeping the log, the hooks session and the registry
-        in step with it."""
-        emit = _Emitter(run, log, write)
+        """Runs the loop to its end, keeping the log, the hooks session, the registry and
+        the run's slot in step with it."""
+        emit = _Emitter(run, log, write, self._limits.max_response_bytes)
+        max_s = self._limits.max_run_seconds
+        too_long = asyncio.get_running_loop().call_later(max_s, run.interrupt, RunTooLong(max_s))
         started = time.monotonic()
         try:
             outcome = await self._run(run, emit)
@@ -130,6 +144,8 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             _log_run(run, "abandoned by the caller", started)
             raise
         finally:
+            too_long.cancel()
+            slot.release()
             self.runs.unregister(session)
         _end_session(session, outcome)
         if isinstance(outcome, RunFailed):
@@ -281,16 +297,28 @@ def _end_session(session: HookSession, outcome: FinalResponse | RunFailed) -> No
     session.end(kind, ERROR_CODES_PB[error.code], error.message)
 
 
+# Converting a request costs about 7 µs per history message; above this many, it runs
+# in a worker thread so other streams and the health check are not held up.
+_CONVERT_IN_THREAD_MESSAGES = 512
+
+
+async def _converted(request: pb.StreamPromptRequest) -> PromptRequest:
+    if len(request.history) < _CONVERT_IN_THREAD_MESSAGES:
+        return prompt_request(request)
+    return await asyncio.to_thread(prompt_request, request)
+
+
 class _Emitter:
     """Numbers each event, adds it to the run's log and writes it to the caller."""
 
-    __slots__ = ("_log", "_run", "_run_id", "_write", "seq")
+    __slots__ = ("_log", "_max_bytes", "_run", "_run_id", "_write", "seq")
 
-    def __init__(self, run: AgentRun, log: RunLog, write: Write) -> None:
+    def __init__(self, run: AgentRun, log: RunLog, write: Write, max_bytes: int) -> None:
         self._run = run
         self._run_id = run.spec.run_id
         self._log = log
         self._write = write
+        self._max_bytes = max_bytes
         self.seq = 0
 
     def message(self, event: RunEvent) -> pb.StreamPromptResponse:
@@ -300,8 +328,25 @@ class _Emitter:
     async def __call__(self, event: RunEvent) -> None:
         self.seq += 1
         message = event_pb(event, self._run_id, self.seq, self._run.turn)
+        kind = type(event)
+        if (kind is FinalResponse or kind is RunFailed) and message.ByteSize() > self._max_bytes:
+            message = _without_history(message)
         self._log.append(message)
         await self._write(message)
+
+
+def _without_history(message: pb.StreamPromptResponse) -> pb.StreamPromptResponse:
+    """The last event of a run, too large to send: the same, minus the history, and saying
+    so, rather than a message the caller's receive limit would discard with everything."""
+    logger.info(
+        "run %s: a history of %d bytes left out of the last event (limits.max_response_bytes)",
+        message.run_id,
+        message.ByteSize(),
+    )
+    result = getattr(message, str(message.WhichOneof("event")))
+    del result.history[:]
+    result.history_omitted = True
+    return message
 
 
 class _DetachableCaller:

@@ -23,6 +23,8 @@ STATUS_OF: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.RUN_ID_IN_USE: grpc.StatusCode.ALREADY_EXISTS,
     ErrorCode.RUN_LOST: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.RUN_STORE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    # A concurrency limit: retryable, answered at once rather than queued.
+    ErrorCode.TOO_MANY_RUNS: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 # The same, keyed by the protobuf code a run's `error` event carries (WatchRun).

@@ -26,6 +26,14 @@ from .v1 import agent_pb2_grpc as pb_grpc
 
 ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
 
+# gRPC's default receive limit is 4 MiB; a run's last event carries its whole history,
+# which the server allows up to its max_response_bytes (16 MiB by default).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+)
+
 
 @dataclass(frozen=True)
 class ClientTool:
@@ -101,7 +109,7 @@ class RunFailed(Exception):
 
 class AgentClient:
     def __init__(self, target: str, *, channel: grpc.aio.Channel | None = None) -> None:
-        self._channel = channel or grpc.aio.insecure_channel(target)
+        self._channel = channel or grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._owns_channel = channel is None
         self.stub = pb_grpc.AgentServiceStub(self._channel)
 

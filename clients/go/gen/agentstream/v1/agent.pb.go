@@ -279,6 +279,9 @@ const (
 	ErrorCode_ERROR_CODE_DEADLINE_EXCEEDED ErrorCode = 10
 	// Another running run has the requested run_id (ALREADY_EXISTS).
 	ErrorCode_ERROR_CODE_RUN_ID_IN_USE ErrorCode = 11
+	// The server, or this caller, already runs as many runs as its limits allow
+	// (RESOURCE_EXHAUSTED, retryable): answered at once, never queued.
+	ErrorCode_ERROR_CODE_TOO_MANY_RUNS ErrorCode = 12
 	// The server process running the run stopped without finishing it
 	// (UNAVAILABLE). The error's history continues the run.
 	ErrorCode_ERROR_CODE_RUN_LOST ErrorCode = 16
@@ -302,6 +305,7 @@ var (
 		9:  "ERROR_CODE_INTERNAL",
 		10: "ERROR_CODE_DEADLINE_EXCEEDED",
 		11: "ERROR_CODE_RUN_ID_IN_USE",
+		12: "ERROR_CODE_TOO_MANY_RUNS",
 		16: "ERROR_CODE_RUN_LOST",
 		17: "ERROR_CODE_RUN_STORE_UNAVAILABLE",
 	}
@@ -318,6 +322,7 @@ var (
 		"ERROR_CODE_INTERNAL":              9,
 		"ERROR_CODE_DEADLINE_EXCEEDED":     10,
 		"ERROR_CODE_RUN_ID_IN_USE":         11,
+		"ERROR_CODE_TOO_MANY_RUNS":         12,
 		"ERROR_CODE_RUN_LOST":              16,
 		"ERROR_CODE_RUN_STORE_UNAVAILABLE": 17,
 	}
@@ -1721,9 +1726,12 @@ type FinalResponse struct {
 	Usage *Usage `protobuf:"bytes,2,opt,name=usage,proto3" json:"usage,omitempty"`
 	Turns uint32 `protobuf:"varint,3,opt,name=turns,proto3" json:"turns,omitempty"`
 	// The complete conversation; send it back as `history` to continue.
-	History       []*Message `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	History []*Message `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
+	// True when the history was left out because this message would have been
+	// larger than the server's max_response_bytes; `history` is then empty.
+	HistoryOmitted bool `protobuf:"varint,5,opt,name=history_omitted,json=historyOmitted,proto3" json:"history_omitted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *FinalResponse) Reset() {
@@ -1784,6 +1792,13 @@ func (x *FinalResponse) GetHistory() []*Message {
 	return nil
 }
 
+func (x *FinalResponse) GetHistoryOmitted() bool {
+	if x != nil {
+		return x.HistoryOmitted
+	}
+	return false
+}
+
 // RunError ends a failed run; the call then ends with the matching status.
 type RunError struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1793,9 +1808,12 @@ type RunError struct {
 	Retryable bool `protobuf:"varint,3,opt,name=retryable,proto3" json:"retryable,omitempty"`
 	// The conversation so far; for ERROR_CODE_MAX_TURNS_EXCEEDED a request with
 	// this history and an empty prompt continues the run.
-	History       []*Message `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	History []*Message `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
+	// True when the history was left out because this message would have been
+	// larger than the server's max_response_bytes; `history` is then empty.
+	HistoryOmitted bool `protobuf:"varint,5,opt,name=history_omitted,json=historyOmitted,proto3" json:"history_omitted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RunError) Reset() {
@@ -1854,6 +1872,13 @@ func (x *RunError) GetHistory() []*Message {
 		return x.History
 	}
 	return nil
+}
+
+func (x *RunError) GetHistoryOmitted() bool {
+	if x != nil {
+		return x.HistoryOmitted
+	}
+	return false
 }
 
 // ToolProgress reports how far a running tool has got. A tool's reports are
@@ -4407,17 +4432,19 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\rfinish_reason\x18\x02 \x01(\x0e2\x1c.agentstream.v1.FinishReasonR\ffinishReason\x12\x1f\n" +
 	"\vresponse_id\x18\x03 \x01(\tR\n" +
 	"responseId\x12\x14\n" +
-	"\x05model\x18\x04 \x01(\tR\x05model\"\x99\x01\n" +
+	"\x05model\x18\x04 \x01(\tR\x05model\"\xc2\x01\n" +
 	"\rFinalResponse\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12+\n" +
 	"\x05usage\x18\x02 \x01(\v2\x15.agentstream.v1.UsageR\x05usage\x12\x14\n" +
 	"\x05turns\x18\x03 \x01(\rR\x05turns\x121\n" +
-	"\ahistory\x18\x04 \x03(\v2\x17.agentstream.v1.MessageR\ahistory\"\xa4\x01\n" +
+	"\ahistory\x18\x04 \x03(\v2\x17.agentstream.v1.MessageR\ahistory\x12'\n" +
+	"\x0fhistory_omitted\x18\x05 \x01(\bR\x0ehistoryOmitted\"\xcd\x01\n" +
 	"\bRunError\x12-\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x19.agentstream.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1c\n" +
 	"\tretryable\x18\x03 \x01(\bR\tretryable\x121\n" +
-	"\ahistory\x18\x04 \x03(\v2\x17.agentstream.v1.MessageR\ahistory\"z\n" +
+	"\ahistory\x18\x04 \x03(\v2\x17.agentstream.v1.MessageR\ahistory\x12'\n" +
+	"\x0fhistory_omitted\x18\x05 \x01(\bR\x0ehistoryOmitted\"z\n" +
 	"\fToolProgress\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -4613,7 +4640,7 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x18FINISH_REASON_TOOL_CALLS\x10\x02\x12\x18\n" +
 	"\x14FINISH_REASON_LENGTH\x10\x03\x12 \n" +
 	"\x1cFINISH_REASON_CONTENT_FILTER\x10\x04\x12\x17\n" +
-	"\x13FINISH_REASON_OTHER\x10\x05*\xbf\x03\n" +
+	"\x13FINISH_REASON_OTHER\x10\x05*\xdd\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x1e\n" +
@@ -4627,7 +4654,8 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x13ERROR_CODE_INTERNAL\x10\t\x12 \n" +
 	"\x1cERROR_CODE_DEADLINE_EXCEEDED\x10\n" +
 	"\x12\x1c\n" +
-	"\x18ERROR_CODE_RUN_ID_IN_USE\x10\v\x12\x17\n" +
+	"\x18ERROR_CODE_RUN_ID_IN_USE\x10\v\x12\x1c\n" +
+	"\x18ERROR_CODE_TOO_MANY_RUNS\x10\f\x12\x17\n" +
 	"\x13ERROR_CODE_RUN_LOST\x10\x10\x12$\n" +
 	" ERROR_CODE_RUN_STORE_UNAVAILABLE\x10\x11*\x84\x01\n" +
 	"\bRunState\x12\x19\n" +

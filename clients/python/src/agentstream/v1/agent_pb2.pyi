@@ -162,6 +162,10 @@ class _ErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorCode.V
     """The run's deadline passed (DEADLINE_EXCEEDED)."""
     ERROR_CODE_RUN_ID_IN_USE: _ErrorCode.ValueType  # 11
     """Another running run has the requested run_id (ALREADY_EXISTS)."""
+    ERROR_CODE_TOO_MANY_RUNS: _ErrorCode.ValueType  # 12
+    """The server, or this caller, already runs as many runs as its limits allow
+    (RESOURCE_EXHAUSTED, retryable): answered at once, never queued.
+    """
     ERROR_CODE_RUN_LOST: _ErrorCode.ValueType  # 16
     """The server process running the run stopped without finishing it
     (UNAVAILABLE). The error's history continues the run.
@@ -201,6 +205,10 @@ ERROR_CODE_DEADLINE_EXCEEDED: ErrorCode.ValueType  # 10
 """The run's deadline passed (DEADLINE_EXCEEDED)."""
 ERROR_CODE_RUN_ID_IN_USE: ErrorCode.ValueType  # 11
 """Another running run has the requested run_id (ALREADY_EXISTS)."""
+ERROR_CODE_TOO_MANY_RUNS: ErrorCode.ValueType  # 12
+"""The server, or this caller, already runs as many runs as its limits allow
+(RESOURCE_EXHAUSTED, retryable): answered at once, never queued.
+"""
 ERROR_CODE_RUN_LOST: ErrorCode.ValueType  # 16
 """The server process running the run stopped without finishing it
 (UNAVAILABLE). The error's history continues the run.
@@ -864,8 +872,13 @@ class FinalResponse(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     TURNS_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    HISTORY_OMITTED_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     turns: _builtins.int
+    history_omitted: _builtins.bool
+    """True when the history was left out because this message would have been
+    larger than the server's max_response_bytes; `history` is then empty.
+    """
     @_builtins.property
     def usage(self) -> Global___Usage:
         """Sum of all turns' usage."""
@@ -881,10 +894,11 @@ class FinalResponse(_message.Message):
         usage: Global___Usage | None = ...,
         turns: _builtins.int = ...,
         history: _abc.Iterable[Global___Message] | None = ...,
+        history_omitted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "text", b"text", "turns", b"turns", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "history_omitted", b"history_omitted", "text", b"text", "turns", b"turns", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -900,10 +914,15 @@ class RunError(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     RETRYABLE_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    HISTORY_OMITTED_FIELD_NUMBER: _builtins.int
     code: Global___ErrorCode.ValueType
     message: _builtins.str
     retryable: _builtins.bool
     """True when the same request may succeed later."""
+    history_omitted: _builtins.bool
+    """True when the history was left out because this message would have been
+    larger than the server's max_response_bytes; `history` is then empty.
+    """
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___Message]:
         """The conversation so far; for ERROR_CODE_MAX_TURNS_EXCEEDED a request with
@@ -917,10 +936,11 @@ class RunError(_message.Message):
         message: _builtins.str = ...,
         retryable: _builtins.bool = ...,
         history: _abc.Iterable[Global___Message] | None = ...,
+        history_omitted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "history", b"history", "message", b"message", "retryable", b"retryable"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "history", b"history", "history_omitted", b"history_omitted", "message", b"message", "retryable", b"retryable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
