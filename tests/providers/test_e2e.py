@@ -218,3 +218,57 @@ async def test_openai_responses_carries_encrypted_reasoning_through_a_tool_chain
             "encrypted_content": reasoning.encrypted_content,
         }
     assert final.usage.input_tokens == 134 + 221 + 260 + 299
+
+
+@tool(
+    "customAdditionImplementation",
+    "Perform computation on integers.",
+    {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "required": ["a", "b"],
+    },
+)
+async def add(arguments: dict[str, Any]) -> str:
+    return str(arguments["a"] + arguments["b"])
+
+
+async def test_gemini_sends_the_thought_signature_back_with_its_call(
+    start_server, replay, api_key
+) -> None:
+    turn_1, turn_2 = (fixture(f"gemini/tool_round_trip.{n}.sse") for n in (1, 2))
+    http = await replay(Reply(turn_1, chunk_size=1), Reply(turn_2, seed=9))
+    agents = await start_server(
+        config("gemini", http, ["customAdditionImplementation"]),
+        tools={"customAdditionImplementation": add},
+    )
+    result = await collect(agents.stub, pb.StreamPromptRequest(prompt="What is 2 + 3?"))
+    assert result.code == grpc.StatusCode.OK, result.details
+    (call,) = result.of("tool_call")
+    assert (call.name, json.loads(call.arguments)) == (
+        "customAdditionImplementation",
+        {"a": 2, "b": 3},
+    )
+    final = result.last.final_response
+    assert json.loads(final.text)["answer"] == 13  # what the recorded model answered
+    signature = final.history[1].parts[0].reasoning.signature
+    assert signature.startswith("Et4FCtsF")
+    first, second = (r.json for r in http.requests)
+    assert http.requests[0].path == "/v1beta/models/m:streamGenerateContent?alt=sse"
+    assert first["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    assert second["contents"][1:] == [
+        {
+            "parts": [
+                {
+                    "functionCall": {"args": {"a": 2, "b": 3}, "name": call.name},
+                    "thoughtSignature": signature,
+                }
+            ],
+            "role": "model",
+        },
+        {
+            "parts": [{"functionResponse": {"name": call.name, "response": {"output": "5"}}}],
+            "role": "user",
+        },
+    ]
+    assert final.usage.reasoning_tokens == 153

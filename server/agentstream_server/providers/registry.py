@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from ..config import (
     AnthropicProviderConfig,
+    GeminiProviderConfig,
     OpenAIProviderConfig,
     OpenAIResponsesProviderConfig,
     ProviderConfig,
 )
 from ..core.model import ModelProvider
 from .anthropic_messages import AnthropicMessagesProvider
+from .gemini import GeminiProvider
 from .offline import OfflineProvider
 from .openai_chat import OpenAIChatProvider
 from .openai_responses import OpenAIResponsesProvider
@@ -24,4 +26,6 @@ def build_provider(name: str, config: ProviderConfig) -> ModelProvider:
         return AnthropicMessagesProvider(name, config)
     if isinstance(config, OpenAIResponsesProviderConfig):
         return OpenAIResponsesProvider(name, config)
+    if isinstance(config, GeminiProviderConfig):
+        return GeminiProvider(name, config)
     raise NotImplementedError(f"providers.{name}.type: {config.type!r} is not implemented yet")
