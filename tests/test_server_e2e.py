@@ -14,6 +14,8 @@ import pytest
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from agentstream_server.config import ConfigError, load_config, parse_config
+from agentstream_server.tools.builtin import BUILTIN_TOOLS
+from agentstream_server.tools.catalogue import ToolCatalogue
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -105,7 +107,7 @@ def test_unknown_server_tool_is_named():
         }
     )
     with pytest.raises(ConfigError, match=r"agents\[0\]\.tools\[1\]: no server tool named"):
-        config.check_tools({"calculator"})
+        ToolCatalogue(config, BUILTIN_TOOLS)
 
 
 def test_shipped_default_config_is_valid():

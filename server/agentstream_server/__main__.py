@@ -9,6 +9,7 @@ import sys
 
 from .config import ConfigError, load_config
 from .service.server import serve
+from .tools.mcp_servers import McpStartError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(config, args.addr))
     except ConfigError as e:
         print(f"agentstream: bad config: {e}", file=sys.stderr)
+        return 2
+    except McpStartError as e:
+        print(f"agentstream: cannot start: {e}", file=sys.stderr)
         return 2
     return 0
 

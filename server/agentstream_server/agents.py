@@ -15,6 +15,7 @@ from .core.messages import Message, Role
 from .core.model import ModelProvider, ModelRequest, ToolChoice, ToolChoiceMode, ToolSpec
 from .core.tools import Tool
 from .providers.registry import build_provider
+from .tools.catalogue import ToolCatalogue
 
 
 @dataclass(slots=True)
@@ -37,9 +38,9 @@ class PromptRequest:
 
 class Agents:
     def __init__(self, config: Config, tools: dict[str, Tool]) -> None:
-        config.check_tools(set(tools))
+        """`tools`: the tools agents may name by a plain name (the built-in ones)."""
         self.config = config
-        self.tools = tools
+        self.tools = ToolCatalogue(config, tools)
         self.providers: dict[str, ModelProvider] = {
             name: build_provider(name, provider) for name, provider in config.providers.items()
         }
@@ -55,9 +56,13 @@ class Agents:
         return list(self.config.agents)
 
     def server_tools(self, agent: AgentConfig) -> dict[str, Tool]:
-        return {name: self.tools[name] for name in agent.tools}
+        return self.tools.tools_for(agent)
+
+    async def start(self) -> None:
+        await self.tools.start()
 
     async def aclose(self) -> None:
+        await self.tools.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 

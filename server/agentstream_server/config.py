@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .limits import Limits
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+MCP_PREFIX = "mcp:"  # an agent's tools entry naming an MCP server
 
 
 class ConfigError(Exception):
@@ -89,6 +90,39 @@ def _offline_only() -> dict[str, ProviderConfig]:
     return {"offline": OfflineProviderConfig(type="offline")}
 
 
+class McpServerConfig(_Strict):
+    """An MCP server: a command run over stdio, or a streamable HTTP `url`."""
+
+    command: list[str] | None = Field(None, min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)  # added to a safe default environment
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    # A required server must be up before the agentstream server serves; another one's
+    # tools appear once it is up.
+    required: bool = True
+    startup_timeout_s: float = Field(30.0, gt=0)
+    # How often a running server is checked (a tools listing); a dead one is restarted.
+    check_interval_s: float = Field(10.0, gt=0)
+    # Upper bound of the wait between restarts (exponential backoff from 0.5 s).
+    max_restart_delay_s: float = Field(30.0, gt=0)
+    timeout_s: float | None = Field(None, gt=0)  # per call; default: the agent's tool_timeout_s
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("set either command (stdio) or url (streamable HTTP)")
+        if self.url is not None and (self.env or self.cwd):
+            raise ValueError("env and cwd are for command (stdio) servers")
+        if self.command is not None and self.headers:
+            raise ValueError("headers are for url (streamable HTTP) servers")
+        return self
+
+    @property
+    def transport(self) -> str:
+        return "stdio" if self.command is not None else "http"
+
+
 class AgentConfig(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     provider: str
@@ -100,6 +134,8 @@ class AgentConfig(_Strict):
     tool_concurrency: int = Field(4, ge=1, le=256)
     # How long a server tool may run when it sets no timeout_s of its own.
     tool_timeout_s: float = Field(60.0, gt=0, le=86_400)
+    # Built-in names, `module.path:object` or `module.path` (Python), `mcp:<server>` or
+    # `mcp:<server>/<tool>`.
     tools: list[str] = Field(default_factory=list)
     # Provider-specific request parameters sent on every call (a request's extra_params win).
     extra_params: dict[str, Any] = Field(default_factory=dict)
@@ -138,6 +174,7 @@ class Config(_Strict):
     server: ServerConfig = ServerConfig()
     bus: BusConfig = MemoryBusConfig()
     limits: Limits = Limits()
+    mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
@@ -150,23 +187,28 @@ class Config(_Strict):
                     f"agents[{i}].provider: no provider named {agent.provider!r} "
                     f"(configured: {', '.join(sorted(self.providers))})"
                 )
+            self._check_mcp_references(i, agent)
         if self.default_agent and self.default_agent not in names:
             raise ValueError(f"default_agent: no agent named {self.default_agent!r}")
         return self
 
+    def _check_mcp_references(self, i: int, agent: AgentConfig) -> None:
+        for j, entry in enumerate(agent.tools):
+            if not entry.startswith(MCP_PREFIX):
+                continue
+            server, _, tool = entry.removeprefix(MCP_PREFIX).partition("/")
+            if server not in self.mcp_servers:
+                configured = ", ".join(sorted(self.mcp_servers)) or "none"
+                raise ValueError(
+                    f"agents[{i}].tools[{j}]: no MCP server named {server!r} "
+                    f"(mcp_servers: {configured})"
+                )
+            if "/" in entry.removeprefix(MCP_PREFIX) and not tool:
+                raise ValueError(f"agents[{i}].tools[{j}]: name a tool after {server!r}/")
+
     @property
     def default_agent_name(self) -> str:
         return self.default_agent or self.agents[0].name
-
-    def check_tools(self, known: set[str]) -> None:
-        """Tools are code, so their names are checked against what the server has."""
-        for i, agent in enumerate(self.agents):
-            for j, name in enumerate(agent.tools):
-                if name not in known:
-                    raise ConfigError(
-                        f"agents[{i}].tools[{j}]: no server tool named {name!r} "
-                        f"(available: {', '.join(sorted(known))})"
-                    )
 
 
 def parse_config(data: Any, source: str = "config") -> Config:

@@ -14,6 +14,7 @@ from ..core.events import FinishReason
 from ..core.messages import Message, Part, Reasoning, Role, Text, ToolCall, ToolResult, Usage
 from ..core.model import ToolChoice, ToolChoiceMode, ToolSpec
 from ..core.tools import Tool, ToolSource
+from ..tools.mcp_servers import McpState, McpStatus
 
 MAX_TURNS_LIMIT = 1000
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -41,6 +42,11 @@ _TOOL_SOURCES_PB = {
     ToolSource.PYTHON: pb.TOOL_SOURCE_PYTHON,
     ToolSource.MCP: pb.TOOL_SOURCE_MCP,
     ToolSource.CLIENT: pb.TOOL_SOURCE_CLIENT,
+}
+_MCP_STATES_PB = {
+    McpState.STARTING: pb.MCP_SERVER_STATE_STARTING,
+    McpState.READY: pb.MCP_SERVER_STATE_READY,
+    McpState.FAILED: pb.MCP_SERVER_STATE_FAILED,
 }
 ERROR_CODES_PB = {code: pb.ErrorCode.Value(f"ERROR_CODE_{code.name}") for code in ErrorCode}
 
@@ -203,6 +209,15 @@ def tool_spec_pb(spec: ToolSpec) -> pb.ToolDefinition:
     definition = pb.ToolDefinition(name=spec.name, description=spec.description)
     definition.parameters.update(spec.parameters)
     return definition
+
+
+def mcp_server_pb(status: McpStatus) -> pb.McpServerInfo:
+    return pb.McpServerInfo(
+        name=status.name,
+        transport=status.transport,
+        state=_MCP_STATES_PB[status.state],
+        error=status.error,
+    )
 
 
 def tool_pb(tool: Tool) -> pb.ToolDefinition:

@@ -60,6 +60,7 @@ class AgentServer:
         port = self._server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"cannot bind {address}")
+        await self.agents.start()  # MCP servers: the required ones are up before we serve
         await self._server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)

@@ -27,7 +27,7 @@ from ..core.errors import (
 )
 from ..core.events import FinalResponse, RunEvent, RunFailed
 from ..limits import RunSlot, RunSlots, RunTooLong, check_request
-from .convert import ERROR_CODES_PB, check_run_id, prompt_request, tool_pb
+from .convert import ERROR_CODES_PB, check_run_id, mcp_server_pb, prompt_request, tool_pb
 from .events import event_pb
 from .hook_outbox import Outbox
 from .hooks import ALL_KINDS, AlreadyAttached, HookSession, HookSettings
@@ -192,6 +192,9 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                     max_turns=agent.max_turns,
                     tools=[tool_pb(t) for t in self._agents.server_tools(agent).values()],
                     is_default=agent.name == default,
+                    mcp_servers=[
+                        mcp_server_pb(s) for s in self._agents.tools.mcp_status_for(agent)
+                    ],
                 )
                 for agent in self._agents.list()
             ]
