@@ -240,19 +240,29 @@ async def test_replayed_over_http(replay: Any, providers: Any, name: str, cut: A
     assert sent.json == messages_body(request)
 
 
-async def test_recorded_request_shape_is_what_we_send(replay: Any, providers: Any) -> None:
-    """The request kept beside the recording, rebuilt from our own types."""
-    recorded = json.loads(fixture("anthropic/tool_no_args.request.json"))["body"]
-    server = await replay(Reply(fixture("anthropic/tool_no_args.sse")))
+@pytest.mark.parametrize("name", ["text", "thinking", "tool_no_args"])
+async def test_recorded_request_shape_is_what_we_send(
+    replay: Any, providers: Any, name: str
+) -> None:
+    """Each request kept beside a recording, rebuilt from our own types."""
+    recorded = json.loads(fixture(f"anthropic/{name}.request.json"))["body"]
+    server = await replay(Reply(fixture(f"anthropic/{name}.sse"), chunk_size=3))
     provider = providers("anthropic", server)
+    (message,) = recorded["messages"]
     request = ModelRequest(
         recorded["model"],
-        [Message.user("Generate one name for a pet pelican")],
-        tools=[ToolSpec("pelican_name_generator", "", {"properties": {}, "type": "object"})],
-        temperature=1.0,
-        max_tokens=8192,
+        [Message.user(message["content"][0]["text"])],
+        tools=[
+            ToolSpec(t["name"], t["description"], t["input_schema"])
+            for t in recorded.get("tools", [])
+        ],
+        temperature=recorded["temperature"],
+        max_tokens=recorded["max_tokens"],
+        extra={k: v for k, v in recorded.items() if k == "thinking"},
     )
-    _ = [event async for event in provider.stream(request)]
+    events = [event async for event in provider.stream(request)]
+    assert events == interpret(f"anthropic/{name}.sse")
     sent = server.requests[0].json
-    assert sent.pop("tool_choice") == {"type": "auto"}
+    if request.tools:
+        assert sent.pop("tool_choice") == {"type": "auto"}  # the API's default, said aloud
     assert sent == recorded

@@ -356,3 +356,12 @@ async def test_429_waits_for_retry_delay_capped(replay, providers) -> None:
     assert raised.value.code is ErrorCode.PROVIDER_UNAVAILABLE
     assert "HTTP 429: You exceeded your current quota" in raised.value.message
     assert "(RESOURCE_EXHAUSTED)" in raised.value.message
+
+
+async def test_model_name_may_carry_the_models_prefix(replay, providers) -> None:
+    server = await replay(Reply(fixture(f"{DIR}/text.sse")))
+    request = ModelRequest("models/gemini-2.5-flash", [Message.user("hi")])
+    _ = [e async for e in providers("gemini", server).stream(request)]
+    assert (
+        server.requests[0].path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    )

@@ -260,6 +260,12 @@ class GeminiInterpreter:
         return events
 
     def _part(self, part: dict[str, Any]) -> list[ModelEvent]:
+        if len(part) == 1 and not self._thinking and "text" in part:  # the hot path: text
+            text = part["text"]
+            if not text:
+                return []
+            self._produced = True
+            return [TextDelta(text)]
         signature = part.get("thoughtSignature") or ""
         if part.get("thought"):
             events: list[ModelEvent] = []
@@ -383,5 +389,6 @@ class GeminiProvider(HttpProvider):
         return retry_delay(body)
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        path = f"models/{quote_path(request.model, safe='')}:streamGenerateContent?alt=sse"
+        model = quote_path(request.model.removeprefix("models/"), safe="")
+        path = f"models/{model}:streamGenerateContent?alt=sse"
         return self.post_stream(path, gemini_body(request), lambda: GeminiInterpreter(self.name))
