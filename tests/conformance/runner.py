@@ -103,11 +103,13 @@ def _client_tool(spec: dict[str, Any], out: Outcome) -> ClientTool:
     """A tool function that plays the scenario's answers."""
     definition = spec["definition"]
 
-    async def function(arguments: dict[str, Any]) -> str:
+    async def function(arguments: dict[str, Any], progress: Any) -> str:
         for answer in spec["answers"]:
             if "when" in answer and match(answer["when"], arguments) is not None:
                 continue
             await asyncio.sleep(answer.get("delay_ms", 0) / 1000)
+            for report in answer.get("progress", []):
+                await progress(report["message"], report.get("fraction"))
             out.answer_order.append(answer.get("label", ""))
             if "raise" in answer:
                 raise RuntimeError(answer["raise"])

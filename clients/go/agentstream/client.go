@@ -74,6 +74,7 @@ func (c *Client) ListAgents(ctx context.Context) ([]*pb.AgentInfo, error) {
 // ToolFunc executes a client tool: it gets the call's arguments (a JSON object,
 // serialized) and returns the tool's output. A returned error becomes an
 // is_error result whose content is the error's message, which the model sees.
+// ReportProgress(ctx, ...) reports the tool's progress while it runs.
 type ToolFunc func(ctx context.Context, arguments string) (string, error)
 
 // HookFunc observes a hook event of the run. For an event that expects a reply
@@ -375,7 +376,7 @@ func (r *Run) handleHookEvent(event *pb.HookEvent, send func(*pb.HookReply)) {
 			output := &pb.HookToolOutput{}
 			if fn == nil {
 				output.Content, output.IsError = fmt.Sprintf("no client tool named %q", call.GetName()), true
-			} else if content, err := runTool(r.ctx, fn, call.GetArguments()); err != nil {
+			} else if content, err := runTool(withProgress(r.ctx, event.GetEventId(), send), fn, call.GetArguments()); err != nil {
 				output.Content, output.IsError = err.Error(), true
 			} else {
 				output.Content = content

@@ -63,10 +63,11 @@ async function runStep(client: AgentClient, step: Json, previous: Json): Promise
       const clientTool: ClientTool = {
         description: def.description,
         parameters: def.parameters,
-        async run(args) {
+        async run(args, context) {
           for (const answer of tool.answers) {
             if (answer.when && match(answer.when, args, "") !== null) continue;
             await sleep(answer.delay_ms ?? 0);
+            for (const report of answer.progress ?? []) context.progress(report.message, report.fraction);
             out.answerOrder.push(answer.label);
             if (answer.raise) throw new Error(answer.raise);
             return { content: answer.content ?? "", isError: !!answer.is_error };

@@ -36,12 +36,20 @@ export type PromptRequestInit = MessageInitShape<typeof StreamPromptRequestSchem
 /** A client tool's output: a string, or content flagged as an error. */
 export type ToolOutput = string | { content: string; isError?: boolean };
 
+/** What a client tool gets besides its arguments. */
+export interface ToolContext {
+  signal: AbortSignal;
+  callId: string;
+  /** Tells the caller how far the tool has got (`fraction` 0..1 when known); the server rate-limits reports. */
+  progress(message: string, fraction?: number): void;
+}
+
 /** A tool the client executes. A thrown error becomes an is_error result with its message. */
 export interface ClientTool {
   description?: string;
   /** JSON schema of the arguments object. */
   parameters?: JsonObject;
-  run(args: any, context: { signal: AbortSignal; callId: string }): Promise<ToolOutput> | ToolOutput;
+  run(args: any, context: ToolContext): Promise<ToolOutput> | ToolOutput;
 }
 
 /** What a hook handler answers to a blocking event; undefined means proceed. */
@@ -264,7 +272,9 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
         const event = message.response.value;
         if (event.event.case === "toolCall" && event.event.value.execute) {
           const call = event.event.value;
-          void runTool(tools[call.name], call.name, call.arguments, { signal, callId: call.callId }).then(
+          const progress = (message: string, fraction?: number) =>
+            send({ eventId: event.eventId, action: { case: "toolProgress", value: { message, fraction } } });
+          void runTool(tools[call.name], call.name, call.arguments, { signal, callId: call.callId, progress }).then(
             (output) => send({ eventId: event.eventId, action: { case: "toolOutput", value: output } }),
           );
           continue;
@@ -284,7 +294,7 @@ async function runTool(
   tool: ClientTool | undefined,
   name: string,
   args: string,
-  context: { signal: AbortSignal; callId: string },
+  context: ToolContext,
 ): Promise<{ content: string; isError: boolean }> {
   if (!tool) return { content: `no client tool named ${JSON.stringify(name)}`, isError: true };
   try {

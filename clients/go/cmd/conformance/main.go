@@ -57,6 +57,13 @@ type answer struct {
 	IsError bool   `json:"is_error"`
 	Raise   string `json:"raise"`
 	DelayMs int    `json:"delay_ms"`
+	// Progress the tool reports before it answers.
+	Progress []progressReport `json:"progress"`
+}
+
+type progressReport struct {
+	Message  string   `json:"message"`
+	Fraction *float64 `json:"fraction"`
 }
 
 type hooks struct {
@@ -197,6 +204,13 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 					continue
 				}
 				time.Sleep(time.Duration(a.DelayMs) * time.Millisecond)
+				for _, p := range a.Progress {
+					if p.Fraction != nil {
+						agentstream.ReportProgress(ctx, p.Message, *p.Fraction)
+					} else {
+						agentstream.ReportProgress(ctx, p.Message)
+					}
+				}
 				mu.Lock()
 				out.answerOrder = append(out.answerOrder, a.Label)
 				mu.Unlock()

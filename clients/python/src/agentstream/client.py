@@ -24,7 +24,10 @@ import grpc
 from .v1 import agent_pb2 as pb
 from .v1 import agent_pb2_grpc as pb_grpc
 
-ToolFunction = Callable[[dict[str, Any]], Awaitable[Any]]
+# A client tool: `async def f(arguments)`, or `async def f(arguments, progress)` to report
+# progress with `await progress("message", fraction)` (fraction 0..1, optional).
+ToolFunction = Callable[..., Awaitable[Any]]
+Progress = Callable[..., Awaitable[None]]
 
 # gRPC's default receive limit is 4 MiB; a run's last event carries its whole history,
 # which the server allows up to its max_response_bytes (16 MiB by default).
@@ -304,11 +307,24 @@ class Run:
             return
         try:
             arguments = json.loads(call.arguments) if call.arguments.strip() else {}
-            value = await tool_.function(arguments)
+            if _takes_progress(tool_.function):
+                value = await tool_.function(arguments, self._progress(event.event_id))
+            else:
+                value = await tool_.function(arguments)
             output = ToolOutput(value if isinstance(value, str) else json.dumps(value))
         except Exception as e:  # the model reads a failing tool as an error result
             output = ToolOutput(str(e) or type(e).__name__, True)
         await self._send_action(event.event_id, output)
+
+    def _progress(self, event_id: str) -> Progress:
+        async def progress(message: str, fraction: float | None = None) -> None:
+            """Tells the caller how far the tool has got; the server rate-limits reports."""
+            report = pb.HookProgress(message=message)
+            if fraction is not None:
+                report.fraction = fraction
+            await self._reply(event_id, tool_progress=report)
+
+        return progress
 
     async def _send_action(self, event_id: str, action: HookAction) -> None:
         if isinstance(action, Proceed):
@@ -338,6 +354,12 @@ class Run:
             self._hooks_call.cancel()
         for task in list(self._tool_tasks):
             task.cancel()
+
+
+def _takes_progress(function: ToolFunction) -> bool:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    parameters = inspect.signature(function).parameters.values()
+    return sum(1 for p in parameters if p.kind in kinds) >= 2
 
 
 def _client_tools(
