@@ -11,6 +11,7 @@ from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from agentstream_server.config import Config, parse_config
 from agentstream_server.core.tools import Tool
 from agentstream_server.service.server import AgentServer
+from agentstream_server.telemetry import RunTelemetry
 from agentstream_server.tools.builtin import BUILTIN_TOOLS
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -51,13 +52,14 @@ async def start_server() -> AsyncIterator[ServerFactory]:
     async def start(
         config: dict[str, Any] | None = None,
         tools: dict[str, Tool] | None = None,
+        telemetry: RunTelemetry | None = None,
         **server_settings: Any,
     ) -> RunningServer:
         data = dict(config or DEFAULT_CONFIG)
         if server_settings:
             data["server"] = {**data.get("server", {}), **server_settings}
         parsed: Config = parse_config(data)
-        server = AgentServer(parsed, {**BUILTIN_TOOLS, **(tools or {})})
+        server = AgentServer(parsed, {**BUILTIN_TOOLS, **(tools or {})}, telemetry)
         port = await server.start("127.0.0.1:0")
         running = RunningServer(server, f"127.0.0.1:{port}")
         started.append(running)

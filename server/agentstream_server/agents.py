@@ -55,6 +55,10 @@ class Agents:
     def list(self) -> list[AgentConfig]:
         return list(self.config.agents)
 
+    def provider_type(self, agent_name: str) -> str:
+        """The wire format of an agent's provider: offline, openai, anthropic."""
+        return self.config.providers[self.get(agent_name).provider].type
+
     def server_tools(self, agent: AgentConfig) -> dict[str, Tool]:
         return self.tools.tools_for(agent)
 

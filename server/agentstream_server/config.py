@@ -150,7 +150,12 @@ class ServerConfig(_Strict):
     hooks_buffer_events: int = Field(256, ge=8)
     # Observe-only deltas are merged over this window (0 = one message per delta).
     hooks_observer_flush_ms: float = Field(2.0, ge=0, le=1000)
+    # OpenTelemetry traces and metrics, set up from the OTEL_* environment variables.
     telemetry: bool = False
+    # Record prompts, outputs and tool arguments/results on spans (private: off by default).
+    telemetry_content: bool = False
+    # host:port of a Prometheus scrape endpoint (/metrics) for the same metrics; empty = none.
+    metrics_addr: str = Field("", pattern=r"^$|^[^:]*:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")
 
 
 class MemoryBusConfig(_Strict):

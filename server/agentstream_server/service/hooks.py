@@ -10,6 +10,7 @@ run or grows memory without bound.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,12 @@ class HookSession:
         # Set by whoever runs the loop, so a cancel does not wait for the next step.
         self.interrupt: Callable[[AgentError], None] | None = None
         self.report_progress: ReportProgress | None = None
+        # Set when telemetry is on: the W3C context of the current span (stamped on each
+        # event), the run's own (for deltas, built in the Hooks stream's task), and
+        # where to report how long the client took to reply.
+        self.trace_context: Callable[[], dict[str, str]] | None = None
+        self.run_trace_context: dict[str, str] = {}
+        self.reply_observer: Callable[[str, float], None] | None = None
 
     # --- the client's side ------------------------------------------------------------
 
@@ -256,6 +263,7 @@ class HookSession:
             event_id=self._next_event_id(),
             turn=run.turn,
             merged=len(run.pieces) - 1,
+            trace_context=self.run_trace_context or None,
             **{run.field: _delta_payload(run)},
         )
         return pb.HooksResponse(event=event)
@@ -338,7 +346,12 @@ class HookSession:
         blocking = must_answer or kind in self._blocking
         response = pb.HooksResponse(
             event=pb.HookEvent(
-                run_id=self.run_id, event_id=event_id, turn=turn, reply_expected=blocking, **event
+                run_id=self.run_id,
+                event_id=event_id,
+                turn=turn,
+                reply_expected=blocking,
+                trace_context=self.trace_context() if self.trace_context else None,
+                **event,
             )
         )
         if not blocking:
@@ -358,9 +371,12 @@ class HookSession:
         self._pending[event_id] = _Pending(future, field, allowed, call_id)
         outbox.put(response)
         timeout = self.settings.reply_timeout_s
+        sent = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
                 reply = await future
+            if self.reply_observer is not None:
+                self.reply_observer(field, time.perf_counter() - sent)
         except TimeoutError:
             message = f"no reply from the hooks client within {timeout * 1000:.0f} ms"
             if must_answer:

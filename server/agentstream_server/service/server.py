@@ -19,6 +19,7 @@ from ..config import Config
 from ..core.errors import ShuttingDown
 from ..core.tools import Tool
 from ..limits import grpc_options
+from ..telemetry import NO_TELEMETRY, RunTelemetry
 from ..tools.builtin import BUILTIN_TOOLS
 from .servicer import AgentServicer
 
@@ -33,14 +34,20 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["AgentService"].full_name
 class AgentServer:
     """One server process: `start`, then `stop` (drains running streams)."""
 
-    def __init__(self, config: Config, tools: dict[str, Tool] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        tools: dict[str, Tool] | None = None,
+        telemetry: RunTelemetry | None = None,
+    ) -> None:
         self.config = config
         self.agents = Agents(config, BUILTIN_TOOLS if tools is None else tools)
         self.bus = make_bus(config.bus)
-        self.servicer = AgentServicer(self.agents, self.bus)
+        self.telemetry = _telemetry(config) if telemetry is None else telemetry
+        self.servicer = AgentServicer(self.agents, self.bus, self.telemetry)
         self.health = HealthServicer()
         self._server = grpc.aio.server(
-            interceptors=_interceptors(config), options=grpc_options(config.limits)
+            interceptors=self.telemetry.interceptors(), options=grpc_options(config.limits)
         )
         pb_grpc.add_AgentServiceServicer_to_server(self.servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -80,17 +87,18 @@ class AgentServer:
         await stopping
         await self.bus.aclose()
         await self.agents.aclose()
+        self.telemetry.shutdown()
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
 
 
-def _interceptors(config: Config) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
+def _telemetry(config: Config) -> RunTelemetry:
     if not config.server.telemetry:
-        return []
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+        return NO_TELEMETRY
+    from ..telemetry.otel import Telemetry  # the SDK is imported only when telemetry is on
 
-    return [aio_server_interceptor()]  # type: ignore[no-untyped-call]
+    return Telemetry.from_config(config.server)
 
 
 async def serve(config: Config, address: str) -> None:

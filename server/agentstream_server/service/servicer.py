@@ -27,6 +27,7 @@ from ..core.errors import (
 )
 from ..core.events import FinalResponse, RunEvent, RunFailed
 from ..limits import RunSlot, RunSlots, RunTooLong, check_request
+from ..telemetry import NO_TELEMETRY, Observation, RunTelemetry
 from .convert import ERROR_CODES_PB, check_run_id, mcp_server_pb, prompt_request, tool_pb
 from .events import event_pb
 from .hook_outbox import Outbox
@@ -45,10 +46,11 @@ Write = Callable[[pb.StreamPromptResponse], Awaitable[None]]
 
 
 class AgentServicer(pb_grpc.AgentServiceServicer):
-    def __init__(self, agents: Agents, bus: RunBus) -> None:
+    def __init__(self, agents: Agents, bus: RunBus, telemetry: RunTelemetry = NO_TELEMETRY) -> None:
         self._agents = agents
         self._settings: ServerConfig = agents.config.server
         self._limits = agents.config.limits
+        self._telemetry = telemetry
         self.runs = RunRegistry()
         self.slots = RunSlots(self._limits)
         self.bus = bus
@@ -91,11 +93,17 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             if slot is not None:
                 slot.release()
             raise
+        observation = self._telemetry.observe(
+            run.spec, self._agents.provider_type(run.spec.agent), context
+        )
+        observation.bind_hooks(session)
         if not request.detach:
-            outcome = await self._execute(run, session, log, slot, context.write)
+            outcome = await self._execute(run, session, log, slot, context.write, observation)
         else:
             caller = _DetachableCaller(context)
-            task = asyncio.create_task(self._execute(run, session, log, slot, caller.write))
+            task = asyncio.create_task(
+                self._execute(run, session, log, slot, caller.write, observation)
+            )
             self._detached.add(task)
             task.add_done_callback(self._detached.discard)
             try:
@@ -125,37 +133,48 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         return log
 
     async def _execute(
-        self, run: AgentRun, session: HookSession, log: RunLog, slot: RunSlot, write: Write
+        self,
+        run: AgentRun,
+        session: HookSession,
+        log: RunLog,
+        slot: RunSlot,
+        write: Write,
+        observation: Observation,
     ) -> FinalResponse | RunFailed:
-        """Runs the loop to its end, keeping the log, the hooks session, the registry and
-        the run's slot in step with it."""
+        """Runs the loop to its end, keeping the log, the hooks session, the registry, the
+        run's slot and its telemetry in step with it."""
         emit = _Emitter(run, log, write, self._limits.max_response_bytes)
         max_s = self._limits.max_run_seconds
         too_long = asyncio.get_running_loop().call_later(max_s, run.interrupt, RunTooLong(max_s))
         started = time.monotonic()
-        try:
-            outcome = await self._run(run, emit)
-        except asyncio.CancelledError:
-            # The caller of a run it did not detach went away: watchers still get an end.
-            gone = RunFailed(RunCancelled("the StreamPrompt caller went away"), run.state.history)
-            log.append(emit.message(gone))
-            log.close(RunStatus.CANCELLED, pb.ERROR_CODE_CANCELLED)
-            session.end(pb.RUN_OUTCOME_ABANDONED, message="the StreamPrompt caller went away")
-            _log_run(run, "abandoned by the caller", started)
-            raise
-        finally:
-            too_long.cancel()
-            slot.release()
-            self.runs.unregister(session)
-        _end_session(session, outcome)
-        if isinstance(outcome, RunFailed):
-            code = outcome.error.code
-            status = RunStatus.CANCELLED if code is ErrorCode.CANCELLED else RunStatus.FAILED
-            log.close(status, ERROR_CODES_PB[code])
-            _log_run(run, f"failed: {code.value}", started)
-        else:
-            log.close(RunStatus.COMPLETED)
-            _log_run(run, "completed", started)
+        with observation:
+            try:
+                outcome = await self._run(run, emit)
+            except asyncio.CancelledError:
+                # The caller of a run it did not detach went away: watchers still get an end.
+                gone = RunFailed(
+                    RunCancelled("the StreamPrompt caller went away"), run.state.history
+                )
+                log.append(emit.message(gone))
+                log.close(RunStatus.CANCELLED, pb.ERROR_CODE_CANCELLED)
+                session.end(pb.RUN_OUTCOME_ABANDONED, message="the StreamPrompt caller went away")
+                observation.abandoned(run.turn)
+                _log_run(run, "abandoned", started)
+                raise
+            finally:
+                too_long.cancel()
+                slot.release()
+                self.runs.unregister(session)
+            _end_session(session, outcome)
+            observation.finished(outcome, run.turn)
+            if isinstance(outcome, RunFailed):
+                code = outcome.error.code
+                status = RunStatus.CANCELLED if code is ErrorCode.CANCELLED else RunStatus.FAILED
+                log.close(status, ERROR_CODES_PB[code])
+                _log_run(run, code.value, started)
+            else:
+                log.close(RunStatus.COMPLETED)
+                _log_run(run, "completed", started)
         return outcome
 
     async def _run(self, run: AgentRun, emit: Emit) -> FinalResponse | RunFailed:
@@ -369,16 +388,19 @@ class _DetachableCaller:
 
 
 def _log_run(run: AgentRun, outcome: str, started: float) -> None:
+    """One line per run; `extra` feeds the JSON log format. Never content."""
     usage = run.state.usage
+    spec = run.spec
     logger.info(
         "run %s agent=%s %s turns=%d tokens=%d/%d in %.3fs",
-        run.spec.run_id,
-        run.spec.agent,
+        spec.run_id,
+        spec.agent,
         outcome,
         run.turn,
         usage.input_tokens,
         usage.output_tokens,
         time.monotonic() - started,
+        extra={"run_id": spec.run_id, "agent": spec.agent, "outcome": outcome},
     )
 
 

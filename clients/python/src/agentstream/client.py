@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 
+from ._tracing import mark_error, outgoing_metadata, tool_span
 from .v1 import agent_pb2 as pb
 from .v1 import agent_pb2_grpc as pb_grpc
 
@@ -243,7 +244,9 @@ class Run:
     async def _stream(self) -> AsyncIterator[pb.StreamPromptResponse]:
         if self._use_hooks:
             await self._open_hooks()
-        self._call = self._stub.StreamPrompt(self._request, timeout=self._timeout)
+        self._call = self._stub.StreamPrompt(
+            self._request, timeout=self._timeout, metadata=outgoing_metadata()
+        )
         try:
             async for event in self._call:
                 kind = event.WhichOneof("event")
@@ -267,7 +270,7 @@ class Run:
     # --- hooks ---------------------------------------------------------------------------
 
     async def _open_hooks(self) -> None:
-        self._hooks_call = self._stub.Hooks()  # type: ignore[call-arg]  # stubs predate aio
+        self._hooks_call = self._stub.Hooks(metadata=outgoing_metadata())  # type: ignore[call-arg]
         attach = pb.HookAttach(run_id=self.run_id, events=self._events, blocking=self._blocking)
         await self._hooks_call.write(pb.HooksRequest(attach=attach))
         self._hooks_task = asyncio.create_task(self._serve_hooks())
@@ -305,16 +308,18 @@ class Run:
                 event.event_id, ToolOutput(f"no client tool {call.name!r}", True)
             )
             return
-        try:
-            arguments = json.loads(call.arguments) if call.arguments.strip() else {}
-            if _takes_progress(tool_.function):
-                value = await tool_.function(arguments, self._progress(event.event_id))
-            else:
-                value = await tool_.function(arguments)
-            output = ToolOutput(value if isinstance(value, str) else json.dumps(value))
-        except Exception as e:  # the model reads a failing tool as an error result
-            output = ToolOutput(str(e) or type(e).__name__, True)
-        await self._send_action(event.event_id, output)
+        with tool_span(call.name, call.call_id, event.trace_context) as span:
+            try:
+                arguments = json.loads(call.arguments) if call.arguments.strip() else {}
+                if _takes_progress(tool_.function):
+                    value = await tool_.function(arguments, self._progress(event.event_id))
+                else:
+                    value = await tool_.function(arguments)
+                output = ToolOutput(value if isinstance(value, str) else json.dumps(value))
+            except Exception as e:  # the model reads a failing tool as an error result
+                mark_error(span, type(e).__qualname__)
+                output = ToolOutput(str(e) or type(e).__name__, True)
+            await self._send_action(event.event_id, output)
 
     def _progress(self, event_id: str) -> Progress:
         async def progress(message: str, fraction: float | None = None) -> None:

@@ -3886,6 +3886,11 @@ type HookEvent struct {
 	// For observe-only delta events: how many deltas were merged into this one
 	// because the client read slower than the run produced (0 = none).
 	Merged uint32 `protobuf:"varint,5,opt,name=merged,proto3" json:"merged,omitempty"`
+	// W3C trace context (`traceparent`, `tracestate`) of the server span this
+	// event belongs to: the tool call's `execute_tool` span for tool events, the
+	// run's `invoke_agent` span otherwise. Empty when the server has telemetry
+	// off. A client that executes a tool starts its span as a child of it.
+	TraceContext map[string]string `protobuf:"bytes,6,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Types that are valid to be assigned to Event:
 	//
 	//	*HookEvent_CompletionCall
@@ -3964,6 +3969,13 @@ func (x *HookEvent) GetMerged() uint32 {
 		return x.Merged
 	}
 	return 0
+}
+
+func (x *HookEvent) GetTraceContext() map[string]string {
+	if x != nil {
+		return x.TraceContext
+	}
+	return nil
 }
 
 func (x *HookEvent) GetEvent() isHookEvent_Event {
@@ -4582,13 +4594,14 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1f\n" +
 	"\bfraction\x18\x04 \x01(\x01H\x00R\bfraction\x88\x01\x01B\v\n" +
-	"\t_fraction\"\xe8\x05\n" +
+	"\t_fraction\"\xfb\x06\n" +
 	"\tHookEvent\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04turn\x18\x03 \x01(\rR\x04turn\x12%\n" +
 	"\x0ereply_expected\x18\x04 \x01(\bR\rreplyExpected\x12\x16\n" +
-	"\x06merged\x18\x05 \x01(\rR\x06merged\x12M\n" +
+	"\x06merged\x18\x05 \x01(\rR\x06merged\x12P\n" +
+	"\rtrace_context\x18\x06 \x03(\v2+.agentstream.v1.HookEvent.TraceContextEntryR\ftraceContext\x12M\n" +
 	"\x0fcompletion_call\x18\n" +
 	" \x01(\v2\".agentstream.v1.HookCompletionCallH\x00R\x0ecompletionCall\x12>\n" +
 	"\n" +
@@ -4599,7 +4612,10 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\ttool_call\x18\x0f \x01(\v2\x1c.agentstream.v1.HookToolCallH\x00R\btoolCall\x12A\n" +
 	"\vtool_result\x18\x10 \x01(\v2\x1e.agentstream.v1.HookToolResultH\x00R\n" +
 	"toolResult\x12G\n" +
-	"\rtool_progress\x18\x11 \x01(\v2 .agentstream.v1.HookToolProgressH\x00R\ftoolProgressB\a\n" +
+	"\rtool_progress\x18\x11 \x01(\v2 .agentstream.v1.HookToolProgressH\x00R\ftoolProgress\x1a?\n" +
+	"\x11TraceContextEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
 	"\x05event\"\xaf\x01\n" +
 	"\fHookRunEnded\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x124\n" +
@@ -4710,7 +4726,7 @@ func file_agentstream_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agentstream_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_agentstream_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_agentstream_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_agentstream_v1_agent_proto_goTypes = []any{
 	(Role)(0),                      // 0: agentstream.v1.Role
 	(ToolSource)(0),                // 1: agentstream.v1.ToolSource
@@ -4771,8 +4787,9 @@ var file_agentstream_v1_agent_proto_goTypes = []any{
 	(*HookRunEnded)(nil),           // 56: agentstream.v1.HookRunEnded
 	(*HookError)(nil),              // 57: agentstream.v1.HookError
 	(*HooksResponse)(nil),          // 58: agentstream.v1.HooksResponse
-	(*structpb.Struct)(nil),        // 59: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),  // 60: google.protobuf.Timestamp
+	nil,                            // 59: agentstream.v1.HookEvent.TraceContextEntry
+	(*structpb.Struct)(nil),        // 60: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),  // 61: google.protobuf.Timestamp
 }
 var file_agentstream_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: agentstream.v1.Message.role:type_name -> agentstream.v1.Role
@@ -4780,13 +4797,13 @@ var file_agentstream_v1_agent_proto_depIdxs = []int32{
 	11, // 2: agentstream.v1.ContentPart.tool_call:type_name -> agentstream.v1.ToolCall
 	12, // 3: agentstream.v1.ContentPart.tool_result:type_name -> agentstream.v1.ToolResult
 	13, // 4: agentstream.v1.ContentPart.reasoning:type_name -> agentstream.v1.Reasoning
-	59, // 5: agentstream.v1.ToolDefinition.parameters:type_name -> google.protobuf.Struct
+	60, // 5: agentstream.v1.ToolDefinition.parameters:type_name -> google.protobuf.Struct
 	1,  // 6: agentstream.v1.ToolDefinition.source:type_name -> agentstream.v1.ToolSource
 	2,  // 7: agentstream.v1.ToolChoice.mode:type_name -> agentstream.v1.ToolChoiceMode
 	9,  // 8: agentstream.v1.StreamPromptRequest.history:type_name -> agentstream.v1.Message
 	14, // 9: agentstream.v1.StreamPromptRequest.tools:type_name -> agentstream.v1.ToolDefinition
 	16, // 10: agentstream.v1.StreamPromptRequest.tool_choice:type_name -> agentstream.v1.ToolChoice
-	59, // 11: agentstream.v1.StreamPromptRequest.extra_params:type_name -> google.protobuf.Struct
+	60, // 11: agentstream.v1.StreamPromptRequest.extra_params:type_name -> google.protobuf.Struct
 	17, // 12: agentstream.v1.StreamPromptRequest.hooks:type_name -> agentstream.v1.HooksOptions
 	15, // 13: agentstream.v1.TurnFinished.usage:type_name -> agentstream.v1.Usage
 	3,  // 14: agentstream.v1.TurnFinished.finish_reason:type_name -> agentstream.v1.FinishReason
@@ -4807,8 +4824,8 @@ var file_agentstream_v1_agent_proto_depIdxs = []int32{
 	5,  // 29: agentstream.v1.CancelRunResponse.state:type_name -> agentstream.v1.RunState
 	33, // 30: agentstream.v1.GetRunResponse.run:type_name -> agentstream.v1.RunInfo
 	5,  // 31: agentstream.v1.RunInfo.state:type_name -> agentstream.v1.RunState
-	60, // 32: agentstream.v1.RunInfo.started_at:type_name -> google.protobuf.Timestamp
-	60, // 33: agentstream.v1.RunInfo.ended_at:type_name -> google.protobuf.Timestamp
+	61, // 32: agentstream.v1.RunInfo.started_at:type_name -> google.protobuf.Timestamp
+	61, // 33: agentstream.v1.RunInfo.ended_at:type_name -> google.protobuf.Timestamp
 	4,  // 34: agentstream.v1.RunInfo.error_code:type_name -> agentstream.v1.ErrorCode
 	14, // 35: agentstream.v1.AgentInfo.tools:type_name -> agentstream.v1.ToolDefinition
 	36, // 36: agentstream.v1.AgentInfo.mcp_servers:type_name -> agentstream.v1.McpServerInfo
@@ -4826,37 +4843,38 @@ var file_agentstream_v1_agent_proto_depIdxs = []int32{
 	9,  // 48: agentstream.v1.HookCompletionCall.history:type_name -> agentstream.v1.Message
 	15, // 49: agentstream.v1.HookCompletionFinished.usage:type_name -> agentstream.v1.Usage
 	3,  // 50: agentstream.v1.HookCompletionFinished.finish_reason:type_name -> agentstream.v1.FinishReason
-	47, // 51: agentstream.v1.HookEvent.completion_call:type_name -> agentstream.v1.HookCompletionCall
-	48, // 52: agentstream.v1.HookEvent.text_delta:type_name -> agentstream.v1.HookTextDelta
-	49, // 53: agentstream.v1.HookEvent.reasoning_delta:type_name -> agentstream.v1.HookReasoningDelta
-	50, // 54: agentstream.v1.HookEvent.tool_call_delta:type_name -> agentstream.v1.HookToolCallDelta
-	51, // 55: agentstream.v1.HookEvent.completion_finished:type_name -> agentstream.v1.HookCompletionFinished
-	52, // 56: agentstream.v1.HookEvent.tool_call:type_name -> agentstream.v1.HookToolCall
-	53, // 57: agentstream.v1.HookEvent.tool_result:type_name -> agentstream.v1.HookToolResult
-	54, // 58: agentstream.v1.HookEvent.tool_progress:type_name -> agentstream.v1.HookToolProgress
-	8,  // 59: agentstream.v1.HookRunEnded.outcome:type_name -> agentstream.v1.RunOutcome
-	4,  // 60: agentstream.v1.HookRunEnded.error_code:type_name -> agentstream.v1.ErrorCode
-	46, // 61: agentstream.v1.HooksResponse.attached:type_name -> agentstream.v1.HookAttached
-	55, // 62: agentstream.v1.HooksResponse.event:type_name -> agentstream.v1.HookEvent
-	56, // 63: agentstream.v1.HooksResponse.run_ended:type_name -> agentstream.v1.HookRunEnded
-	57, // 64: agentstream.v1.HooksResponse.error:type_name -> agentstream.v1.HookError
-	18, // 65: agentstream.v1.AgentService.StreamPrompt:input_type -> agentstream.v1.StreamPromptRequest
-	45, // 66: agentstream.v1.AgentService.Hooks:input_type -> agentstream.v1.HooksRequest
-	34, // 67: agentstream.v1.AgentService.ListAgents:input_type -> agentstream.v1.ListAgentsRequest
-	28, // 68: agentstream.v1.AgentService.WatchRun:input_type -> agentstream.v1.WatchRunRequest
-	29, // 69: agentstream.v1.AgentService.CancelRun:input_type -> agentstream.v1.CancelRunRequest
-	31, // 70: agentstream.v1.AgentService.GetRun:input_type -> agentstream.v1.GetRunRequest
-	27, // 71: agentstream.v1.AgentService.StreamPrompt:output_type -> agentstream.v1.StreamPromptResponse
-	58, // 72: agentstream.v1.AgentService.Hooks:output_type -> agentstream.v1.HooksResponse
-	37, // 73: agentstream.v1.AgentService.ListAgents:output_type -> agentstream.v1.ListAgentsResponse
-	27, // 74: agentstream.v1.AgentService.WatchRun:output_type -> agentstream.v1.StreamPromptResponse
-	30, // 75: agentstream.v1.AgentService.CancelRun:output_type -> agentstream.v1.CancelRunResponse
-	32, // 76: agentstream.v1.AgentService.GetRun:output_type -> agentstream.v1.GetRunResponse
-	71, // [71:77] is the sub-list for method output_type
-	65, // [65:71] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	59, // 51: agentstream.v1.HookEvent.trace_context:type_name -> agentstream.v1.HookEvent.TraceContextEntry
+	47, // 52: agentstream.v1.HookEvent.completion_call:type_name -> agentstream.v1.HookCompletionCall
+	48, // 53: agentstream.v1.HookEvent.text_delta:type_name -> agentstream.v1.HookTextDelta
+	49, // 54: agentstream.v1.HookEvent.reasoning_delta:type_name -> agentstream.v1.HookReasoningDelta
+	50, // 55: agentstream.v1.HookEvent.tool_call_delta:type_name -> agentstream.v1.HookToolCallDelta
+	51, // 56: agentstream.v1.HookEvent.completion_finished:type_name -> agentstream.v1.HookCompletionFinished
+	52, // 57: agentstream.v1.HookEvent.tool_call:type_name -> agentstream.v1.HookToolCall
+	53, // 58: agentstream.v1.HookEvent.tool_result:type_name -> agentstream.v1.HookToolResult
+	54, // 59: agentstream.v1.HookEvent.tool_progress:type_name -> agentstream.v1.HookToolProgress
+	8,  // 60: agentstream.v1.HookRunEnded.outcome:type_name -> agentstream.v1.RunOutcome
+	4,  // 61: agentstream.v1.HookRunEnded.error_code:type_name -> agentstream.v1.ErrorCode
+	46, // 62: agentstream.v1.HooksResponse.attached:type_name -> agentstream.v1.HookAttached
+	55, // 63: agentstream.v1.HooksResponse.event:type_name -> agentstream.v1.HookEvent
+	56, // 64: agentstream.v1.HooksResponse.run_ended:type_name -> agentstream.v1.HookRunEnded
+	57, // 65: agentstream.v1.HooksResponse.error:type_name -> agentstream.v1.HookError
+	18, // 66: agentstream.v1.AgentService.StreamPrompt:input_type -> agentstream.v1.StreamPromptRequest
+	45, // 67: agentstream.v1.AgentService.Hooks:input_type -> agentstream.v1.HooksRequest
+	34, // 68: agentstream.v1.AgentService.ListAgents:input_type -> agentstream.v1.ListAgentsRequest
+	28, // 69: agentstream.v1.AgentService.WatchRun:input_type -> agentstream.v1.WatchRunRequest
+	29, // 70: agentstream.v1.AgentService.CancelRun:input_type -> agentstream.v1.CancelRunRequest
+	31, // 71: agentstream.v1.AgentService.GetRun:input_type -> agentstream.v1.GetRunRequest
+	27, // 72: agentstream.v1.AgentService.StreamPrompt:output_type -> agentstream.v1.StreamPromptResponse
+	58, // 73: agentstream.v1.AgentService.Hooks:output_type -> agentstream.v1.HooksResponse
+	37, // 74: agentstream.v1.AgentService.ListAgents:output_type -> agentstream.v1.ListAgentsResponse
+	27, // 75: agentstream.v1.AgentService.WatchRun:output_type -> agentstream.v1.StreamPromptResponse
+	30, // 76: agentstream.v1.AgentService.CancelRun:output_type -> agentstream.v1.CancelRunResponse
+	32, // 77: agentstream.v1.AgentService.GetRun:output_type -> agentstream.v1.GetRunResponse
+	72, // [72:78] is the sub-list for method output_type
+	66, // [66:72] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_agentstream_v1_agent_proto_init() }
@@ -4919,7 +4937,7 @@ func file_agentstream_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agentstream_v1_agent_proto_rawDesc), len(file_agentstream_v1_agent_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   50,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

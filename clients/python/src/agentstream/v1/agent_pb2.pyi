@@ -1830,11 +1830,32 @@ class HookEvent(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class TraceContextEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     RUN_ID_FIELD_NUMBER: _builtins.int
     EVENT_ID_FIELD_NUMBER: _builtins.int
     TURN_FIELD_NUMBER: _builtins.int
     REPLY_EXPECTED_FIELD_NUMBER: _builtins.int
     MERGED_FIELD_NUMBER: _builtins.int
+    TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
     COMPLETION_CALL_FIELD_NUMBER: _builtins.int
     TEXT_DELTA_FIELD_NUMBER: _builtins.int
     REASONING_DELTA_FIELD_NUMBER: _builtins.int
@@ -1852,6 +1873,14 @@ class HookEvent(_message.Message):
     """For observe-only delta events: how many deltas were merged into this one
     because the client read slower than the run produced (0 = none).
     """
+    @_builtins.property
+    def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """W3C trace context (`traceparent`, `tracestate`) of the server span this
+        event belongs to: the tool call's `execute_tool` span for tool events, the
+        run's `invoke_agent` span otherwise. Empty when the server has telemetry
+        off. A client that executes a tool starts its span as a child of it.
+        """
+
     @_builtins.property
     def completion_call(self) -> Global___HookCompletionCall: ...
     @_builtins.property
@@ -1876,6 +1905,7 @@ class HookEvent(_message.Message):
         turn: _builtins.int = ...,
         reply_expected: _builtins.bool = ...,
         merged: _builtins.int = ...,
+        trace_context: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         completion_call: Global___HookCompletionCall | None = ...,
         text_delta: Global___HookTextDelta | None = ...,
         reasoning_delta: Global___HookReasoningDelta | None = ...,
@@ -1887,7 +1917,7 @@ class HookEvent(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "reasoning_delta", b"reasoning_delta", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "event_id", b"event_id", "merged", b"merged", "reasoning_delta", b"reasoning_delta", "reply_expected", b"reply_expected", "run_id", b"run_id", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "turn", b"turn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "event_id", b"event_id", "merged", b"merged", "reasoning_delta", b"reasoning_delta", "reply_expected", b"reply_expected", "run_id", b"run_id", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "trace_context", b"trace_context", "turn", b"turn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["completion_call", "text_delta", "reasoning_delta", "tool_call_delta", "completion_finished", "tool_call", "tool_result", "tool_progress"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015

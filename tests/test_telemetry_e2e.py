@@ -1,0 +1,341 @@
+"""Traces and metrics of real runs: a server with in-memory OpenTelemetry exporters,
+clients over loopback gRPC, and a client tool served by the Python helper in a
+separate process whose spans join the same trace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from agentstream.v1 import agent_pb2 as pb
+from agentstream_server.telemetry.otel import Telemetry
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from .helpers import collect, script, wait_until
+from .hooks_client import HookStream, cancel
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT = ROOT / "tests" / "telemetry_client.py"
+CONFIG = {
+    "agents": [
+        {"name": "calc", "provider": "offline", "model": "offline-1", "tools": ["calculator"]},
+        {"name": "plain", "provider": "offline", "model": "offline-1"},
+    ]
+}
+TWO_TURNS = [
+    [
+        {"text": "Let me check."},
+        {"tool_call": {"name": "calculator", "arguments": {"expression": "6 * 7"}, "id": "c1"}},
+        {"tool_call": {"name": "lookup_order", "arguments": {"order_id": "A-7"}, "id": "c2"}},
+        {"usage": {"input_tokens": 11, "output_tokens": 7, "total_tokens": 18}},
+    ],
+    [
+        {"text": "Order A-7 is in Lyon."},
+        {"usage": {"input_tokens": 30, "output_tokens": 6, "total_tokens": 36}},
+    ],
+]
+
+
+@dataclass
+class Otel:
+    telemetry: Telemetry
+    spans: InMemorySpanExporter
+    metrics: InMemoryMetricReader
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
+
+    def points(self, name: str) -> list[Any]:
+        data = self.metrics.get_metrics_data()
+        return [
+            point
+            for resource in (data.resource_metrics if data else [])
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            if metric.name == name
+            for point in metric.data.data_points
+        ]
+
+
+@pytest.fixture
+def otel() -> Otel:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(tracer_provider, MeterProvider(metric_readers=[reader]))
+    return Otel(telemetry, spans, reader)
+
+
+def _hex(value: int, width: int) -> str:
+    return f"{value:0{width}x}"
+
+
+def _by_name(spans: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    matching = [s for s in spans if s["name"] == name]
+    assert len(matching) == 1, (name, [s["name"] for s in spans])
+    return matching[0]
+
+
+def _as_dict(span: ReadableSpan) -> dict[str, Any]:
+    return {
+        "name": span.name,
+        "trace_id": _hex(span.context.trace_id, 32),
+        "span_id": _hex(span.context.span_id, 16),
+        "parent_id": _hex(span.parent.span_id, 16) if span.parent else None,
+        "attributes": dict(span.attributes or {}),
+        "status": span.status.status_code,
+        "kind": span.kind,
+    }
+
+
+async def test_one_trace_across_the_caller_the_server_and_the_tool_process(start_server, otel):
+    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(CLIENT),
+        "--target",
+        server.address,
+        "--agent",
+        "calc",
+        "--script",
+        json.dumps(TWO_TURNS),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[-1] == "final: Order A-7 is in Lyon."
+    client_spans = [json.loads(line) for line in lines[:-1]]
+    server_spans = [_as_dict(s) for s in otel.finished()]
+
+    # One trace, started by the calling process.
+    backend = _by_name(client_spans, "handle order question")
+    trace_id = backend["trace_id"]
+    assert {s["trace_id"] for s in client_spans + server_spans} == {trace_id}
+
+    rpc = _by_name(server_spans, "/agentstream.v1.AgentService/StreamPrompt")
+    assert rpc["parent_id"] == backend["span_id"]  # traceparent from the helper's metadata
+    run = _by_name(server_spans, "invoke_agent calc")
+    assert run["parent_id"] == rpc["span_id"]
+    assert run["kind"] is SpanKind.INTERNAL
+    run_attributes = run["attributes"]
+    assert run_attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert run_attributes["gen_ai.agent.name"] == "calc"
+    assert run_attributes["gen_ai.provider.name"] == "agentstream.offline"
+    assert run_attributes["gen_ai.request.model"] == "offline-1"
+    assert run_attributes["agentstream.run.outcome"] == "completed"
+    assert run_attributes["agentstream.run.turns"] == 2
+    assert len(run_attributes["agentstream.run.id"]) == 32
+    assert run["status"] is StatusCode.UNSET
+
+    chats = [s for s in server_spans if s["name"] == "chat offline-1"]
+    assert [c["parent_id"] for c in chats] == [run["span_id"]] * 2
+    first, second = sorted(chats, key=lambda c: c["attributes"]["gen_ai.response.id"])
+    assert first["kind"] is SpanKind.CLIENT
+    assert first["attributes"] | {"gen_ai.response.time_to_first_chunk": 0} == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "agentstream.offline",
+        "gen_ai.request.model": "offline-1",
+        "gen_ai.request.stream": True,
+        "gen_ai.response.model": "offline-1",
+        "gen_ai.response.id": "offline-1",
+        "gen_ai.response.finish_reasons": ("tool_calls",),
+        "gen_ai.usage.input_tokens": 11,
+        "gen_ai.usage.output_tokens": 7,
+        "gen_ai.response.time_to_first_chunk": 0,
+    }
+    assert first["attributes"]["gen_ai.response.time_to_first_chunk"] > 0
+    assert second["attributes"]["gen_ai.response.finish_reasons"] == ("stop",)
+    assert second["attributes"]["gen_ai.usage.input_tokens"] == 30
+
+    calculator = _by_name(server_spans, "execute_tool calculator")
+    lookup = _by_name(server_spans, "execute_tool lookup_order")
+    for span, side, call_id in ((calculator, "server", "c1"), (lookup, "client", "c2")):
+        assert span["parent_id"] == run["span_id"]
+        assert span["attributes"]["gen_ai.operation.name"] == "execute_tool"
+        assert span["attributes"]["gen_ai.tool.call.id"] == call_id
+        assert span["attributes"]["gen_ai.tool.type"] == "function"
+        assert span["attributes"]["agentstream.tool.side"] == side
+        assert span["attributes"]["agentstream.tool.is_error"] is False
+    # The tool the client process ran is a child of the server's execute_tool span.
+    client_tool = _by_name(client_spans, "execute_tool lookup_order")
+    assert client_tool["parent_id"] == lookup["span_id"]
+    assert client_tool["attributes"]["gen_ai.tool.call.id"] == "c2"
+    # No content unless opted in.
+    assert not any(
+        key.startswith(
+            ("gen_ai.input", "gen_ai.output", "gen_ai.tool.call.a", "gen_ai.tool.call.r")
+        )
+        for s in server_spans
+        for key in s["attributes"]
+    )
+
+
+def _request(agent: str, *turns: list[dict[str, Any]], **fields: Any) -> pb.StreamPromptRequest:
+    return pb.StreamPromptRequest(agent=agent, prompt="go", extra_params=script(*turns), **fields)
+
+
+async def _ended_run(otel: Otel) -> dict[str, Any]:
+    """The run's invoke_agent span, once the server has finished it."""
+    await wait_until(lambda: any(s.name.startswith("invoke_agent") for s in otel.finished()))
+    return _by_name([_as_dict(s) for s in otel.finished()], "invoke_agent plain")
+
+
+async def test_a_caller_that_cancels_is_recorded_as_cancelled_not_ok(start_server, otel):
+    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    call = server.stub.StreamPrompt(_request("plain", [{"text": "thinking"}, {"hang": True}]))
+    async for event in call:
+        if event.WhichOneof("event") == "text_delta":
+            break
+    call.cancel()
+    run = await _ended_run(otel)
+    spans = [_as_dict(s) for s in otel.finished()]
+    assert run["attributes"]["agentstream.run.outcome"] == "abandoned"
+    assert run["attributes"]["error.type"] == "cancelled"
+    assert run["status"] is StatusCode.ERROR
+    chat = _by_name(spans, "chat offline-1")
+    assert chat["parent_id"] == run["span_id"]
+    assert chat["attributes"]["error.type"] == "cancelled"
+    assert chat["status"] is StatusCode.ERROR
+    rpc = _by_name(spans, "/agentstream.v1.AgentService/StreamPrompt")
+    # The gRPC instrumentation alone leaves 0 (OK) here.
+    assert rpc["attributes"]["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+
+
+async def test_a_deadline_that_passes_is_recorded_as_deadline_exceeded(start_server, otel):
+    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    result = await collect(server.stub, _request("plain", [{"hang": True}]), timeout=0.3)
+    assert result.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    run = await _ended_run(otel)
+    assert run["attributes"]["error.type"] == "deadline_exceeded"
+    rpc = _by_name(
+        [_as_dict(s) for s in otel.finished()], "/agentstream.v1.AgentService/StreamPrompt"
+    )
+    assert rpc["attributes"]["rpc.grpc.status_code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    assert rpc["status"] is StatusCode.ERROR
+
+
+async def test_a_hooks_cancel_during_a_client_tool_ends_its_span_as_cancelled(start_server, otel):
+    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    hooks = HookStream(server.stub)
+    tool = pb.ToolDefinition(name="slow", description="never answers")
+    request = _request(
+        "plain",
+        [{"tool_call": {"name": "slow", "arguments": {}, "id": "s1"}}],
+        run_id="cancel-me",
+        tools=[tool],
+    )
+    result_task = asyncio.create_task(collect(server.stub, request))
+    await hooks.attach("cancel-me")
+    event = await hooks.event("tool_call")
+    assert event.trace_context["traceparent"].startswith("00-")
+    await hooks.reply("", **cancel("changed my mind"))
+    result = await result_task
+    assert result.code == grpc.StatusCode.CANCELLED
+    run = await _ended_run(otel)
+    spans = [_as_dict(s) for s in otel.finished()]
+    assert run["attributes"]["agentstream.run.outcome"] == "cancelled"
+    assert run["attributes"]["error.type"] == "cancelled"
+    assert run["status"] is StatusCode.ERROR
+    tool_span = _by_name(spans, "execute_tool slow")
+    assert tool_span["parent_id"] == run["span_id"]
+    assert tool_span["attributes"]["error.type"] == "cancelled"
+    # The hooks event carried exactly this span's context.
+    _version, trace_id, span_id, _flags = event.trace_context["traceparent"].split("-")
+    assert (trace_id, span_id) == (tool_span["trace_id"], tool_span["span_id"])
+    rpc = _by_name(spans, "/agentstream.v1.AgentService/StreamPrompt")
+    assert rpc["attributes"]["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+
+
+async def test_interleaved_runs_never_share_spans(start_server, otel):
+    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    runs = 24
+
+    def turns(i: int) -> list[list[dict[str, Any]]]:
+        delay = {"delay_ms": 1 + i % 3}
+        return [
+            [delay, {"tool_call": {"name": "calculator", "arguments": {"expression": f"{i}+1"}}}],
+            [delay, {"text": f"run {i} done"}, delay, {"text": "."}],
+        ]
+
+    requests = [_request("calc", *turns(i), run_id=f"run-{i}") for i in range(runs)]
+    results = await asyncio.gather(*(collect(server.stub, r) for r in requests))
+    assert all(r.code == grpc.StatusCode.OK for r in results)
+    await wait_until(
+        lambda: sum(s.name.startswith("invoke_agent") for s in otel.finished()) == runs
+    )
+    spans = [_as_dict(s) for s in otel.finished()]
+    by_id = {s["span_id"]: s for s in spans}
+    agents = [s for s in spans if s["name"] == "invoke_agent calc"]
+    assert len({a["trace_id"] for a in agents}) == runs  # one trace per run
+    for agent in agents:
+        trace = [s for s in spans if s["trace_id"] == agent["trace_id"]]
+        children = [s for s in trace if s["parent_id"] == agent["span_id"]]
+        assert sorted(c["name"] for c in children) == [
+            "chat offline-1",
+            "chat offline-1",
+            "execute_tool calculator",
+        ]
+        # Every span of the trace hangs off this run's own spans.
+        for span in trace:
+            parent = by_id.get(span["parent_id"])
+            assert parent is None or parent["trace_id"] == agent["trace_id"]
+
+
+async def test_metrics_points(start_server, otel):
+    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    turns = [
+        [{"tool_call": {"name": "calculator", "arguments": {"expression": "2+2"}}},
+         {"usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8}}],
+        [{"text": "4"}, {"usage": {"input_tokens": 9, "output_tokens": 1, "total_tokens": 10}}],
+    ]  # fmt: skip
+    assert (await collect(server.stub, _request("calc", *turns))).code == grpc.StatusCode.OK
+    failing = _request("plain", [{"error": {"message": "boom", "retryable": False}}])
+    assert (await collect(server.stub, failing)).code != grpc.StatusCode.OK
+
+    def attrs(point: Any) -> dict[str, Any]:
+        return dict(point.attributes)
+
+    started = otel.points("agentstream.runs.started")
+    assert {p.attributes["gen_ai.agent.name"]: p.value for p in started} == {"calc": 1, "plain": 1}
+    finished = {
+        (p.attributes["gen_ai.agent.name"], p.attributes["agentstream.run.outcome"]): p
+        for p in otel.points("agentstream.runs.finished")
+    }
+    assert finished[("calc", "completed")].value == 1
+    assert finished[("plain", "failed")].attributes["error.type"] == "provider_rejected"
+    assert all(p.value == 0 for p in otel.points("agentstream.runs.active"))
+    turns_points = {
+        p.attributes["gen_ai.agent.name"]: p for p in otel.points("agentstream.run.turns")
+    }
+    assert turns_points["calc"].sum == 2
+    usage = {
+        attrs(p)["gen_ai.token.type"]: p.sum
+        for p in otel.points("gen_ai.client.token.usage")
+        if attrs(p)["gen_ai.request.model"] == "offline-1"
+    }
+    assert usage == {"input": 14, "output": 4}
+    durations = otel.points("gen_ai.client.operation.duration")
+    assert sum(p.count for p in durations) == 3  # two turns, and the failed call
+    assert any(attrs(p).get("error.type") == "provider_rejected" for p in durations)
+    assert sum(p.count for p in otel.points("gen_ai.client.operation.time_to_first_chunk")) >= 2
+    (tool,) = otel.points("gen_ai.execute_tool.duration")
+    assert attrs(tool) == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "calculator",
+        "agentstream.tool.side": "server",
+    }
+    assert tool.count == 1
