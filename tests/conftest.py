@@ -52,14 +52,14 @@ async def start_server() -> AsyncIterator[ServerFactory]:
     async def start(
         config: dict[str, Any] | None = None,
         tools: dict[str, Tool] | None = None,
-        telemetry: RunTelemetry | None = None,
+        run_telemetry: RunTelemetry | None = None,
         **server_settings: Any,
     ) -> RunningServer:
         data = dict(config or DEFAULT_CONFIG)
         if server_settings:
             data["server"] = {**data.get("server", {}), **server_settings}
         parsed: Config = parse_config(data)
-        server = AgentServer(parsed, {**BUILTIN_TOOLS, **(tools or {})}, telemetry)
+        server = AgentServer(parsed, {**BUILTIN_TOOLS, **(tools or {})}, run_telemetry)
         port = await server.start("127.0.0.1:0")
         running = RunningServer(server, f"127.0.0.1:{port}")
         started.append(running)

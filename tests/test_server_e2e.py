@@ -19,7 +19,7 @@ from agentstream_server.tools.catalogue import ToolCatalogue
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from .helpers import collect, script
+from .helpers import script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,23 +181,6 @@ async def test_sigterm_drains_running_streams(tmp_path):
         if process.returncode is None:
             process.kill()
             await process.wait()
-
-
-async def test_opentelemetry_instrumented_server_streams_runs(start_server):
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    server = await start_server(telemetry=True)
-    result = await collect(server.stub, pb.StreamPromptRequest(prompt="6 * 7"))
-    assert result.code == grpc.StatusCode.OK
-    assert result.kinds()[-1] == "final_response"
-    assert any("StreamPrompt" in span.name for span in exporter.get_finished_spans())
 
 
 async def test_runs_still_going_after_the_grace_period_end_with_their_history(server):

@@ -101,7 +101,7 @@ def _as_dict(span: ReadableSpan) -> dict[str, Any]:
 
 
 async def test_one_trace_across_the_caller_the_server_and_the_tool_process(start_server, otel):
-    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    server = await start_server(CONFIG, run_telemetry=otel.telemetry)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(CLIENT),
@@ -195,7 +195,7 @@ async def _ended_run(otel: Otel) -> dict[str, Any]:
 
 
 async def test_a_caller_that_cancels_is_recorded_as_cancelled_not_ok(start_server, otel):
-    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    server = await start_server(CONFIG, run_telemetry=otel.telemetry)
     call = server.stub.StreamPrompt(_request("plain", [{"text": "thinking"}, {"hang": True}]))
     async for event in call:
         if event.WhichOneof("event") == "text_delta":
@@ -216,7 +216,7 @@ async def test_a_caller_that_cancels_is_recorded_as_cancelled_not_ok(start_serve
 
 
 async def test_a_deadline_that_passes_is_recorded_as_deadline_exceeded(start_server, otel):
-    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    server = await start_server(CONFIG, run_telemetry=otel.telemetry)
     result = await collect(server.stub, _request("plain", [{"hang": True}]), timeout=0.3)
     assert result.code == grpc.StatusCode.DEADLINE_EXCEEDED
     run = await _ended_run(otel)
@@ -229,7 +229,7 @@ async def test_a_deadline_that_passes_is_recorded_as_deadline_exceeded(start_ser
 
 
 async def test_a_hooks_cancel_during_a_client_tool_ends_its_span_as_cancelled(start_server, otel):
-    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    server = await start_server(CONFIG, run_telemetry=otel.telemetry)
     hooks = HookStream(server.stub)
     tool = pb.ToolDefinition(name="slow", description="never answers")
     request = _request(
@@ -261,7 +261,7 @@ async def test_a_hooks_cancel_during_a_client_tool_ends_its_span_as_cancelled(st
 
 
 async def test_interleaved_runs_never_share_spans(start_server, otel):
-    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    server = await start_server(CONFIG, run_telemetry=otel.telemetry)
     runs = 24
 
     def turns(i: int) -> list[list[dict[str, Any]]]:
@@ -296,7 +296,7 @@ async def test_interleaved_runs_never_share_spans(start_server, otel):
 
 
 async def test_metrics_points(start_server, otel):
-    server = await start_server(CONFIG, telemetry=otel.telemetry)
+    server = await start_server(CONFIG, run_telemetry=otel.telemetry)
     turns = [
         [{"tool_call": {"name": "calculator", "arguments": {"expression": "2+2"}}},
          {"usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8}}],
@@ -339,3 +339,36 @@ async def test_metrics_points(start_server, otel):
         "agentstream.tool.side": "server",
     }
     assert tool.count == 1
+
+
+async def test_an_instrumented_process_gets_no_second_provider_or_interceptor(
+    start_server, monkeypatch
+):
+    """As under `opentelemetry-instrument`: the SDK and the gRPC instrumentation are
+    already set up when the server starts with `telemetry: true`."""
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    instrumentor = GrpcAioInstrumentorServer()
+    instrumentor.instrument()
+    try:
+        server = await start_server(CONFIG, telemetry=True)
+    finally:
+        instrumentor.uninstrument()
+    assert server.server.telemetry.tracer_provider is provider
+    result = await collect(server.stub, _request("plain", [{"text": "hi"}]))
+    assert result.code == grpc.StatusCode.OK
+    await wait_until(
+        lambda: any(s.name == "invoke_agent plain" for s in spans.get_finished_spans())
+    )
+    finished = [_as_dict(s) for s in spans.get_finished_spans()]
+    rpc = _by_name(finished, "/agentstream.v1.AgentService/StreamPrompt")  # exactly one
+    assert _by_name(finished, "invoke_agent plain")["parent_id"] == rpc["span_id"]
