@@ -49,6 +49,8 @@ EXECUTE_TOOL: Final = "execute_tool"
 # `gen_ai.provider.name` by provider type: well-known values where one applies.
 PROVIDER_NAMES: Final = {
     "openai": "openai",
+    "openai_responses": "openai",
     "anthropic": "anthropic",
+    "gemini": "gcp.gemini",
     "offline": "agentstream.offline",
 }
