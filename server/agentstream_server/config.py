@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import httpx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .limits import Limits
 
@@ -37,6 +38,21 @@ class HttpProviderConfig(_Strict):
     retry_base_delay_s: float = Field(0.5, ge=0)
     # Upper bound of one wait between attempts, whatever a retry-after header asks for.
     max_retry_delay_s: float = Field(30.0, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        """Checked here, so a bad URL stops the server at start instead of failing runs."""
+        try:
+            url = httpx.URL(value)
+            port = url.port
+        except (httpx.InvalidURL, ValueError) as e:
+            raise ValueError(f"not a URL ({e})") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"{value!r}: must be http or https with a host")
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"{value!r}: port out of range")
+        return value
 
 
 class OpenAIProviderConfig(HttpProviderConfig):

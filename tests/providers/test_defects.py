@@ -225,6 +225,24 @@ async def test_bad_base_url_is_rejected(providers, replay) -> None:
     assert error.code is ErrorCode.PROVIDER_REJECTED and "bad base_url" in error.message
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:99999/v1", "port out of range"),
+        ("ftp://example.com", "must be http or https"),
+        ("api.openai.com/v1", "must be http or https"),
+        ("http://[::1/v1", "not a URL"),
+    ],
+)
+def test_bad_base_url_is_a_config_error(url: str, problem: str) -> None:
+    from agentstream_server.config import ConfigError, parse_config
+
+    agent = {"name": "a", "provider": "p", "model": "m"}
+    config = {"providers": {"p": {"type": "openai", "base_url": url}}, "agents": [agent]}
+    with pytest.raises(ConfigError, match=f"providers.p.openai.base_url: .*{problem}"):
+        parse_config(config)
+
+
 # 9. Only one choice is read, so more are refused before anything is sent.
 
 

@@ -137,6 +137,10 @@ class HttpProvider:
                     self.open_responses -= 1
         except httpx.HTTPError as e:
             raise transport_error(self.name, e) from None
+        except httpx.InvalidURL as e:  # not an HTTPError: a URL httpx cannot even build
+            raise ProviderError(
+                self.name, f"bad base_url: {quote(str(e))}", retryable=False
+            ) from None
 
     async def _status_error(self, response: httpx.Response) -> ProviderError:
         body = await _read_capped(response)
