@@ -45,7 +45,8 @@ class Limits(BaseModel):
     max_concurrent_runs: int = Field(256, ge=1)
     max_runs_per_principal: int = Field(64, ge=1)
     max_run_seconds: float = Field(900.0, gt=0)
-    # Replies a hooks stream may send per second (bursts of as many are fine).
+    # Replies a hooks stream may send per second (bursts of as many are fine); the
+    # surplus is refused with a HookError and changes nothing.
     max_hook_replies_per_second: float = Field(200.0, gt=0)
 
 
@@ -216,6 +217,6 @@ class ReplyRate:
 
     def problem(self) -> str:
         return (
-            f"hooks: more than {self._rate:g} replies per second "
-            "(limits.max_hook_replies_per_second)"
+            f"reply: ignored, more than {self._rate:g} replies per second "
+            "(limits.max_hook_replies_per_second); send it again later"
         )

@@ -31,7 +31,7 @@ CONFIG: dict[str, Any] = {
         "max_extra_params_depth": 6,
         "max_concurrent_runs": 8,
         "max_runs_per_principal": 4,
-        "max_hook_replies_per_second": 50,
+        "max_hook_replies_per_second": 20,
     },
 }
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import grpc
 from agentstream.v1 import agent_pb2 as pb
+from agentstream_server.service.hook_outbox import Outbox
 from agentstream_server.service.runs import RunRegistry
 
 from ..helpers import collect, script, wait_until
@@ -87,4 +88,120 @@ async def test_attach_run_id_is_checked(robust):
             assert error.details().startswith("attach.run_id: ") and problem in error.details()
         else:
             raise AssertionError("attach with a bad run_id was accepted")
+    await assert_healthy(robust)
+
+
+async def test_bad_replies_are_answered_briefly_whatever_their_size(start_server):
+    """Defect 3: each HookError once repeated the client's event id whole (1 MB each)."""
+    from .conftest import CONFIG
+
+    server = await start_server(
+        {**CONFIG, "limits": {**CONFIG["limits"], "max_hook_replies_per_second": 10_000}}
+    )
+    hooks, result = await _attached(
+        server, "flood", [{"text": "done"}], blocking=(pb.HOOK_EVENT_KIND_COMPLETION_FINISHED,)
+    )
+    finished = await hooks.event("completion_finished")
+    for i in range(100):
+        await hooks.reply(f"{i}-" + "x" * 100_000, **PROCEED)
+    await hooks.reply(finished.event_id, **PROCEED)  # still applied after the flood
+    assert (await result).code == grpc.StatusCode.OK
+    errors = [r.error for r in await hooks.rest() if r.WhichOneof("response") == "error"]
+    assert errors
+    for error in errors:
+        assert len(error.event_id) <= 32 and len(error.message) < 300, error
+    await assert_healthy(server)
+
+
+def test_error_notices_for_a_client_that_does_not_read_are_bounded():
+    """Defect 3: the queue of HookErrors had no cap."""
+    outbox = Outbox(8, 0, lambda run: pb.HooksResponse())
+    for i in range(1000):
+        outbox.put_notice(pb.HooksResponse(error=pb.HookError(message=f"bad {i}")))
+    assert len(outbox._items) == 8 and outbox.dropped_notices == 992
+
+
+async def test_error_notices_resume_once_the_client_reads_and_report_what_was_dropped():
+    outbox = Outbox(2, 0, lambda run: pb.HooksResponse())
+    for i in range(5):
+        outbox.put_notice(pb.HooksResponse(error=pb.HookError(message=f"bad {i}")))
+    overflow = await outbox.get()
+    assert overflow.error.message.startswith("overflow: 3 error notice(s) dropped")
+    assert [(await outbox.get()).error.message for _ in range(2)] == ["bad 0", "bad 1"]
+    outbox.put_notice(pb.HooksResponse(error=pb.HookError(message="bad 5")))
+    assert (await outbox.get()).error.message == "bad 5"
+
+
+async def test_replies_over_the_rate_limit_are_refused_naming_it_and_change_nothing(robust):
+    hooks, result = await _attached(
+        robust, "too-fast", [{"text": "done"}], blocking=(pb.HOOK_EVENT_KIND_COMPLETION_FINISHED,)
+    )
+    finished = await hooks.event("completion_finished")
+    notices = []
+    for _ in range(30):  # bursts of 20 are allowed
+        await hooks.reply("999", **PROCEED)
+        notices.append((await hooks.read()).error.message)
+    assert notices[0].startswith("reply.event_id: no event '999'")
+    assert notices[-1].startswith("reply: ignored, more than 20 replies per second")
+    assert "(limits.max_hook_replies_per_second)" in notices[-1]
+    while True:  # once the rate allows it, the real answer is applied
+        await hooks.reply(finished.event_id, **PROCEED)
+        response = await hooks.read()
+        if response.WhichOneof("response") != "error":
+            break
+        assert "limits.max_hook_replies_per_second" in response.error.message or (
+            "no event" in response.error.message or "overflow" in response.error.message
+        )
+    assert (await result).code == grpc.StatusCode.OK
+    await assert_healthy(robust)
+
+
+async def test_a_client_that_half_closes_while_the_run_waits_for_it_fails_the_run_at_once(
+    robust,
+):
+    """Defect 5: the run once waited its whole reply timeout for a reply that could not
+    come. The reply timeout here is the default 30 s; the call's own deadline is 10 s."""
+    hooks, result = await _attached(
+        robust, "half", [{"text": "done"}], blocking=(pb.HOOK_EVENT_KIND_COMPLETION_FINISHED,)
+    )
+    await hooks.event("completion_finished")
+    await hooks.call.done_writing()
+    run = await result
+    assert run.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "closed its side of the stream" in run.details
+    await assert_healthy(robust)
+
+
+async def test_an_observer_that_half_closes_keeps_observing(robust):
+    hooks, result = await _attached(robust, "half-observer", [{"text": "a b c"}])
+    await hooks.call.done_writing()
+    assert (await result).code == grpc.StatusCode.OK
+    rest = await hooks.rest()
+    assert rest[-1].run_ended.outcome == pb.RUN_OUTCOME_COMPLETED
+
+
+async def test_a_hooks_message_that_cannot_be_decoded_is_invalid_argument(robust):
+    """Defect 10 on the Hooks stream: the message after attach is invalid UTF-8."""
+    call = robust.channel.stream_stream(
+        "/agentstream.v1.AgentService/Hooks",
+        request_serializer=lambda data: data,
+        response_deserializer=pb.HooksResponse.FromString,
+    )()
+    result = _run(
+        robust, "undecodable", [{"text": "x"}], hooks=pb.HooksOptions(wait_for_client=True)
+    )
+    attach = pb.HooksRequest(attach=pb.HookAttach(run_id="undecodable")).SerializeToString()
+    await call.write(attach)
+    assert (await call.read()).attached.run_id == "undecodable"
+    reply = pb.HooksRequest(reply=pb.HookReply(event_id="E", proceed=pb.HookProceed()))
+    await call.write(reply.SerializeToString().replace(b"E", b"\xff"))
+    try:
+        while await call.read() is not grpc.aio.EOF:
+            pass
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details().startswith("request: cannot be decoded")
+    else:
+        raise AssertionError("the undecodable message was accepted")
+    await result
     await assert_healthy(robust)

@@ -15,6 +15,7 @@ from ..helpers import collect, script
 from .conftest import assert_healthy
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
+PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION  # the (offline) provider refused it
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ def _tool(name: str = "t", **schema: object) -> pb.ToolDefinition:
 def _extra(value: object) -> struct_pb2.Struct:
     extra = struct_pb2.Struct()
     extra.update({"x": value})
+    return extra
+
+
+def _script(value: object) -> struct_pb2.Struct:
+    extra = struct_pb2.Struct()
+    extra.update({"script": value})
     return extra
 
 
@@ -135,6 +142,24 @@ CASES = [
         INVALID,
         "tools[0].parameters",
     ),
+    Case(
+        "client tool schema with properties not an object",
+        _req(tools=[_tool(properties="bad")]),
+        INVALID,
+        "tools[0].parameters",
+    ),
+    Case(
+        "client tool schema with required not a list",
+        _req(tools=[_tool(required=5)]),
+        INVALID,
+        "tools[0].parameters",
+    ),
+    Case(
+        "client tool schema with a property not an object",
+        _req(tools=[_tool(properties={"p": 5})]),
+        INVALID,
+        "tools[0].parameters",
+    ),
     Case("max_turns of zero", _req(max_turns=0), INVALID, "max_turns"),
     Case("temperature out of range", _req(temperature=3), INVALID, "temperature"),
     Case("no prompt and no history", _req(prompt=""), INVALID, "prompt"),
@@ -155,6 +180,62 @@ CASES = [
         _req(history=_orphan_result()),
         INVALID,
         "history[1].parts[0].tool_result.id",
+    ),
+    # The offline model's script is data like any other: bad values are the caller's.
+    Case("script not a list", _req(extra_params=_script("x")), PRECONDITION, "extra_params.script"),
+    Case(
+        "script turn not a list",
+        _req(extra_params=_script([5])),
+        PRECONDITION,
+        "extra_params.script",
+    ),
+    Case(
+        "script step not an object",
+        _req(extra_params=_script([[5]])),
+        PRECONDITION,
+        "extra_params.script",
+    ),
+    Case(
+        "script error not an object",
+        _req(extra_params=_script([[{"error": "x"}]])),
+        PRECONDITION,
+        "extra_params.script",
+    ),
+    Case(
+        "script usage not an object",
+        _req(extra_params=_script([[{"usage": 5}]])),
+        PRECONDITION,
+        "extra_params.script",
+    ),
+    Case(
+        "script usage not a number",
+        _req(extra_params=_script([[{"usage": {"input_tokens": "x"}}]])),
+        PRECONDITION,
+        "extra_params.script",
+    ),
+    Case(
+        "script unknown finish reason",
+        _req(extra_params=_script([[{"finish_reason": "odd"}]])),
+        PRECONDITION,
+        "extra_params.script",
+    ),
+    Case(
+        "script tool call without a name",
+        _req(extra_params=_script([[{"tool_call": {}}]])),
+        PRECONDITION,
+        "extra_params.script",
+    ),
+    Case(
+        "script tool call not an object",
+        _req(extra_params=_script([[{"tool_call": 5}]])),
+        PRECONDITION,
+        "extra_params.script",
+    ),
+    Case(
+        "script delay not a number",
+        _req(extra_params=_script([[{"delay_ms": "x"}]])),
+        PRECONDITION,
+        "extra_params.script",
     ),
     # Identifiers: quoted short, whatever their size.
     Case("agent name of 20 KB", _req(agent="n" * 20_000), grpc.StatusCode.NOT_FOUND, "agent:"),

@@ -79,7 +79,41 @@ def _scripted_turn(provider: str, script: Any, turn_index: int) -> list[dict[str
         raise ProviderError(
             provider, f"script has {len(script)} turn(s), no turn {turn_index + 1}", retryable=False
         )
-    return list(script[turn_index])
+    steps = list(script[turn_index])
+    for i, step in enumerate(steps):
+        problem = _step_problem(step)
+        if problem is not None:
+            where = f"extra_params.script[{turn_index}][{i}]"
+            raise ProviderError(provider, f"{where}: {problem}", retryable=False)
+    return steps
+
+
+_FINISH_REASONS = {reason.value for reason in FinishReason}
+
+
+def _step_problem(step: Any) -> str | None:
+    """What is wrong with a scripted step, checked before any of its turn plays."""
+    if not isinstance(step, dict):
+        return "a step must be an object"
+    if "delay_ms" in step and not _is_number(step["delay_ms"]):
+        return "delay_ms must be a number"
+    if "error" in step and not isinstance(step["error"], dict):
+        return "error must be an object"
+    usage = step.get("usage", {})
+    if not isinstance(usage, dict) or not all(
+        k in Usage.__dataclass_fields__ and _is_number(v) for k, v in usage.items()
+    ):
+        return "usage must map Usage fields to numbers"
+    if "finish_reason" in step and step["finish_reason"] not in _FINISH_REASONS:
+        return f"finish_reason must be one of {', '.join(sorted(_FINISH_REASONS))}"
+    call = step.get("tool_call", {"name": "-"})
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return "tool_call must be an object with a name"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _unscripted_turn(request: ModelRequest) -> list[dict[str, Any]]:

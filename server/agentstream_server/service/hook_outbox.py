@@ -49,9 +49,21 @@ class Outbox:
         self._closed = False
         self._gathering = False
         self.dropped = 0
+        self._notices = 0  # HookErrors queued
+        self.dropped_notices = 0
 
     def put(self, response: pb.HooksResponse) -> None:
         """Queues a message that must not wait (blocking event, notice, run end)."""
+        self._items.append(response)
+        self._ready.set()
+
+    def put_notice(self, response: pb.HooksResponse) -> None:
+        """Queues a HookError answering a bad reply. A client that sends bad replies and
+        does not read loses the surplus (counted), so it cannot grow server memory."""
+        if self._notices >= self._limit:
+            self.dropped_notices += 1
+            return
+        self._notices += 1
         self._items.append(response)
         self._ready.set()
 
@@ -92,17 +104,26 @@ class Outbox:
                 return None
             self._ready.clear()
             await self._ready.wait()
-        if self.dropped:
-            notice = (
-                f"overflow: {self.dropped} observe-only event(s) dropped; "
-                "the client read too slowly"
-            )
-            self.dropped = 0
-            return pb.HooksResponse(error=pb.HookError(message=notice))
+        if self.dropped or self.dropped_notices:
+            return self._overflow()
         if isinstance(self._items[0], DeltaRun) and len(self._items) == 1:
             await self._gather()
         head = self._items.popleft()
-        return self._build(head) if isinstance(head, DeltaRun) else head
+        if isinstance(head, DeltaRun):
+            return self._build(head)
+        if self._notices and head.WhichOneof("response") == "error":
+            self._notices -= 1
+        return head
+
+    def _overflow(self) -> pb.HooksResponse:
+        lost = []
+        if self.dropped:
+            lost.append(f"{self.dropped} observe-only event(s)")
+        if self.dropped_notices:
+            lost.append(f"{self.dropped_notices} error notice(s)")
+        self.dropped = self.dropped_notices = 0
+        notice = f"overflow: {' and '.join(lost)} dropped; the client read too slowly"
+        return pb.HooksResponse(error=pb.HookError(message=notice))
 
     async def _gather(self) -> None:
         """Lets the lone queued delta run grow for one flush window; only something that

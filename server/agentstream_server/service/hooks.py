@@ -24,15 +24,16 @@ from ..core.progress import check_fraction
 from ..core.tools import error_result
 from .convert import FINISH_REASONS_PB, history_pb, usage_pb
 from .hook_outbox import DeltaRun, Outbox
-
-_MAX_EVENT_ID_DIGITS = 20
+from .hook_replies import (
+    CLIENT_TOOL_ACTIONS,
+    OBSERVE_ACTIONS,
+    SERVER_TOOL_ACTIONS,
+    Pending,
+    Replies,
+)
 
 ALL_KINDS = frozenset(pb.HookEventKind.values()) - {pb.HOOK_EVENT_KIND_UNSPECIFIED}
 
-# Which replies fit which event: a client tool call must be answered, not waved on.
-_OBSERVE_ACTIONS = frozenset({"proceed", "cancel"})
-_SERVER_TOOL_ACTIONS = frozenset({"proceed", "cancel", "skip", "tool_output"})
-_CLIENT_TOOL_ACTIONS = frozenset({"cancel", "skip", "tool_output", "tool_progress"})
 # Reports a running client tool's progress: (call id, message, fraction).
 ReportProgress = Callable[[str, str, float | None], None]
 
@@ -50,14 +51,6 @@ class AlreadyAttached(Exception):
     pass
 
 
-@dataclass(slots=True)
-class _Pending:
-    future: asyncio.Future[pb.HookReply]
-    field: str
-    allowed: frozenset[str]
-    call_id: str = ""
-
-
 class HookSession:
     """The hooks of one run, whether or not a client ever attaches."""
 
@@ -71,9 +64,9 @@ class HookSession:
         self._events: frozenset[int] = frozenset()
         self._blocking: frozenset[int] = frozenset()
         self._attached = asyncio.Event()
-        self._issued = 0  # event ids are 1, 2, 3, ... in the order they are made
-        self._pending: dict[str, _Pending] = {}
+        self._replies = Replies()
         self._cancel_reason: str | None = None
+        self._stopped: AgentError | None = None
         self._aggregated_text = True
         self._text_turn = 0
         self._text_pieces: list[str] = []  # this turn's text so far
@@ -105,6 +98,7 @@ class HookSession:
         self._blocking = blocking
         self._aggregated_text = aggregated_text
         self.wants_deltas = True
+        self._replies.reopen()
         self._attached.set()
         return self._outbox
 
@@ -115,43 +109,27 @@ class HookSession:
         self._outbox = None
         self.wants_deltas = False
         self._attached.clear()
-        for pending in list(self._pending.values()):
-            if not pending.future.done():
-                pending.future.set_exception(
-                    HooksFailed(
-                        f"the hooks client disconnected while the run waited on {pending.field}"
-                    )
-                )
+        self._replies.close("the hooks client disconnected")
+
+    def replies_ended(self) -> None:
+        """The client closed its side of the stream: it may still read, but whatever
+        waits for its reply now would wait in vain."""
+        self._replies.close("the hooks client disconnected or closed its side of the stream")
 
     def reply(self, reply: pb.HookReply) -> str | None:
         """Applies a reply; returns why it was refused, leaving the run unharmed."""
-        action = reply.WhichOneof("action")
-        if action is None:
-            return "reply: set one of proceed, cancel, skip, tool_output, tool_progress"
-        if action == "cancel" and (not reply.event_id or reply.event_id not in self._pending):
-            if reply.event_id and not self._was_issued(reply.event_id):
-                return f"reply.event_id: no event {quote(reply.event_id)} in this run"
-            self.cancel(reply.cancel.reason)
-            return None
-        if not reply.event_id:
-            return "reply.event_id: required (only cancel may omit it)"
-        pending = self._pending.get(reply.event_id)
+        pending = self._replies.match(reply)
+        if isinstance(pending, str):
+            return pending
         if pending is None:
-            if self._was_issued(reply.event_id):
-                return f"event {reply.event_id}: already answered or not awaiting a reply"
-            return f"reply.event_id: no event {quote(reply.event_id)} in this run"
-        if action not in pending.allowed:
-            return (
-                f"event {reply.event_id}: {action} does not fit a {pending.field} event "
-                f"(allowed: {', '.join(sorted(pending.allowed))})"
-            )
-        if action == "tool_progress":
+            self.cancel(reply.cancel.reason)
+        elif reply.WhichOneof("action") == "tool_progress":
             return self._client_progress(pending, reply.tool_progress)
-        if not pending.future.done():
+        elif not pending.future.done():
             pending.future.set_result(reply)
         return None
 
-    def _client_progress(self, pending: _Pending, progress: pb.HookProgress) -> str | None:
+    def _client_progress(self, pending: Pending, progress: pb.HookProgress) -> str | None:
         """A client tool's progress: its call keeps waiting for `tool_output`."""
         fraction = progress.fraction if progress.HasField("fraction") else None
         problem = check_fraction(fraction)
@@ -166,11 +144,19 @@ class HookSession:
         otherwise at its next step."""
         if self._cancel_reason is None:
             self._cancel_reason = reason
-            if self.interrupt is not None:
-                self.interrupt(RunCancelled(reason))
-        for pending in list(self._pending.values()):
-            if not pending.future.done():
-                pending.future.set_exception(RunCancelled(reason))
+            self.stop(RunCancelled(reason))
+        else:
+            self._replies.fail_all(RunCancelled(reason))
+
+    def stop(self, error: AgentError) -> None:
+        """Ends the run with `error` (shutdown, its time limit, a cancel), whatever it
+        waits on: the model, its tools, a hooks client to attach or to reply."""
+        if self._stopped is None:
+            self._stopped = error
+        if self.interrupt is not None:
+            self.interrupt(error)
+        self._replies.fail_all(error)
+        self._attached.set()  # wakes a wait for the client; start() then raises
 
     def end(
         self,
@@ -185,23 +171,11 @@ class HookSession:
             self._outbox.put(pb.HooksResponse(run_ended=ended))
             self._outbox.close()
 
-    def _next_event_id(self) -> str:
-        self._issued += 1
-        return str(self._issued)
-
-    def _was_issued(self, event_id: str) -> bool:
-        # isdigit() alone also accepts "²" and 5,000-digit strings; ids we made are short
-        # ASCII decimals.
-        return (
-            len(event_id) <= _MAX_EVENT_ID_DIGITS
-            and event_id.isascii()
-            and event_id.isdigit()
-            and 0 < int(event_id) <= self._issued
-        )
-
     # --- the run's side (RunHooks) -------------------------------------------------------
 
     async def start(self) -> None:
+        if self._stopped is not None:
+            raise self._stopped
         if not self.needs_client or self._attached.is_set():
             return
         try:
@@ -213,6 +187,8 @@ class HookSession:
                 f"{self.settings.attach_timeout_s * 1000:.0f} ms"
                 + (" (the run has client tools)" if self.client_tools else "")
             ) from None
+        if self._stopped is not None:
+            raise self._stopped
 
     async def completion_call(self, turn: int, messages: list[Message]) -> None:
         self._check_cancelled()
@@ -260,7 +236,7 @@ class HookSession:
         """The message for a run of merged observe-only deltas, built as it is sent."""
         event = pb.HookEvent(
             run_id=self.run_id,
-            event_id=self._next_event_id(),
+            event_id=self._replies.next_id(),
             turn=run.turn,
             merged=len(run.pieces) - 1,
             trace_context=self.run_trace_context or None,
@@ -342,7 +318,7 @@ class HookSession:
                     "the hooks client disconnected and the run needs it for client tools"
                 )
             return None
-        event_id = self._next_event_id()
+        event_id = self._replies.next_id()
         blocking = must_answer or kind in self._blocking
         response = pb.HooksResponse(
             event=pb.HookEvent(
@@ -363,12 +339,11 @@ class HookSession:
         self, outbox: Outbox, response: pb.HooksResponse, event_id: str, must_answer: bool
     ) -> pb.HookReply:
         field = str(response.event.WhichOneof("event"))
-        allowed = _OBSERVE_ACTIONS
+        allowed = OBSERVE_ACTIONS
         if field == "tool_call":
-            allowed = _CLIENT_TOOL_ACTIONS if must_answer else _SERVER_TOOL_ACTIONS
-        future: asyncio.Future[pb.HookReply] = asyncio.get_running_loop().create_future()
+            allowed = CLIENT_TOOL_ACTIONS if must_answer else SERVER_TOOL_ACTIONS
         call_id = response.event.tool_call.call_id if field == "tool_call" else ""
-        self._pending[event_id] = _Pending(future, field, allowed, call_id)
+        future = self._replies.expect(event_id, field, allowed, call_id)
         outbox.put(response)
         timeout = self.settings.reply_timeout_s
         sent = time.perf_counter()
@@ -383,7 +358,7 @@ class HookSession:
                 raise _ReplyTimeout(message) from None
             raise HooksFailed(f"{field} event {event_id}: {message}") from None
         finally:
-            del self._pending[event_id]
+            self._replies.forget(event_id)
         if reply.WhichOneof("action") == "cancel":
             self.cancel(reply.cancel.reason)
             raise RunCancelled(reply.cancel.reason)

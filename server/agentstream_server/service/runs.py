@@ -53,8 +53,7 @@ class RunRegistry:
 
     def interrupt_all(self, error: AgentError) -> None:
         for session in list(self._sessions.values()):
-            if session.interrupt is not None:
-                session.interrupt(error)
+            session.stop(error)
 
     async def find(self, run_id: str, timeout_s: float) -> HookSession | None:
         """The run with this id, waiting up to `timeout_s` for it to start."""

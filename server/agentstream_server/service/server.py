@@ -21,6 +21,7 @@ from ..core.tools import Tool
 from ..limits import grpc_options
 from ..telemetry import NO_TELEMETRY, RunTelemetry
 from ..tools.builtin import BUILTIN_TOOLS
+from .decoding import DecodeInterceptor
 from .servicer import AgentServicer
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ class AgentServer:
         self.servicer = AgentServicer(self.agents, self.bus, self.telemetry)
         self.health = HealthServicer()
         self._server = grpc.aio.server(
-            interceptors=self.telemetry.interceptors(), options=grpc_options(config.limits)
+            # Outermost first; decoding is innermost, so telemetry sees its INVALID_ARGUMENT.
+            interceptors=[*self.telemetry.interceptors(), DecodeInterceptor()],
+            options=grpc_options(config.limits),
         )
         pb_grpc.add_AgentServiceServicer_to_server(self.servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)

@@ -19,19 +19,17 @@ from ..core.driver import AgentRun, Emit
 from ..core.errors import (
     AgentError,
     ErrorCode,
-    InvalidRequest,
     RunCancelled,
     RunIdInUse,
     RunStoreUnavailable,
-    quote,
 )
 from ..core.events import FinalResponse, RunEvent, RunFailed
 from ..limits import RunSlot, RunSlots, RunTooLong, check_request
 from ..telemetry import NO_TELEMETRY, Observation, RunTelemetry
-from .convert import ERROR_CODES_PB, check_run_id, mcp_server_pb, prompt_request, tool_pb
+from .convert import ERROR_CODES_PB, mcp_server_pb, prompt_request, tool_pb
 from .events import event_pb
-from .hook_outbox import Outbox
-from .hooks import ALL_KINDS, AlreadyAttached, HookSession, HookSettings
+from .hooks import HookSession, HookSettings
+from .hooks_rpc import HooksContext, hooks_stream
 from .run_rpcs import apply_control, cancel_run, get_run, principal_of, watch_run
 from .runs import RunRegistry
 from .status import STATUS_OF
@@ -40,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 PromptContext = grpc.aio.ServicerContext[pb.StreamPromptRequest, pb.StreamPromptResponse]
 ListContext = grpc.aio.ServicerContext[pb.ListAgentsRequest, pb.ListAgentsResponse]
-HooksContext = grpc.aio.ServicerContext[pb.HooksRequest, pb.HooksResponse]
 WatchContext = grpc.aio.ServicerContext[pb.WatchRunRequest, pb.StreamPromptResponse]
 Write = Callable[[pb.StreamPromptResponse], Awaitable[None]]
 
@@ -145,7 +142,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         run's slot and its telemetry in step with it."""
         emit = _Emitter(run, log, write, self._limits.max_response_bytes)
         max_s = self._limits.max_run_seconds
-        too_long = asyncio.get_running_loop().call_later(max_s, run.interrupt, RunTooLong(max_s))
+        too_long = asyncio.get_running_loop().call_later(max_s, session.stop, RunTooLong(max_s))
         started = time.monotonic()
         with observation:
             try:
@@ -245,69 +242,9 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         request_iterator: AsyncIterator[pb.HooksRequest],
         context: HooksContext,
     ) -> AsyncIterator[pb.HooksResponse]:
-        requests = aiter(request_iterator)
-        first = await anext(requests, None)
-        if first is None or first.WhichOneof("request") != "attach":
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "attach: the first message must be an attach"
-            )
-        attach = first.attach
-        events, blocking = await _attach_kinds(attach, context)
-        timeout_s = self._settings.hooks_attach_timeout_ms / 1000
-        session = await self.runs.find(attach.run_id, timeout_s)
-        if session is None:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"attach.run_id: no run {quote(attach.run_id)} started within "
-                f"{timeout_s * 1000:.0f} ms",
-            )
-        try:
-            outbox = session.attach(events, blocking, not attach.omit_aggregated_text)
-        except AlreadyAttached:
-            await context.abort(
-                grpc.StatusCode.ALREADY_EXISTS,
-                f"attach.run_id: run {quote(attach.run_id)} already has a hooks client",
-            )
-        reader = asyncio.create_task(_read_replies(requests, session, outbox))
-        try:
-            yield pb.HooksResponse(attached=pb.HookAttached(run_id=session.run_id))
-            while (response := await outbox.get()) is not None:
-                yield response
-        finally:
-            reader.cancel()
-            session.detach(outbox)
-
-
-async def _attach_kinds(
-    attach: pb.HookAttach, context: HooksContext
-) -> tuple[frozenset[int], frozenset[int]]:
-    try:
-        check_run_id(attach.run_id, "attach.run_id")
-    except InvalidRequest as error:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
-    for field in ("events", "blocking"):
-        for i, kind in enumerate(getattr(attach, field)):
-            if kind not in ALL_KINDS:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"attach.{field}[{i}]: not a hook event kind ({kind})",
-                )
-    return frozenset(attach.events), frozenset(attach.blocking)
-
-
-async def _read_replies(
-    requests: AsyncIterator[pb.HooksRequest], session: HookSession, outbox: Outbox
-) -> None:
-    """Applies the client's replies; a bad one gets a HookError and changes nothing."""
-    async for request in requests:
-        if request.WhichOneof("request") == "reply":
-            problem = session.reply(request.reply)
-            event_id = request.reply.event_id
-        else:
-            problem = f"attach: this stream is already attached to run {quote(session.run_id)}"
-            event_id = ""
-        if problem is not None:
-            outbox.put(pb.HooksResponse(error=pb.HookError(event_id=event_id, message=problem)))
+        stream = hooks_stream(self.runs, self._settings, self._limits, request_iterator, context)
+        async for response in stream:
+            yield response
 
 
 def _end_session(session: HookSession, outcome: FinalResponse | RunFailed) -> None:
@@ -354,7 +291,17 @@ class _Emitter:
         if (kind is FinalResponse or kind is RunFailed) and message.ByteSize() > self._max_bytes:
             message = _without_history(message)
         self._log.append(message)
-        await self._write(message)
+        try:
+            await self._write(message)
+        except Exception as error:
+            # A write fails when the call is already over: the caller cancelled (say after
+            # a long flow-control stall) or its connection broke. That is the caller
+            # leaving, not a bug in the run.
+            raise CallerGone from error
+
+
+class CallerGone(asyncio.CancelledError):
+    """The StreamPrompt caller went away while an event was being written to it."""
 
 
 def _without_history(message: pb.StreamPromptResponse) -> pb.StreamPromptResponse:

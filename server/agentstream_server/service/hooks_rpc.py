@@ -1,0 +1,122 @@
+"""The Hooks RPC: attach a client to a run, pass it the run's events, apply its replies.
+
+A bad reply gets a `HookError` and changes nothing; so does a reply over
+`limits.max_hook_replies_per_second` (the client may send it again). A message that
+cannot be decoded ends the stream with INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+from agentstream.v1 import agent_pb2 as pb
+
+from ..config import ServerConfig
+from ..core.errors import InvalidRequest, quote
+from ..limits import Limits, ReplyRate
+from .convert import check_run_id
+from .hook_outbox import Outbox
+from .hooks import ALL_KINDS, AlreadyAttached, HookSession
+from .runs import RunRegistry
+
+HooksContext = grpc.aio.ServicerContext[pb.HooksRequest, pb.HooksResponse]
+# Why the client's stream must end: its status and message.
+Ending = tuple[grpc.StatusCode, str]
+_ECHOED_ID_CHARS = 32
+
+
+async def hooks_stream(
+    runs: RunRegistry,
+    settings: ServerConfig,
+    limits: Limits,
+    request_iterator: AsyncIterator[pb.HooksRequest],
+    context: HooksContext,
+) -> AsyncIterator[pb.HooksResponse]:
+    requests = aiter(request_iterator)
+    try:
+        first = await anext(requests, None)
+    except InvalidRequest as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
+    if first is None or first.WhichOneof("request") != "attach":
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, "attach: the first message must be an attach"
+        )
+    attach = first.attach
+    events, blocking = await _attach_kinds(attach, context)
+    timeout_s = settings.hooks_attach_timeout_ms / 1000
+    session = await runs.find(attach.run_id, timeout_s)
+    if session is None:
+        await context.abort(
+            grpc.StatusCode.NOT_FOUND,
+            f"attach.run_id: no run {quote(attach.run_id)} started within "
+            f"{timeout_s * 1000:.0f} ms",
+        )
+    try:
+        outbox = session.attach(events, blocking, not attach.omit_aggregated_text)
+    except AlreadyAttached:
+        await context.abort(
+            grpc.StatusCode.ALREADY_EXISTS,
+            f"attach.run_id: run {quote(attach.run_id)} already has a hooks client",
+        )
+    rate = ReplyRate(limits.max_hook_replies_per_second)
+    reader = asyncio.create_task(_read_replies(requests, session, outbox, rate))
+    try:
+        yield pb.HooksResponse(attached=pb.HookAttached(run_id=session.run_id))
+        while (response := await outbox.get()) is not None:
+            yield response
+    finally:
+        reader.cancel()
+        session.detach(outbox)
+    if reader.done() and not reader.cancelled() and (ending := reader.result()) is not None:
+        await context.abort(*ending)
+
+
+async def _attach_kinds(
+    attach: pb.HookAttach, context: HooksContext
+) -> tuple[frozenset[int], frozenset[int]]:
+    try:
+        check_run_id(attach.run_id, "attach.run_id")
+    except InvalidRequest as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
+    for field in ("events", "blocking"):
+        for i, kind in enumerate(getattr(attach, field)):
+            if kind not in ALL_KINDS:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"attach.{field}[{i}]: not a hook event kind ({kind})",
+                )
+    return frozenset(attach.events), frozenset(attach.blocking)
+
+
+async def _read_replies(
+    requests: AsyncIterator[pb.HooksRequest], session: HookSession, outbox: Outbox, rate: ReplyRate
+) -> Ending | None:
+    """Applies the client's replies; a bad one gets a HookError and changes nothing. Returns
+    why the stream must end, if it must."""
+    try:
+        async for request in requests:
+            _apply(request, session, outbox, rate)
+    except InvalidRequest as error:
+        outbox.close()
+        return grpc.StatusCode.INVALID_ARGUMENT, error.message
+    # The client closed its side: it may go on reading, but can answer nothing more.
+    session.replies_ended()
+    return None
+
+
+def _apply(request: pb.HooksRequest, session: HookSession, outbox: Outbox, rate: ReplyRate) -> None:
+    if not rate.allow():
+        problem: str | None = rate.problem()
+        event_id = request.reply.event_id
+    elif request.WhichOneof("request") == "reply":
+        problem = session.reply(request.reply)
+        event_id = request.reply.event_id
+    else:
+        problem = f"attach: this stream is already attached to run {quote(session.run_id)}"
+        event_id = ""
+    if problem is not None:
+        # The id is echoed cut short: a client's 1 MB id must not come back 1,000 times.
+        error = pb.HookError(event_id=event_id[:_ECHOED_ID_CHARS], message=problem)
+        outbox.put_notice(pb.HooksResponse(error=error))
