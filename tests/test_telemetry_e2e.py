@@ -372,3 +372,40 @@ async def test_an_instrumented_process_gets_no_second_provider_or_interceptor(
     finished = [_as_dict(s) for s in spans.get_finished_spans()]
     rpc = _by_name(finished, "/agentstream.v1.AgentService/StreamPrompt")  # exactly one
     assert _by_name(finished, "invoke_agent plain")["parent_id"] == rpc["span_id"]
+
+
+async def test_content_is_recorded_only_when_opted_in(start_server, otel):
+    telemetry = Telemetry(otel.telemetry.tracer_provider, content=True)
+    server = await start_server(CONFIG, run_telemetry=telemetry)
+    turns = [
+        [{"tool_call": {"name": "calculator", "arguments": {"expression": "6*7"}, "id": "k1"}}],
+        [{"text": "It is 42."}],
+    ]
+    request = pb.StreamPromptRequest(
+        agent="calc", prompt="What is 6*7?", extra_params=script(*turns)
+    )
+    assert (await collect(server.stub, request)).code == grpc.StatusCode.OK
+    await wait_until(lambda: any(s.name == "invoke_agent calc" for s in otel.finished()))
+    spans = [_as_dict(s) for s in otel.finished()]
+    chats = sorted(
+        (s for s in spans if s["name"] == "chat offline-1"),
+        key=lambda s: s["attributes"]["gen_ai.response.id"],
+    )
+    first_input = json.loads(chats[0]["attributes"]["gen_ai.input.messages"])
+    assert first_input == [{"role": "user", "parts": [{"type": "text", "content": "What is 6*7?"}]}]
+    second_input = json.loads(chats[1]["attributes"]["gen_ai.input.messages"])
+    assert second_input[-1] == {
+        "role": "tool",
+        "parts": [{"type": "tool_call_response", "id": "k1", "result": "42"}],
+    }
+    output = json.loads(chats[1]["attributes"]["gen_ai.output.messages"])
+    assert output == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "It is 42."}],
+            "finish_reason": "stop",
+        }
+    ]
+    tool = _by_name(spans, "execute_tool calculator")["attributes"]
+    assert json.loads(tool["gen_ai.tool.call.arguments"]) == {"expression": "6*7"}
+    assert tool["gen_ai.tool.call.result"] == "42"

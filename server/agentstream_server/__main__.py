@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from .config import ConfigError, load_config
+from .logs import configure_logging
 from .service.server import serve
 from .tools.mcp_servers import McpStartError
 
@@ -17,10 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="config/default.yaml", help="agents config (YAML)")
     parser.add_argument("--addr", default="localhost:50051", help="address to listen on")
     parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one object a line, with run_id, agent, outcome, trace_id, span_id",
     )
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config)
         asyncio.run(serve(config, args.addr))

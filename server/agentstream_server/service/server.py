@@ -109,7 +109,11 @@ async def serve(config: Config, address: str) -> None:
     server = AgentServer(config)
     port = await server.start(address)
     logger.info(
-        "agentstream serving %d agent(s) on %s (port %d)", len(config.agents), address, port
+        "agentstream serving %d agent(s) on %s (port %d)",
+        len(config.agents),
+        address,
+        port,
+        extra={"port": port},
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

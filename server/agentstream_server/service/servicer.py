@@ -338,6 +338,7 @@ def _log_run(run: AgentRun, outcome: str, started: float) -> None:
     """One line per run; `extra` feeds the JSON log format. Never content."""
     usage = run.state.usage
     spec = run.spec
+    seconds = round(time.monotonic() - started, 3)
     logger.info(
         "run %s agent=%s %s turns=%d tokens=%d/%d in %.3fs",
         spec.run_id,
@@ -346,8 +347,16 @@ def _log_run(run: AgentRun, outcome: str, started: float) -> None:
         run.turn,
         usage.input_tokens,
         usage.output_tokens,
-        time.monotonic() - started,
-        extra={"run_id": spec.run_id, "agent": spec.agent, "outcome": outcome},
+        seconds,
+        extra={
+            "run_id": spec.run_id,
+            "agent": spec.agent,
+            "outcome": outcome,
+            "turns": run.turn,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "duration_s": seconds,
+        },
     )
 
 
