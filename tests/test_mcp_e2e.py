@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from agentstream.v1 import agent_pb2 as pb
+from agentstream_server.config import ConfigError, parse_config
 from agentstream_server.tools.mcp_servers import McpStartError
 
 from .helpers import collect, script, wait_until
@@ -166,6 +167,30 @@ async def test_a_dead_server_is_restarted(start_server, tmp_path):
         await asyncio.sleep(0.05)
     again = await collect(server.stub, calls(("pid", "{}")))
     assert again.of("tool_result")[0].content != first.of("tool_result")[0].content
+
+
+@pytest.mark.parametrize(
+    ("servers", "tools", "problem"),
+    [
+        (
+            {},
+            ["mcp:nowhere"],
+            "tools[0]: no MCP server named 'nowhere' (mcp_servers: none)",
+        ),
+        ({"s": {"url": "http://x/mcp"}}, ["mcp:s/"], "agents[0].tools[0]: name a tool after 's'/"),
+        ({"s": {"command": ["x"], "url": "http://x/mcp"}}, [], "mcp_servers.s: set either command"),
+        (
+            {"s": {"url": "http://x/mcp", "env": {"A": "1"}}},
+            [],
+            "env and cwd are for",
+        ),
+        ({"a/b": {"url": "http://x/mcp"}}, [], "mcp_servers.a/b: a name is 1-64 of"),
+    ],
+)
+def test_mcp_config_mistakes_name_the_field(servers, tools, problem):
+    with pytest.raises(ConfigError) as raised:
+        parse_config(config(servers, ("a", tools)))
+    assert problem in str(raised.value)
 
 
 async def test_a_required_server_that_cannot_start_stops_the_start(start_server, tmp_path):

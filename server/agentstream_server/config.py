@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -211,6 +212,13 @@ class Config(_Strict):
             self._check_mcp_references(i, agent)
         if self.default_agent and self.default_agent not in names:
             raise ValueError(f"default_agent: no agent named {self.default_agent!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_mcp_names(self) -> Config:
+        for name in self.mcp_servers:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"mcp_servers.{name}: a name is 1-64 of A-Z a-z 0-9 _ . -")
         return self
 
     def _check_mcp_references(self, i: int, agent: AgentConfig) -> None:
