@@ -9,8 +9,8 @@ from agentstream.v1 import agent_pb2 as pb
 
 
 class HookStream:
-    def __init__(self, stub: Any) -> None:
-        self.call = stub.Hooks()
+    def __init__(self, stub: Any, metadata: list[tuple[str, str]] | None = None) -> None:
+        self.call = stub.Hooks(metadata=metadata)
 
     async def attach(
         self, run_id: str, events: tuple[int, ...] = (), blocking: tuple[int, ...] = ()

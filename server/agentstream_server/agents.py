@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +10,7 @@ from .core.arguments import ArgumentSchema, schema_problem
 from .core.driver import RunSpec
 from .core.errors import AgentNotFound, InvalidRequest, quote
 from .core.hooks import NO_HOOKS, RunHooks
+from .core.ids import new_run_id
 from .core.messages import Message, Role
 from .core.model import ModelProvider, ModelRequest, ToolChoice, ToolChoiceMode, ToolSpec
 from .core.tools import Tool
@@ -93,7 +93,7 @@ class Agents:
             extra={**agent.extra_params, **request.extra},
         )
         return RunSpec(
-            run_id=request.run_id or uuid.uuid4().hex,
+            run_id=request.run_id or new_run_id(),
             agent=agent.name,
             provider=self.providers[agent.provider],
             request=model_request,

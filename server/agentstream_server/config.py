@@ -158,6 +158,47 @@ class AgentConfig(_Strict):
     extra_params: dict[str, Any] = Field(default_factory=dict)
 
 
+class TlsConfig(_Strict):
+    """TLS for the server; with `client_ca_file`, clients must present a certificate
+    signed by that CA (mTLS) and its subject becomes their principal."""
+
+    cert_file: str = Field(min_length=1)
+    key_file: str = Field(min_length=1)
+    client_ca_file: str | None = None
+
+
+JwtAlgorithm = Literal["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
+
+
+class JwtConfig(_Strict):
+    """Bearer JWTs verified against a local JWKS file (never fetched over the network)."""
+
+    jwks_file: str = Field(min_length=1)
+    issuer: str = Field(min_length=1)
+    audience: str = Field(min_length=1)
+    principal_claim: str = "sub"
+    # A claim holding a list of role names (e.g. ["admin"]); absent means no roles.
+    roles_claim: str = "roles"
+    # Asymmetric algorithms only: a shared secret has no place in a public key set.
+    algorithms: tuple[JwtAlgorithm, ...] = Field(("RS256", "ES256"), min_length=1)
+    leeway_s: float = Field(30.0, ge=0, le=600)
+
+
+class AuthConfig(_Strict):
+    """Callers must authenticate (every RPC but health and reflection) with a bearer
+    token: an API key from `api_keys_file` or a JWT checked with `jwt`."""
+
+    # YAML: {keys: [{sha256: <hex of sha256(key)>, principal: name, roles: [admin]}]}
+    api_keys_file: str | None = None
+    jwt: JwtConfig | None = None
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> AuthConfig:
+        if self.api_keys_file is None and self.jwt is None:
+            raise ValueError("auth: set api_keys_file, jwt or both")
+        return self
+
+
 class ServerConfig(_Strict):
     # How long SIGTERM waits for running streams before cancelling them.
     grace_period_s: float = Field(10.0, ge=0)
@@ -173,6 +214,8 @@ class ServerConfig(_Strict):
     telemetry_content: bool = False
     # host:port of a Prometheus scrape endpoint (/metrics) for the same metrics; empty = none.
     metrics_addr: str = Field("", pattern=r"^$|^[^:]*:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")
+    # Plaintext when absent (fine on localhost; use TLS anywhere else).
+    tls: TlsConfig | None = None
 
 
 class MemoryBusConfig(_Strict):
@@ -197,6 +240,8 @@ class Config(_Strict):
     bus: BusConfig = MemoryBusConfig()
     limits: Limits = Limits()
     mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+    # Absent: no authentication (every caller is the same anonymous principal).
+    auth: AuthConfig | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:

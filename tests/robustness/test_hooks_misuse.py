@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 import grpc
 from agentstream.v1 import agent_pb2 as pb
+from agentstream_server.credentials import ANONYMOUS
+from agentstream_server.service.auth import run_key
 from agentstream_server.service.hook_outbox import Outbox
 from agentstream_server.service.runs import RunRegistry
 
@@ -65,14 +67,14 @@ async def test_abandoned_attaches_leave_nothing_in_the_registry(robust):
 
 async def test_a_waiter_that_leaves_does_not_strand_another_waiting_for_the_same_run():
     registry = RunRegistry()
-    staying = asyncio.create_task(registry.find("shared", 5))
-    leaving = asyncio.create_task(registry.find("shared", 5))
+    staying = asyncio.create_task(registry.find(run_key(ANONYMOUS, "shared"), 5))
+    leaving = asyncio.create_task(registry.find(run_key(ANONYMOUS, "shared"), 5))
     await wait_until(lambda: registry.waiting_attaches == 1)
     await asyncio.sleep(0)  # both waits have begun
     leaving.cancel()
     await asyncio.gather(leaving, return_exceptions=True)
     session = SimpleNamespace(run_id="shared", interrupt=None)
-    registry.register(session)  # type: ignore[arg-type]
+    registry.register(run_key(ANONYMOUS, "shared"), session)  # type: ignore[arg-type]
     assert await staying is session
     assert registry.waiting_attaches == 0
 

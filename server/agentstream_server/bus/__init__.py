@@ -15,6 +15,7 @@ from .base import (
     RunNotFound,
     RunRecord,
     RunStatus,
+    log_key,
 )
 from .memory import MemoryBus
 
@@ -31,6 +32,7 @@ __all__ = [
     "RunNotFound",
     "RunRecord",
     "RunStatus",
+    "log_key",
     "make_bus",
 ]
 

@@ -39,6 +39,13 @@ class RunStatus(Enum):
     CANCELLED = "cancelled"
 
 
+def log_key(owner: str, run_id: str) -> str:
+    """Where the bus keeps a run: client-chosen run ids are scoped to their owner, so two
+    principals may both run `demo-1`. Run ids hold no "/", so the key is unambiguous;
+    without authentication (owner "") it is the run id itself."""
+    return f"{owner}/{run_id}" if owner else run_id
+
+
 @dataclass(slots=True)
 class RunRecord:
     """What the registry knows of a run. Flat, so it is one Redis hash."""
@@ -53,6 +60,11 @@ class RunRecord:
     started_at: float = field(default_factory=time.time)
     ended_at: float = 0.0
     error_code: int = 0  # pb.ErrorCode when the run failed
+
+    @property
+    def key(self) -> str:
+        """The run's key on the bus (`log_key`): what get, watch and send_control take."""
+        return log_key(self.owner, self.run_id)
 
     def to_fields(self) -> dict[str, str]:
         fields = asdict(self)
@@ -128,7 +140,8 @@ class RunBus(Protocol):
     async def aclose(self) -> None: ...
 
     async def open_run(self, record: RunRecord, on_control: ControlHandler) -> RunLog:
-        """Registers a new run owned by this replica; raises RunExists if the id is taken."""
+        """Registers a new run owned by this replica; raises RunExists if `record.key` is
+        taken. The other methods take that key, not the bare run id."""
         ...
 
     async def get(self, run_id: str) -> RunRecord | None:

@@ -86,10 +86,10 @@ class MemoryBus:
             log._wake()
 
     async def open_run(self, record: RunRecord, on_control: ControlHandler) -> _Handle:
-        if record.run_id in self._logs:
+        if record.key in self._logs:
             raise RunExists(record.run_id)
         log = _Log(record, on_control, self._max_events)
-        self._logs[record.run_id] = log
+        self._logs[record.key] = log
         return _Handle(self, log)
 
     def _end(self, log: _Log, status: RunStatus, error_code: int) -> None:
@@ -101,13 +101,13 @@ class MemoryBus:
         log.ended = True
         log._wake()
         loop = asyncio.get_running_loop()
-        self._expiries[record.run_id] = loop.call_later(self._retention_s, self._expire, log)
+        self._expiries[record.key] = loop.call_later(self._retention_s, self._expire, log)
 
     def _expire(self, log: _Log) -> None:
-        run_id = log.record.run_id
-        self._expiries.pop(run_id, None)
-        if self._logs.get(run_id) is log:
-            del self._logs[run_id]
+        key = log.record.key
+        self._expiries.pop(key, None)
+        if self._logs.get(key) is log:
+            del self._logs[key]
 
     async def get(self, run_id: str) -> RunRecord | None:
         log = self._logs.get(run_id)

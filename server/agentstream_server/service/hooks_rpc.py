@@ -16,6 +16,7 @@ from agentstream.v1 import agent_pb2 as pb
 from ..config import ServerConfig
 from ..core.errors import InvalidRequest, quote
 from ..limits import Limits, ReplyRate
+from .auth import addressed_run
 from .convert import check_run_id
 from .hook_outbox import Outbox
 from .hooks import ALL_KINDS, AlreadyAttached, HookSession
@@ -46,7 +47,7 @@ async def hooks_stream(
     attach = first.attach
     events, blocking = await _attach_kinds(attach, context)
     timeout_s = settings.hooks_attach_timeout_ms / 1000
-    session = await runs.find(attach.run_id, timeout_s)
+    session = await runs.find(addressed_run(context, attach.run_id), timeout_s)
     if session is None:
         await context.abort(
             grpc.StatusCode.NOT_FOUND,

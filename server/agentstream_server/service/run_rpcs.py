@@ -10,8 +10,9 @@ import grpc
 from agentstream.v1 import agent_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ..bus import FINAL_KINDS, BusError, RunBus, RunRecord, RunStatus
+from ..bus import FINAL_KINDS, BusError, RunBus, RunRecord, RunStatus, log_key
 from ..core.errors import InvalidRequest, quote
+from .auth import addressed_run, current_principal, may_address
 from .convert import check_run_id
 from .hooks import HookSession
 from .status import BUS_STATUS, STATUS_OF_PB
@@ -26,23 +27,19 @@ STATE_PB = {
 }
 
 
-def principal_of(context: AnyContext) -> str:
-    """Who is calling; runs belong to it. Empty until authentication provides one."""
-    return ""
-
-
 async def visible_run(bus: RunBus, run_id: str, context: AnyContext) -> RunRecord:
-    """The run's record if it exists and belongs to the caller; NOT_FOUND otherwise, the
-    same either way, so run ids of other principals cannot be probed."""
+    """The run's record if it exists and belongs to the caller (or the caller is an admin
+    naming its owner); NOT_FOUND otherwise, the same either way, so run ids of other
+    principals cannot be probed. Use `record.key` to address the run on the bus."""
     try:
         check_run_id(run_id, "run_id")
     except InvalidRequest as error:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
     try:
-        record = await bus.get(run_id)
+        record = await bus.get(log_key(*addressed_run(context, run_id)))
     except BusError as error:
         await context.abort(BUS_STATUS[type(error)], str(error))
-    if record is None or record.owner != principal_of(context):
+    if record is None or not may_address(current_principal(), record.owner):
         await context.abort(
             grpc.StatusCode.NOT_FOUND,
             f"run_id: no run {quote(run_id)} (unknown, or ended before the retention)",
@@ -56,13 +53,13 @@ async def watch_run(
     context: grpc.aio.ServicerContext[pb.WatchRunRequest, pb.StreamPromptResponse],
 ) -> None:
     """Writes the run's events after `after_seq`, then ends with the run's own status."""
-    await visible_run(bus, request.run_id, context)
+    key = (await visible_run(bus, request.run_id, context)).key
     last: pb.StreamPromptResponse | None = None
     try:
-        async for event in bus.watch(request.run_id, request.after_seq):
+        async for event in bus.watch(key, request.after_seq):
             await context.write(event)
             last = event
-        record = await bus.get(request.run_id)
+        record = await bus.get(key)
     except BusError as error:
         await context.abort(BUS_STATUS[type(error)], str(error))
     error_code: int
@@ -85,9 +82,9 @@ async def cancel_run(
     record = await visible_run(bus, request.run_id, context)
     if record.status is RunStatus.RUNNING:
         try:
-            if await bus.send_control(request.run_id, cancel_message(request.reason)):
+            if await bus.send_control(record.key, cancel_message(request.reason)):
                 return pb.CancelRunResponse(state=pb.RUN_STATE_RUNNING)
-            record = await bus.get(request.run_id) or record  # it ended meanwhile
+            record = await bus.get(record.key) or record  # it ended meanwhile
         except BusError as error:
             await context.abort(BUS_STATUS[type(error)], str(error))
     return pb.CancelRunResponse(state=STATE_PB[record.status])

@@ -1,5 +1,5 @@
-"""The running runs by id, so a hooks client can find its run in either order, and
-shutdown can reach every run."""
+"""The running runs by (owner, run id), so a hooks client can find its run in either order,
+and shutdown can reach every run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ..core.errors import AgentError, RunIdInUse
+from .auth import RunKey
 from .hooks import HookSession
 
 
@@ -19,26 +20,26 @@ class _Arrival:
 
 
 class RunRegistry:
-    """The running runs by id, so a hooks client can find its run in either order."""
+    """The running runs by `RunKey`: a run id is unique only among one owner's runs."""
 
     def __init__(self) -> None:
-        self._sessions: dict[str, HookSession] = {}
-        self._arrivals: dict[str, _Arrival] = {}
+        self._sessions: dict[RunKey, HookSession] = {}
+        self._arrivals: dict[RunKey, _Arrival] = {}
         self._empty = asyncio.Event()
         self._empty.set()
 
-    def register(self, session: HookSession) -> None:
-        if session.run_id in self._sessions:
-            raise RunIdInUse(session.run_id)
-        self._sessions[session.run_id] = session
+    def register(self, key: RunKey, session: HookSession) -> None:
+        if key in self._sessions:
+            raise RunIdInUse(key.run_id)
+        self._sessions[key] = session
         self._empty.clear()
-        arrival = self._arrivals.pop(session.run_id, None)
+        arrival = self._arrivals.pop(key, None)
         if arrival is not None:
             arrival.started.set()
 
-    def unregister(self, session: HookSession) -> None:
-        if self._sessions.get(session.run_id) is session:
-            del self._sessions[session.run_id]
+    def unregister(self, key: RunKey, session: HookSession) -> None:
+        if self._sessions.get(key) is session:
+            del self._sessions[key]
         if not self._sessions:
             self._empty.set()
 
@@ -55,12 +56,12 @@ class RunRegistry:
         for session in list(self._sessions.values()):
             session.stop(error)
 
-    async def find(self, run_id: str, timeout_s: float) -> HookSession | None:
-        """The run with this id, waiting up to `timeout_s` for it to start."""
-        session = self._sessions.get(run_id)
+    async def find(self, key: RunKey, timeout_s: float) -> HookSession | None:
+        """The run with this key, waiting up to `timeout_s` for it to start."""
+        session = self._sessions.get(key)
         if session is not None:
             return session
-        arrival = self._arrivals.setdefault(run_id, _Arrival())
+        arrival = self._arrivals.setdefault(key, _Arrival())
         arrival.waiters += 1
         try:
             async with asyncio.timeout(timeout_s):
@@ -71,13 +72,13 @@ class RunRegistry:
             # However the wait ended (timeout, or the client went away), the last waiter
             # takes the entry away, so abandoned attaches leave nothing behind.
             arrival.waiters -= 1
-            if arrival.waiters == 0 and self._arrivals.get(run_id) is arrival:
-                del self._arrivals[run_id]
-        return self._sessions.get(run_id)
+            if arrival.waiters == 0 and self._arrivals.get(key) is arrival:
+                del self._arrivals[key]
+        return self._sessions.get(key)
 
     @property
     def waiting_attaches(self) -> int:
-        """Run ids hooks clients are waiting for (for tests and health)."""
+        """Runs hooks clients are waiting for (for tests and health)."""
         return len(self._arrivals)
 
     def __len__(self) -> int:

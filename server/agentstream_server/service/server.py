@@ -15,14 +15,17 @@ from grpc_reflection.v1alpha import reflection
 
 from ..agents import Agents
 from ..bus import make_bus
-from ..config import Config
+from ..config import Config, ConfigError
 from ..core.errors import ShuttingDown
 from ..core.tools import Tool
+from ..credentials import TokenVerifier
 from ..limits import grpc_options
 from ..telemetry import NO_TELEMETRY, RunTelemetry
 from ..tools.builtin import BUILTIN_TOOLS
+from .auth import Authentication, AuthInterceptor
 from .decoding import DecodeInterceptor
 from .servicer import AgentServicer
+from .tls import ServerTls
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +50,10 @@ class AgentServer:
         self.telemetry = _telemetry(config) if telemetry is None else telemetry
         self.servicer = AgentServicer(self.agents, self.bus, self.telemetry)
         self.health = HealthServicer()
+        self.tls = ServerTls(config.server.tls) if config.server.tls else None
+        self.tokens = TokenVerifier(config.auth) if config.auth else None
         self._server = grpc.aio.server(
-            # Outermost first; decoding is innermost, so telemetry sees its INVALID_ARGUMENT.
-            interceptors=[*self.telemetry.interceptors(), DecodeInterceptor()],
-            options=grpc_options(config.limits),
+            interceptors=self._interceptors(), options=grpc_options(config.limits)
         )
         pb_grpc.add_AgentServiceServicer_to_server(self.servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -67,7 +70,10 @@ class AgentServer:
         """Connects the run bus, binds `address` (port 0 picks a free one) and returns the
         bound port. Raises BusUnavailable when the run bus cannot be reached."""
         await self.bus.start()
-        port = self._server.add_insecure_port(address)
+        if self.tls is None:
+            port = self._server.add_insecure_port(address)
+        else:
+            port = self._server.add_secure_port(address, self.tls.credentials())
         if port == 0:
             raise OSError(f"cannot bind {address}")
         await self.agents.start()  # MCP servers: the required ones are up before we serve
@@ -95,6 +101,29 @@ class AgentServer:
     async def wait(self) -> None:
         await self._server.wait_for_termination()
 
+    def reload(self) -> None:
+        """Re-reads the TLS, API keys and JWKS files (SIGHUP). A bad file is logged and
+        the files read before stay in use."""
+        try:
+            if self.tls is not None:
+                self.tls.reload()
+            if self.tokens is not None:
+                self.tokens.reload()
+        except ConfigError as e:
+            logger.error("reload failed, keeping the previous files: %s", e)
+            return
+        logger.info("reloaded TLS and credential files")
+
+    def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
+        """Outermost first: telemetry sees every outcome; authentication comes before
+        decoding, so a caller without credentials learns nothing about its request;
+        decoding is innermost, so telemetry sees its INVALID_ARGUMENT."""
+        interceptors = list(self.telemetry.interceptors())
+        mutual = self.tls is not None and self.tls.mutual
+        if self.tokens is not None or mutual:
+            interceptors.append(AuthInterceptor(Authentication(self.tokens, mutual)))
+        return [*interceptors, DecodeInterceptor()]
+
 
 def _telemetry(config: Config) -> RunTelemetry:
     if not config.server.telemetry:
@@ -119,6 +148,7 @@ async def serve(config: Config, address: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, server.reload)
     await stopping.wait()
     logger.info("draining for up to %.1fs", config.server.grace_period_s)
     await server.stop()

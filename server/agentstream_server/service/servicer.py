@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
@@ -24,13 +23,15 @@ from ..core.errors import (
     RunStoreUnavailable,
 )
 from ..core.events import FinalResponse, RunEvent, RunFailed
+from ..core.ids import new_run_id
 from ..limits import RunSlot, RunSlots, RunTooLong, check_request
 from ..telemetry import NO_TELEMETRY, Observation, RunTelemetry
+from .auth import RunKey, current_principal, run_key
 from .convert import ERROR_CODES_PB, mcp_server_pb, prompt_request, tool_pb
 from .events import event_pb
 from .hooks import HookSession, HookSettings
 from .hooks_rpc import HooksContext, hooks_stream
-from .run_rpcs import apply_control, cancel_run, get_run, principal_of, watch_run
+from .run_rpcs import apply_control, cancel_run, get_run, watch_run
 from .runs import RunRegistry
 from .status import STATUS_OF
 
@@ -67,9 +68,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         slot: RunSlot | None = None
         try:
             check_request(request, self._limits)
-            slot = self.slots.acquire(principal_of(context))
+            principal = current_principal()
+            slot = self.slots.acquire(principal.name)
             prompt = await _converted(request)
-            prompt.run_id = prompt.run_id or uuid.uuid4().hex
+            prompt.run_id = prompt.run_id or new_run_id()
             session = HookSession(
                 prompt.run_id,
                 self._hook_settings(request.hooks),
@@ -78,12 +80,13 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             run = AgentRun(self._agents.build_run(prompt, session))
             session.interrupt = run.interrupt
             session.report_progress = run.report_progress
-            log = await self._open_run(run, session, request.detach, context)
+            key = run_key(principal, prompt.run_id)
+            log = await self._open_run(key, run, session, request.detach)
         except AgentError as error:
             if slot is not None:
                 slot.release()
             failed = RunFailed(error, [])
-            await context.write(event_pb(failed, request.run_id or uuid.uuid4().hex, 1, 0))
+            await context.write(event_pb(failed, request.run_id or new_run_id(), 1, 0))
             _set_status(context, failed)
             return
         except BaseException:  # cancelled before the run began: its slot is free again
@@ -95,11 +98,11 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         )
         observation.bind_hooks(session)
         if not request.detach:
-            outcome = await self._execute(run, session, log, slot, context.write, observation)
+            outcome = await self._execute(key, run, session, log, slot, context.write, observation)
         else:
             caller = _DetachableCaller(context)
             task = asyncio.create_task(
-                self._execute(run, session, log, slot, caller.write, observation)
+                self._execute(key, run, session, log, slot, caller.write, observation)
             )
             self._detached.add(task)
             task.add_done_callback(self._detached.discard)
@@ -112,12 +115,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             _set_status(context, outcome)
 
     async def _open_run(
-        self, run: AgentRun, session: HookSession, detach: bool, context: PromptContext
+        self, key: RunKey, run: AgentRun, session: HookSession, detach: bool
     ) -> RunLog:
         """Registers the run on the bus (the authority on run ids) and in this process."""
-        record = RunRecord(
-            run.spec.run_id, run.spec.agent, owner=principal_of(context), detached=detach
-        )
+        record = RunRecord(key.run_id, run.spec.agent, owner=key.owner, detached=detach)
         try:
             log = await self.bus.open_run(record, lambda message: apply_control(session, message))
         except RunExists:
@@ -126,11 +127,12 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             ) from None
         except BusUnavailable as error:
             raise RunStoreUnavailable(str(error)) from None
-        self.runs.register(session)
+        self.runs.register(key, session)
         return log
 
     async def _execute(
         self,
+        key: RunKey,
         run: AgentRun,
         session: HookSession,
         log: RunLog,
@@ -156,22 +158,22 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                 log.close(RunStatus.CANCELLED, pb.ERROR_CODE_CANCELLED)
                 session.end(pb.RUN_OUTCOME_ABANDONED, message="the StreamPrompt caller went away")
                 observation.abandoned(run.turn)
-                _log_run(run, "abandoned", started)
+                _log_run(run, key, "abandoned", started)
                 raise
             finally:
                 too_long.cancel()
                 slot.release()
-                self.runs.unregister(session)
+                self.runs.unregister(key, session)
             _end_session(session, outcome)
             observation.finished(outcome, run.turn)
             if isinstance(outcome, RunFailed):
                 code = outcome.error.code
                 status = RunStatus.CANCELLED if code is ErrorCode.CANCELLED else RunStatus.FAILED
                 log.close(status, ERROR_CODES_PB[code])
-                _log_run(run, code.value, started)
+                _log_run(run, key, code.value, started)
             else:
                 log.close(RunStatus.COMPLETED)
-                _log_run(run, "completed", started)
+                _log_run(run, key, "completed", started)
         return outcome
 
     async def _run(self, run: AgentRun, emit: Emit) -> FinalResponse | RunFailed:
@@ -334,13 +336,13 @@ class _DetachableCaller:
             self.present = False
 
 
-def _log_run(run: AgentRun, outcome: str, started: float) -> None:
+def _log_run(run: AgentRun, key: RunKey, outcome: str, started: float) -> None:
     """One line per run; `extra` feeds the JSON log format. Never content."""
     usage = run.state.usage
     spec = run.spec
     seconds = round(time.monotonic() - started, 3)
     logger.info(
-        "run %s agent=%s %s turns=%d tokens=%d/%d in %.3fs",
+        "run %s agent=%s %s turns=%d tokens=%d/%d in %.3fs principal=%s",
         spec.run_id,
         spec.agent,
         outcome,
@@ -348,6 +350,7 @@ def _log_run(run: AgentRun, outcome: str, started: float) -> None:
         usage.input_tokens,
         usage.output_tokens,
         seconds,
+        key.owner or "-",
         extra={
             "run_id": spec.run_id,
             "agent": spec.agent,
@@ -356,6 +359,7 @@ def _log_run(run: AgentRun, outcome: str, started: float) -> None:
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "duration_s": seconds,
+            "principal": key.owner,
         },
     )
 

@@ -13,6 +13,7 @@ from .client import (
     Run,
     RunFailed,
     Skip,
+    Tls,
     ToolOutput,
     tool,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "Run",
     "RunFailed",
     "Skip",
+    "Tls",
     "ToolOutput",
     "tool",
 ]

@@ -111,9 +111,45 @@ class RunFailed(Exception):
         return list(self.error.history) if self.error is not None else []
 
 
+@dataclass(frozen=True)
+class Tls:
+    """TLS settings (PEM bytes): `ca` to trust (None: the system's roots), and `cert` with
+    `key` to present a client certificate (mTLS)."""
+
+    ca: bytes | None = None
+    cert: bytes | None = None
+    key: bytes | None = None
+
+    @classmethod
+    def from_files(
+        cls, ca: str | None = None, cert: str | None = None, key: str | None = None
+    ) -> Tls:
+        def read(path: str | None) -> bytes | None:
+            if path is None:
+                return None
+            with open(path, "rb") as file:
+                return file.read()
+
+        return cls(read(ca), read(cert), read(key))
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(self.ca, self.key, self.cert)
+
+
 class AgentClient:
-    def __init__(self, target: str, *, channel: grpc.aio.Channel | None = None) -> None:
-        self._channel = channel or grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    """`tls`: a `Tls` (or True for the system's roots) to connect over TLS; `token`: sent
+    as `authorization: Bearer <token>` on every call. A token the server refuses makes
+    calls fail with StatusCode.UNAUTHENTICATED (RunFailed.code for runs)."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        tls: Tls | bool | None = None,
+        token: str | None = None,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        self._channel = channel or _channel(target, tls, token)
         self._owns_channel = channel is None
         self.stub = pb_grpc.AgentServiceStub(self._channel)
 
@@ -365,6 +401,45 @@ def _takes_progress(function: ToolFunction) -> bool:
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     parameters = inspect.signature(function).parameters.values()
     return sum(1 for p in parameters if p.kind in kinds) >= 2
+
+
+def _channel(target: str, tls: Tls | bool | None, token: str | None) -> grpc.aio.Channel:
+    interceptors: Any = _bearer_token(token) if token else None
+    if not tls:
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    settings = tls if isinstance(tls, Tls) else Tls()
+    return grpc.aio.secure_channel(
+        target, settings.credentials(), options=CHANNEL_OPTIONS, interceptors=interceptors
+    )
+
+
+def _bearer_token(token: str) -> list[Any]:
+    """Interceptors adding `authorization: Bearer <token>` to every call, over TLS or
+    plaintext alike (gRPC's call credentials refuse plaintext, which local development
+    needs). One per call shape: a channel files each interceptor under one shape only."""
+
+    def with_token(details: Any) -> Any:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        metadata.add("authorization", f"Bearer {token}")
+        return details._replace(metadata=metadata)
+
+    class UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+        async def intercept_unary_unary(self, proceed: Any, details: Any, request: Any) -> Any:
+            return await proceed(with_token(details), request)
+
+    class UnaryStream(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
+        async def intercept_unary_stream(self, proceed: Any, details: Any, request: Any) -> Any:
+            return await proceed(with_token(details), request)
+
+    class StreamUnary(grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[type-arg]
+        async def intercept_stream_unary(self, proceed: Any, details: Any, requests: Any) -> Any:
+            return await proceed(with_token(details), requests)
+
+    class StreamStream(grpc.aio.StreamStreamClientInterceptor):  # type: ignore[type-arg]
+        async def intercept_stream_stream(self, proceed: Any, details: Any, requests: Any) -> Any:
+            return await proceed(with_token(details), requests)
+
+    return [UnaryUnary(), UnaryStream(), StreamUnary(), StreamStream()]
 
 
 def _client_tools(
