@@ -66,6 +66,13 @@ def snapshot() -> list[object]:
 
 
 @server.tool()
+def header(name: str, ctx: Context) -> str:
+    """A header of the HTTP request that carried this call (empty over stdio)."""
+    request = ctx.request_context.request
+    return "" if request is None else str(request.headers.get(name, ""))
+
+
+@server.tool()
 def pid() -> int:
     """This process's id."""
     return os.getpid()

@@ -4,6 +4,8 @@ the SDK) over stdio and streamable HTTP, behind the real agentstream server."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,7 @@ async def test_stdio_server_tools_run_report_progress_and_fail_as_results(start_
         "wait_forever",
         "closed_depot",
         "snapshot",
+        "header",
         "pid",
         "crash",
     }
@@ -119,16 +122,23 @@ async def test_stdio_server_tools_run_report_progress_and_fail_as_results(start_
 
 async def test_http_server_and_a_single_tool_entry(start_server, http_demo):
     servers = {"web": {"url": http_demo, "headers": {"X-Demo": "1"}, **FAST}}
-    server = await start_server(config(servers, ("a", ["mcp:web/add", "calculator"])))
+    server = await start_server(
+        config(servers, ("a", ["mcp:web/add", "mcp:web/header", "calculator"]))
+    )
     info = await agent_info(server, "a")
     assert [(t.name, t.source) for t in info.tools] == [
         ("calculator", pb.TOOL_SOURCE_BUILTIN),
         ("add", pb.TOOL_SOURCE_MCP),
+        ("header", pb.TOOL_SOURCE_MCP),
     ]
     assert info.mcp_servers[0].transport == "http"
-    result = await collect(server.stub, calls(("add", '{"a": 1, "b": 2}'), ("count", '{"n": 1}')))
-    add, count = sorted(result.of("tool_result"), key=lambda r: r.id)
+    result = await collect(
+        server.stub,
+        calls(("add", '{"a": 1, "b": 2}'), ("count", '{"n": 1}'), ("header", '{"name": "x-demo"}')),
+    )
+    add, count, header = sorted(result.of("tool_result"), key=lambda r: r.id)
     assert add.content == "3"
+    assert header.content == "1"  # the configured headers reach the MCP server
     assert count.is_error and count.content.startswith("unknown tool 'count'")
 
 
@@ -152,21 +162,34 @@ async def test_cancelling_a_run_cancels_the_mcp_call(start_server, tmp_path):
 
 
 async def test_a_dead_server_is_restarted(start_server, tmp_path):
-    server = await start_server(config({"demo": stdio_server(tmp_path)}, ("a", ["mcp:demo"])))
-    first = await collect(server.stub, calls(("pid", "{}")))
+    demo = stdio_server(tmp_path, check_interval_s=0.2)
+    server = await start_server(config({"demo": demo}, ("a", ["mcp:demo"])))
+
+    async def pid() -> str:
+        result = await collect(server.stub, calls(("pid", "{}")))
+        return str(result.of("tool_result")[0].content)
+
+    async def restarted_since(old_pid: str) -> str:
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            # Until the loss is noticed, a call may still reach the dead connection.
+            new = await pid()
+            if new.isdigit() and new != old_pid:
+                info = await agent_info(server, "a")
+                assert info.mcp_servers[0].state == pb.MCP_SERVER_STATE_READY
+                return new
+            assert asyncio.get_running_loop().time() < deadline, "not restarted"
+            await asyncio.sleep(0.05)
+
+    # Dies during a call: the call is an error result and the server comes back.
+    first = await pid()
     crashed = await collect(server.stub, calls(("crash", "{}")))
     (crash,) = crashed.of("tool_result")
     assert crash.is_error and "demo" in crash.content
-
-    async def ready() -> bool:
-        return (await agent_info(server, "a")).mcp_servers[0].state == pb.MCP_SERVER_STATE_READY
-
-    deadline = asyncio.get_running_loop().time() + 20
-    while not await ready():
-        assert asyncio.get_running_loop().time() < deadline, "not restarted"
-        await asyncio.sleep(0.05)
-    again = await collect(server.stub, calls(("pid", "{}")))
-    assert again.of("tool_result")[0].content != first.of("tool_result")[0].content
+    second = await restarted_since(first)
+    # Dies between calls (killed from outside): the periodic check finds out.
+    os.kill(int(second), signal.SIGKILL)
+    await restarted_since(second)
 
 
 @pytest.mark.parametrize(
