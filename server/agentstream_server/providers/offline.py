@@ -104,7 +104,9 @@ def _step_problem(step: Any) -> str | None:
         k in Usage.__dataclass_fields__ and _is_number(v) for k, v in usage.items()
     ):
         return "usage must map Usage fields to numbers"
-    if "finish_reason" in step and step["finish_reason"] not in _FINISH_REASONS:
+    if "finish_reason" in step and (
+        not isinstance(step["finish_reason"], str) or step["finish_reason"] not in _FINISH_REASONS
+    ):
         return f"finish_reason must be one of {', '.join(sorted(_FINISH_REASONS))}"
     call = step.get("tool_call", {"name": "-"})
     if not isinstance(call, dict) or not isinstance(call.get("name"), str):
