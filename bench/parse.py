@@ -62,7 +62,12 @@ def rate(body: bytes, size: int, make: Callable[[], StreamInterpreter]) -> tuple
     return CHUNKS / elapsed, cpu / CHUNKS
 
 
-async def main() -> None:
+Case = tuple[str, list[bytes], Callable[[], StreamInterpreter]]
+Figures = dict[tuple[str, str], list[tuple[float, float]]]
+
+
+def cases() -> list[Case]:
+    """Each adapter's long stream, as events (each with its blank-line end)."""
     openai = long_stream(
         RECORDINGS / "openai_chat/text.sse", lambda e: b'"content":"I' in e, CHUNKS
     )
@@ -78,17 +83,30 @@ async def main() -> None:
     gemini = long_stream(
         RECORDINGS / "gemini/text.sse", lambda e: b'"text": "lementine' in e, CHUNKS, b"\r\n\r\n"
     )
-    cases: list[tuple[str, list[bytes], Callable[[], StreamInterpreter]]] = [
+    return [
         ("openai chunks", openai, lambda: ChatInterpreter("bench")),
         ("anthropic chunks", anthropic, lambda: MessagesInterpreter("bench")),
         ("openai_responses", responses, lambda: ResponsesInterpreter("bench")),
         ("gemini chunks", gemini, lambda: GeminiInterpreter("bench")),
     ]
+
+
+def parse_round(all_cases: list[Case], figures: Figures) -> None:
+    for name, one_per_read, make in all_cases:
+        body = b"".join(one_per_read)
+        # One event per read: the worst case, each network read holding one chunk.
+        single = max(len(e) for e in one_per_read) + 2
+        for label, size in (("16K", READ_SIZE), ("1", single)):
+            figures.setdefault((name, label), []).append(rate(body, size, make))
+
+
+async def main() -> None:
+    all_cases = cases()
     # Rounds alternate between the gRPC baseline and every parse, so a busy moment on the
     # shared machine weighs on both sides of each ratio alike; medians are reported.
     baselines: list[float] = []
     baseline_cpu: list[float] = []  # the baseline server's CPU seconds per event
-    rates: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    figures: Figures = {}
     async with (
         process("bench.baseline", "{port}") as address,
         grpc.aio.insecure_channel(address) as channel,
@@ -101,24 +119,20 @@ async def main() -> None:
             deltas, _, total = await stream_once(stub, request)
             baseline_cpu.append((cpu_seconds(address) - cpu) / deltas)
             baselines.append(deltas / total)
-            for name, one_per_read, make in cases:
-                body = b"".join(one_per_read)
-                # One event per read: the worst case, each network read holding one chunk.
-                single = max(len(e) for e in one_per_read) + 2
-                for label, size in (("16K", READ_SIZE), ("1", single)):
-                    rates.setdefault((name, label), []).append(rate(body, size, make))
-    baseline, base_cpu = median(baselines), median(baseline_cpu)
+            parse_round(all_cases, figures)
+    report(median(baselines), median(baseline_cpu), [c[0] for c in all_cases], figures)
+
+
+def report(baseline: float, base_cpu: float, names: list[str], figures: Figures) -> None:
     print(
         f"grpc.aio baseline      : {baseline:12,.0f} events/s, "
         f"server CPU {base_cpu * 1e6:.1f} us/event"
     )
-    for name, _, _ in cases:
-        framed, single_rate = (
-            median([r[0] for r in rates[(name, label)]]) for label in ("16K", "1")
-        )
-        cpu = median([r[1] for r in rates[(name, "16K")]])
+    for name in names:
+        framed, single = (median([r[0] for r in figures[(name, k)]]) for k in ("16K", "1"))
+        cpu = median([r[1] for r in figures[(name, "16K")]])
         print(
             f"{name:<17} 16K reads: {framed:12,.0f}/s ({framed / baseline:4.1f}x), "
-            f"~1 chunk/read: {single_rate:12,.0f}/s ({single_rate / baseline:4.1f}x)  "
+            f"~1 chunk/read: {single:12,.0f}/s ({single / baseline:4.1f}x)  "
             f"target >= 5x; CPU {cpu * 1e6:.1f} us/chunk ({base_cpu / cpu:4.1f}x cheaper)"
         )
