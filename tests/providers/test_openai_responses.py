@@ -177,6 +177,13 @@ def test_refusal_incomplete_failed_and_truncated() -> None:
     assert raised.value.retryable and raised.value.message == (
         "openai: error in stream (server_error): boom"
     )
+    # The API reference puts `code` and `message` at the top level of the `error` event.
+    top = {"type": "error", "code": "invalid_prompt", "message": "bad", "param": None}
+    with pytest.raises(ProviderError) as flat:
+        lines(top)
+    assert not flat.value.retryable and flat.value.message == (
+        "openai: error in stream (invalid_prompt): bad"
+    )
     with pytest.raises(ProviderError, match=r"ended before response\.completed") as truncated:
         lines({"type": "response.output_text.delta", "output_index": 0, "delta": "x"})
     assert truncated.value.retryable
