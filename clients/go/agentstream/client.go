@@ -43,16 +43,15 @@ type Client struct {
 // history, which the server allows up to its max_response_bytes (16 MiB by default).
 const MaxMessageBytes = 16 << 20
 
-// Dial connects to target ("host:port"). Without options the connection is
-// plaintext, as for a server on localhost. Message size limits are raised to
-// MaxMessageBytes; options given later override them.
+// Dial connects to target ("host:port"). The connection is plaintext, as for a
+// server on localhost, unless an option sets transport credentials (WithTLS);
+// options such as WithToken add to that default. Message size limits are raised
+// to MaxMessageBytes. Options given later override earlier ones.
 func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
-	if len(opts) == 0 {
-		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-	}
+	plaintext := grpc.WithTransportCredentials(insecure.NewCredentials())
 	sizes := grpc.WithDefaultCallOptions(
 		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
-	conn, err := grpc.NewClient(target, append([]grpc.DialOption{sizes}, opts...)...)
+	conn, err := grpc.NewClient(target, append([]grpc.DialOption{plaintext, sizes}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +143,9 @@ type RunError struct {
 	// server refused the attach), which often explains the run's failure.
 	Hooks error
 }
+
+// GRPCStatus lets status.Code(err) and status.FromError read the run's status.
+func (e *RunError) GRPCStatus() *status.Status { return status.New(e.Code, e.Message) }
 
 func (e *RunError) Error() string {
 	if e.Event != nil {
@@ -326,6 +328,9 @@ func (r *Run) startHooks() error {
 	}
 	attach := &pb.HookAttach{RunId: r.ID, Events: r.cfg.events, Blocking: r.cfg.blocking}
 	if err := stream.Send(&pb.HooksRequest{Request: &pb.HooksRequest_Attach{Attach: attach}}); err != nil {
+		if err == io.EOF { // the server ended the stream (e.g. UNAUTHENTICATED): Recv has why
+			_, err = stream.Recv()
+		}
 		return statusError(err, nil)
 	}
 	var sendMu sync.Mutex

@@ -2,17 +2,25 @@
 // client tool ("weather") with an async function, and prints the run's events.
 //
 //   cd clients/typescript && npm run example -- --target localhost:50051
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { AgentClient } from "../src/index.js";
+import { AgentClient, RunError, type TlsOptions } from "../src/index.js";
 
 const { values } = parseArgs({
   options: {
     target: { type: "string", default: "localhost:50051" },
     prompt: { type: "string", default: "What is the weather in Oslo, and what is 6 * 7?" },
+    ca: { type: "string" }, // PEM file of the CA to trust: connect over TLS
+    cert: { type: "string" }, // client certificate and key, for mTLS
+    key: { type: "string" },
+    token: { type: "string", default: process.env.AGENTSTREAM_TOKEN },
   },
 });
 
-const client = new AgentClient(values.target!);
+const read = (path?: string) => (path ? readFileSync(path) : undefined);
+const tls: TlsOptions | undefined =
+  values.ca || values.cert ? { ca: read(values.ca), cert: read(values.cert), key: read(values.key) } : undefined;
+const client = new AgentClient(values.target!, { tls, token: values.token });
 try {
   const run = client.run(
     { prompt: values.prompt },
@@ -39,6 +47,10 @@ try {
   }
   const final = await run.final();
   console.log(`\n[done in ${final.turns} turn(s), ${final.usage?.totalTokens ?? 0n} tokens]`);
+} catch (e) {
+  if (!(e instanceof RunError)) throw e;
+  console.error(`run failed: ${e.status}: ${e.message}`); // e.g. UNAUTHENTICATED: invalid token
+  process.exitCode = 1;
 } finally {
   client.close();
 }

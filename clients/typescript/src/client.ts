@@ -8,7 +8,7 @@
 //   for await (const event of run) console.log(event.event.case);
 //   const final = await run.final();
 import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   AgentService,
@@ -102,18 +102,39 @@ const HOOKS_DRAIN_MS = 2000;
  * which the server allows up to its max_response_bytes (16 MiB by default). */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
+/** TLS settings (PEM contents): `ca` to trust (default: Node's roots); `cert` and `key`
+ * to present a client certificate to a server that requires mTLS. */
+export interface TlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** The name checked in the server's certificate, when not the target's host. */
+  serverName?: string;
+}
+
+export interface ClientOptions {
+  /** Connect over TLS (also implied by an https:// target). */
+  tls?: TlsOptions;
+  /** Sent as `authorization: Bearer <token>` on every call. A token the server refuses
+   * fails calls with Code.Unauthenticated (a ConnectError, or RunError for runs). */
+  token?: string;
+}
+
 export class AgentClient {
   /** The generated Connect client, for calls the helper does not wrap. */
   readonly service: Client<typeof AgentService>;
   private readonly sessions: Http2SessionManager;
 
-  /** target is "host:port" (plaintext) or a base URL such as "https://host:443". */
-  constructor(target: string) {
-    const baseUrl = /^https?:\/\//.test(target) ? target : `http://${target}`;
-    this.sessions = new Http2SessionManager(baseUrl);
+  /** target is "host:port" (plaintext unless options.tls) or a base URL such as "https://host:443". */
+  constructor(target: string, options: ClientOptions = {}) {
+    const { tls, token } = options;
+    const baseUrl = /^https?:\/\//.test(target) ? target : `${tls ? "https" : "http"}://${target}`;
+    const secure = tls && { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.serverName };
+    this.sessions = new Http2SessionManager(baseUrl, undefined, secure);
     const transport = createGrpcTransport({
       baseUrl,
       sessionManager: this.sessions,
+      interceptors: token ? [bearerToken(token)] : [],
       readMaxBytes: MAX_MESSAGE_BYTES,
       writeMaxBytes: MAX_MESSAGE_BYTES,
     });
@@ -132,6 +153,13 @@ export class AgentClient {
   close(): void {
     this.sessions.abort();
   }
+}
+
+function bearerToken(token: string): Interceptor {
+  return (next) => (request) => {
+    request.header.set("authorization", `Bearer ${token}`);
+    return next(request);
+  };
 }
 
 export class Run implements AsyncIterable<StreamPromptResponse> {

@@ -11,19 +11,37 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"os"
 	"time"
 
 	"github.com/agentstream/agentstream/clients/go/agentstream"
 	pb "github.com/agentstream/agentstream/clients/go/gen/agentstream/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
 func main() {
 	target := flag.String("target", "localhost:50051", "agentstream server")
 	prompt := flag.String("prompt", "What is the weather in Oslo, and what is 6 * 7?", "the question")
+	ca := flag.String("ca", "", "PEM file of the CA to trust: connect over TLS")
+	cert := flag.String("cert", "", "client certificate (PEM), for mTLS")
+	key := flag.String("key", "", "client certificate's key (PEM), for mTLS")
+	token := flag.String("token", os.Getenv("AGENTSTREAM_TOKEN"), "bearer token (API key or JWT)")
 	flag.Parse()
 
-	client, err := agentstream.Dial(*target)
+	var options []grpc.DialOption
+	if *ca != "" || *cert != "" {
+		secure, err := agentstream.WithTLS(agentstream.TLS{CAFile: *ca, CertFile: *cert, KeyFile: *key})
+		if err != nil {
+			log.Fatal(err)
+		}
+		options = append(options, secure)
+	}
+	if *token != "" {
+		options = append(options, agentstream.WithToken(*token))
+	}
+	client, err := agentstream.Dial(*target, options...)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -48,7 +66,8 @@ func main() {
 		}))
 	for event, err := range run.Events() {
 		if err != nil {
-			log.Fatal(err)
+			// status.Code reads the run's status, e.g. Unauthenticated for a refused token.
+			log.Fatalf("run failed: %s: %v", status.Code(err), err)
 		}
 		switch e := event.GetEvent().(type) {
 		case *pb.StreamPromptResponse_TextDelta:
