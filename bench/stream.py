@@ -10,6 +10,7 @@ two servers so load drift on the machine hits both alike.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable
 
@@ -28,10 +29,15 @@ WORD = "word "
 MakeRequest = Callable[[int], pb.StreamPromptRequest]
 
 
+_run_ids = itertools.count(1)
+
+
 def agent_request(words: int) -> pb.StreamPromptRequest:
     extra = struct_pb2.Struct()
     extra.update({"script": [[{"text": WORD * words}]]})
-    return pb.StreamPromptRequest(prompt="bench", run_id="bench-run-0001", extra_params=extra)
+    # A run id stays taken while its finished run is retained; same length as the baseline's.
+    run_id = f"bench-run-{next(_run_ids):04d}"
+    return pb.StreamPromptRequest(prompt="bench", run_id=run_id, extra_params=extra)
 
 
 def baseline_request(words: int) -> pb.StreamPromptRequest:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -13,6 +13,8 @@ from agentstream_server.core.tools import Tool
 from agentstream_server.service.server import AgentServer
 from agentstream_server.telemetry import RunTelemetry
 from agentstream_server.tools.builtin import BUILTIN_TOOLS
+
+from .redis_server import RedisServer
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "providers": {"offline": {"type": "offline"}},
@@ -42,6 +44,15 @@ class RunningServer:
 
 
 ServerFactory = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the session; tests keep apart by run ids or key prefixes."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
 
 
 @pytest.fixture

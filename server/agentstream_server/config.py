@@ -228,7 +228,20 @@ class MemoryBusConfig(_Strict):
     max_events_per_run: int = Field(100_000, ge=100)
 
 
-BusConfig = MemoryBusConfig
+class RedisBusConfig(MemoryBusConfig):
+    """The run bus in Redis: replicas share runs, and logs outlive a replica."""
+
+    type: Literal["redis"]  # type: ignore[assignment]
+    url: str = Field(pattern=r"^(redis|rediss|unix)://")
+    key_prefix: str = Field("agentstream", pattern=NAME_PATTERN)
+    # The owner of a running run renews its lease every lease_s / 3; a lease not renewed
+    # for lease_s means the owner is gone and the run is ended as lost.
+    lease_s: float = Field(10.0, ge=1)
+    # How long appends are retried while Redis is unreachable before events are given up.
+    write_retry_s: float = Field(5.0, ge=0)
+
+
+BusConfig = Annotated[MemoryBusConfig | RedisBusConfig, Field(discriminator="type")]
 
 
 class Config(_Strict):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import BusConfig
+from ..config import BusConfig, RedisBusConfig
 from .base import (
     FINAL_KINDS,
     BusError,
@@ -38,4 +38,8 @@ __all__ = [
 
 
 def make_bus(config: BusConfig) -> RunBus:
+    if isinstance(config, RedisBusConfig):
+        from .redis import RedisBus
+
+        return RedisBus(config)
     return MemoryBus(config.retention_s, config.max_events_per_run)

@@ -15,7 +15,7 @@ One interface, two implementations that pass the same contract tests
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -120,6 +120,11 @@ class RunLog(Protocol):
         """Adds the run's next event (seq 1, 2, 3, ...); its seq and turn are the record's
         progress. Never blocks and never raises: a run keeps streaming to its caller
         whatever happens to the bus."""
+        ...
+
+    def checkpoint(self, history: Sequence[pb.Message]) -> None:
+        """The conversation so far, at a point it can be continued from (each finished
+        turn); what a run whose replica dies ends with."""
         ...
 
     def close(self, status: RunStatus, error_code: int = 0) -> None:

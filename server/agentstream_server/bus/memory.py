@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+
+from agentstream.v1 import agent_pb2 as pb
 
 from ..core.errors import quote
 from .base import (
@@ -62,6 +64,9 @@ class _Handle:
         self._bus = bus
         self._log = log
         self.append = log.append
+
+    def checkpoint(self, history: Sequence[pb.Message]) -> None:
+        """Nothing to do: in one process a run cannot outlive its replica."""
 
     def close(self, status: RunStatus, error_code: int = 0) -> None:
         self._bus._end(self._log, status, error_code)

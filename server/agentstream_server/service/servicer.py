@@ -22,12 +22,12 @@ from ..core.errors import (
     RunIdInUse,
     RunStoreUnavailable,
 )
-from ..core.events import FinalResponse, RunEvent, RunFailed
+from ..core.events import FinalResponse, RunEvent, RunFailed, TurnFinished
 from ..core.ids import new_run_id
 from ..limits import RunSlot, RunSlots, RunTooLong, check_request
 from ..telemetry import NO_TELEMETRY, Observation, RunTelemetry
 from .auth import RunKey, current_principal, run_key
-from .convert import ERROR_CODES_PB, mcp_server_pb, prompt_request, tool_pb
+from .convert import ERROR_CODES_PB, history_pb, mcp_server_pb, prompt_request, tool_pb
 from .events import event_pb
 from .hooks import HookSession, HookSettings
 from .hooks_rpc import HooksContext, hooks_stream
@@ -127,6 +127,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             ) from None
         except BusUnavailable as error:
             raise RunStoreUnavailable(str(error)) from None
+        log.checkpoint(history_pb(run.state.history))
         self.runs.register(key, session)
         return log
 
@@ -293,6 +294,8 @@ class _Emitter:
         if (kind is FinalResponse or kind is RunFailed) and message.ByteSize() > self._max_bytes:
             message = _without_history(message)
         self._log.append(message)
+        if kind is TurnFinished:  # a point the run can be continued from
+            self._log.checkpoint(history_pb(self._run.state.history))
         try:
             await self._write(message)
         except Exception as error:

@@ -39,7 +39,12 @@ func main() {
 	client := pb.NewAgentServiceClient(conn)
 
 	var rates, firsts []float64
+	runID := req.RunId
 	for i := 0; i <= *rounds; i++ {
+		if runID != "" {
+			// A run id stays taken while its finished run is kept for WatchRun.
+			req.RunId = fmt.Sprintf("%s-%d", runID, i)
+		}
 		deltas, first, total, err := drain(client, &req)
 		if err != nil {
 			log.Fatal(err)

@@ -1,0 +1,430 @@
+"""The run bus in Redis, so replicas share runs and a run's log outlives its replica.
+
+Keys, under `key_prefix` (P) and the run id (R):
+- `P:R:log`: a stream, one entry per event, with the entry id `seq-0`: reading after a seq
+  is `XREAD` after that id, and a retried write of the same event is refused as a
+  duplicate instead of being added twice. Bounded with `MAXLEN ~`.
+- `P:R:info`: the run's `RunRecord` as a hash.
+- `P:R:lease`: the owner replica's id, expiring unless the owner renews it.
+- `P:R:history`: the conversation as of the last finished turn, so a run whose replica
+  died can still end with an error its caller can continue from.
+- `P:ctl:REPLICA`: a pub/sub channel carrying control messages to that replica.
+
+Appends never wait for Redis: they queue, and one writer task per process sends whatever
+has queued as one pipeline, so a fast run costs a round trip per batch, not per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from agentstream.v1 import agent_pb2 as pb
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..config import RedisBusConfig
+from ..core.errors import quote
+from .base import (
+    FINAL_KINDS,
+    BusUnavailable,
+    ControlHandler,
+    Event,
+    EventsGone,
+    RunExists,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+)
+from .lost import lost_run_event
+
+logger = logging.getLogger(__name__)
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+# How long a watcher's XREAD waits for new events before it checks on the run's owner.
+_FOLLOW_BLOCK_MS = 1000
+# Events queued for Redis at most (while it is unreachable); older ones are given up.
+_MAX_QUEUED = 200_000
+
+# Creates a run's record and lease unless the id is taken (running or retained).
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# Ends a run whose owner is gone: only if its lease expired, it still counts as running
+# and its log still ends at the seq the caller saw.
+_DECLARE_LOST = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+local last_id = '0-0'
+if #last > 0 then last_id = last[1][1] end
+if last_id ~= ARGV[1] then return 0 end
+redis.call('XADD', KEYS[3], ARGV[2], 'e', ARGV[3])
+redis.call('HSET', KEYS[1], 'status', 'failed', 'error_code', ARGV[4], 'ended_at', ARGV[5],
+           'last_seq', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
+return 1
+"""
+
+
+@dataclass(slots=True)
+class _Append:
+    run_id: str
+    seq: int
+    turn: int
+    data: bytes
+
+
+@dataclass(slots=True)
+class _End:
+    record: RunRecord
+
+
+@dataclass(slots=True)
+class _Checkpoint:
+    run_id: str
+    history: bytes
+
+
+_Op = _Append | _End | _Checkpoint
+
+
+class _Handle:
+    """The owner's side of one run (RunLog)."""
+
+    def __init__(self, bus: RedisBus, record: RunRecord) -> None:
+        self._bus = bus
+        self._record = record
+
+    def append(self, event: Event) -> None:
+        self._bus._queue(
+            _Append(self._record.run_id, event.seq, event.turn, event.SerializeToString())
+        )
+        self._record.last_seq, self._record.turns = event.seq, event.turn
+
+    def checkpoint(self, history: Sequence[pb.Message]) -> None:
+        saved = pb.RunError(history=history).SerializeToString()
+        self._bus._queue(_Checkpoint(self._record.run_id, saved))
+
+    def close(self, status: RunStatus, error_code: int = 0) -> None:
+        record = self._record
+        record.status, record.error_code, record.ended_at = status, error_code, time.time()
+        self._bus._running.pop(record.run_id, None)
+        self._bus._queue(_End(record))
+
+
+class RedisBus:
+    def __init__(self, config: RedisBusConfig) -> None:
+        self.replica_id = secrets.token_hex(8)
+        self._config = config
+        # redis-py's types cannot say that this client returns bytes; read replies as Any.
+        self._redis: Any = aioredis.Redis.from_url(config.url)
+        self._prefix = config.key_prefix
+        self._lease_ms = int(config.lease_s * 1000)
+        self._retention_ms = int(config.retention_s * 1000)
+        self._queue_items: list[_Op] = []
+        self._wakeup = asyncio.Event()
+        self._running: dict[str, tuple[RunRecord, ControlHandler]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._create = self._redis.register_script(_CREATE)
+        self._declare_lost = self._redis.register_script(_DECLARE_LOST)
+        self._pubsub: Any = self._redis.pubsub()
+        self._closing = False
+        self.given_up = 0  # events dropped after Redis stayed unreachable too long
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            await self._redis.ping()
+            await self._pubsub.subscribe(self._control_channel(self.replica_id))
+        except (*_UNREACHABLE, RedisError) as error:
+            await self._redis.aclose()
+            raise BusUnavailable(
+                f"the run store at {_safe_url(self._config.url)} cannot be reached: {error}"
+            ) from None
+        self._tasks = [
+            asyncio.create_task(self._write_loop()),
+            asyncio.create_task(self._renew_loop()),
+            asyncio.create_task(self._control_loop()),
+        ]
+
+    async def aclose(self) -> None:
+        """Sends what is queued (within the retry bound), then disconnects."""
+        for task in self._tasks[1:]:  # all but the writer, which drains the queue first
+            task.cancel()
+        self._closing = True
+        self._wakeup.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(*_UNREACHABLE, RedisError):
+            await self._pubsub.aclose()
+        await self._redis.aclose()
+
+    # --- keys -------------------------------------------------------------------------
+
+    def _key(self, run_id: str, what: str) -> str:
+        return f"{self._prefix}:{run_id}:{what}"
+
+    def _control_channel(self, replica: str) -> str:
+        return f"{self._prefix}:ctl:{replica}"
+
+    # --- the owner's side ---------------------------------------------------------------
+
+    async def open_run(self, record: RunRecord, on_control: ControlHandler) -> _Handle:
+        run_id = record.run_id
+        keys = [self._key(run_id, k) for k in ("info", "lease", "log", "history")]
+        fields = [x for item in record.to_fields().items() for x in item]
+        try:
+            created = await self._create(
+                keys=keys, args=[self.replica_id, self._lease_ms + self._retention_ms, *fields]
+            )
+        except _UNREACHABLE as error:
+            raise BusUnavailable(f"the run store cannot be reached: {error}") from None
+        if not created:
+            raise RunExists(run_id)
+        # The lease itself is short; the record lives on while the lease is renewed.
+        await self._redis.pexpire(keys[1], self._lease_ms)
+        self._running[run_id] = (record, on_control)
+        return _Handle(self, record)
+
+    def _queue(self, op: _Op) -> None:
+        items = self._queue_items
+        items.append(op)
+        if len(items) > _MAX_QUEUED:
+            self._give_up(items[: len(items) - _MAX_QUEUED])
+            del items[: len(items) - _MAX_QUEUED]
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
+    def _take(self) -> list[_Op]:
+        batch, self._queue_items = self._queue_items, []
+        return batch
+
+    async def _write_loop(self) -> None:
+        while not (self._closing and not self._queue_items):
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch = self._take()
+            if batch:
+                await self._send_with_retry(batch)
+
+    async def _send_with_retry(self, batch: list[_Op]) -> None:
+        """Sends a batch, retrying while Redis is unreachable for up to `write_retry_s`;
+        then its events are given up (watchers see the gap, never skip it silently) and
+        its run ends are kept for the next batch."""
+        deadline = time.monotonic() + self._config.write_retry_s
+        delay = 0.05
+        while True:
+            try:
+                await self._send(batch)
+                return
+            except _UNREACHABLE as error:
+                if time.monotonic() >= deadline:
+                    logger.warning(
+                        "run store unreachable, %d queued event(s) given up: %s", len(batch), error
+                    )
+                    self._give_up(batch)
+                    self._queue_items[:0] = [op for op in batch if not isinstance(op, _Append)]
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _give_up(self, ops: list[_Op]) -> None:
+        self.given_up += sum(1 for op in ops if isinstance(op, _Append))
+
+    async def _send(self, batch: list[_Op]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        progress: dict[str, _Append] = {}
+        maxlen = self._config.max_events_per_run
+        for op in batch:
+            if isinstance(op, _Append):
+                pipe.xadd(
+                    self._key(op.run_id, "log"),
+                    {"e": op.data},
+                    id=f"{op.seq}-0",
+                    maxlen=maxlen,
+                    approximate=True,
+                )
+                progress[op.run_id] = op
+            elif isinstance(op, _Checkpoint):
+                pipe.set(self._key(op.run_id, "history"), op.history)
+            else:
+                self._end_ops(pipe, op.record)
+                progress.pop(op.record.run_id, None)
+        for run_id, last in progress.items():
+            pipe.hset(self._key(run_id, "info"), mapping={"last_seq": last.seq, "turns": last.turn})
+        results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, _UNREACHABLE):
+                raise result
+            if isinstance(result, ResponseError) and "equal or smaller" not in str(result):
+                logger.error("run store refused a write: %s", result)
+
+    def _end_ops(self, pipe: Any, record: RunRecord) -> None:
+        info = self._key(record.run_id, "info")
+        pipe.hset(info, mapping=record.to_fields())
+        for what in ("info", "log", "history"):
+            pipe.pexpire(self._key(record.run_id, what), self._retention_ms)
+        pipe.delete(self._key(record.run_id, "lease"))
+
+    async def _renew_loop(self) -> None:
+        """Keeps this replica's leases (and the records of its running runs) alive."""
+        while True:
+            await asyncio.sleep(self._config.lease_s / 3)
+            if not self._running:
+                continue
+            pipe = self._redis.pipeline(transaction=False)
+            for run_id in self._running:
+                pipe.set(self._key(run_id, "lease"), self.replica_id, px=self._lease_ms)
+                for what in ("info", "log", "history"):
+                    pipe.pexpire(self._key(run_id, what), self._lease_ms + self._retention_ms)
+            try:
+                await pipe.execute()
+            except (*_UNREACHABLE, RedisError) as error:
+                logger.warning("could not renew run leases: %s", error)
+
+    async def _control_loop(self) -> None:
+        while True:
+            try:
+                message = await self._pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=1.0
+                )
+            except (*_UNREACHABLE, RedisError):
+                await asyncio.sleep(0.2)  # the client reconnects and resubscribes
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            run_id, _, payload = bytes(message["data"]).partition(b"\n")
+            running = self._running.get(run_id.decode())
+            if running is not None:
+                running[1](payload)
+
+    # --- anyone's side -------------------------------------------------------------------
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        try:
+            record = await self._read_record(run_id)
+            if (
+                record is not None
+                and record.status is RunStatus.RUNNING
+                and run_id not in self._running
+                and not await self._redis.exists(self._key(run_id, "lease"))
+            ):
+                await self._end_lost_run(run_id)
+                record = await self._read_record(run_id)
+        except _UNREACHABLE as error:
+            raise BusUnavailable(f"the run store cannot be reached: {error}") from None
+        return record
+
+    async def _read_record(self, run_id: str) -> RunRecord | None:
+        raw = await self._redis.hgetall(self._key(run_id, "info"))
+        if not raw:
+            return None
+        return RunRecord.from_fields({k.decode(): v.decode() for k, v in raw.items()})
+
+    async def _end_lost_run(self, run_id: str) -> None:
+        """Appends the last event of a run whose replica died: an error with the history
+        as of its last finished turn. Atomic, so it happens once whoever notices first."""
+        key = self._key
+        last: Any = await self._redis.xrevrange(key(run_id, "log"), count=1)
+        last_id = last[0][0].decode() if last else "0-0"
+        seq = int(last_id.split("-")[0]) + 1
+        checkpoint: Any = await self._redis.get(key(run_id, "history"))
+        event = lost_run_event(run_id, seq, checkpoint)
+        await self._declare_lost(
+            keys=[key(run_id, w) for w in ("info", "lease", "log", "history")],
+            args=[
+                last_id,
+                f"{seq}-0",
+                event.SerializeToString(),
+                pb.ERROR_CODE_RUN_LOST,
+                time.time(),
+                seq,
+                self._retention_ms,
+            ],
+        )
+
+    async def watch(self, run_id: str, after_seq: int) -> AsyncIterator[Event]:
+        if await self.get(run_id) is None:
+            raise RunNotFound(run_id)
+        log = self._key(run_id, "log")
+        last = after_seq
+        while True:
+            try:
+                reply = await self._redis.xread(
+                    {log: f"{last}-0"}, count=512, block=_FOLLOW_BLOCK_MS
+                )
+            except _UNREACHABLE as error:
+                raise BusUnavailable(
+                    f"the run store cannot be reached ({error}); watch again with after_seq={last}"
+                ) from None
+            if not reply:
+                if await self._ended_at(run_id, last):
+                    return
+                continue
+            for entry_id, fields in reply[0][1]:
+                seq = int(entry_id.split(b"-")[0])
+                if seq != last + 1:
+                    raise _gap(run_id, last)
+                event = Event.FromString(fields[b"e"])
+                yield event
+                last = seq
+                if event.WhichOneof("event") in FINAL_KINDS:
+                    return
+
+    async def _ended_at(self, run_id: str, last: int) -> bool:
+        """Nothing new in the log: True when the run ended at `last`; raises when the run is
+        gone or its log lost events."""
+        record = await self.get(run_id)
+        if record is None:
+            raise RunNotFound(run_id)
+        if record.status is RunStatus.RUNNING:
+            return False
+        if record.last_seq > last:
+            raise _gap(run_id, last)
+        return True
+
+    async def send_control(self, run_id: str, message: bytes) -> bool:
+        try:
+            owner: Any = await self._redis.get(self._key(run_id, "lease"))
+            if owner is None:
+                return False
+            channel = self._control_channel(owner.decode())
+            return int(await self._redis.publish(channel, run_id.encode() + b"\n" + message)) > 0
+        except _UNREACHABLE as error:
+            raise BusUnavailable(f"the run store cannot be reached: {error}") from None
+
+
+def _gap(run_id: str, last: int) -> EventsGone:
+    return EventsGone(
+        f"after_seq: the log of run {quote(run_id)} no longer holds the events after seq {last} "
+        "(trimmed to its bound, or lost while the run store was unreachable)"
+    )
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (
+        f":{parts.port}" if parts.port else ""
+    )
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,166 @@
+"""The run bus contract: the in-memory bus and the Redis bus (a real redis-server) pass the
+same tests."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+from agentstream.v1 import agent_pb2 as pb
+from agentstream_server.bus import (
+    EventsGone,
+    MemoryBus,
+    RunExists,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+)
+from agentstream_server.config import RedisBusConfig
+
+from ..helpers import wait_until
+
+_prefixes = itertools.count()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_bus(request, redis_server):
+    buses = []
+
+    async def make(**settings):
+        if request.param == "memory":
+            bus = MemoryBus(**settings)
+        else:
+            from agentstream_server.bus.redis import RedisBus
+
+            config = RedisBusConfig(
+                type="redis",
+                url=redis_server.url,
+                key_prefix=f"contract{next(_prefixes)}",
+                lease_s=1,
+                **settings,
+            )
+            bus = RedisBus(config)
+        await bus.start()
+        buses.append(bus)
+        return bus
+
+    yield make
+    for bus in buses:
+        await bus.aclose()
+
+
+def event(seq, text="x", turn=1):
+    return pb.StreamPromptResponse(
+        run_id="r", seq=seq, turn=turn, text_delta=pb.TextDelta(text=f"{text}{seq}")
+    )
+
+
+def final(seq):
+    return pb.StreamPromptResponse(
+        run_id="r", seq=seq, turn=1, final_response=pb.FinalResponse(text="done")
+    )
+
+
+async def drain(bus, run_id, after_seq=0):
+    return [e async for e in bus.watch(run_id, after_seq)]
+
+
+async def test_replay_then_follow_is_gap_free_and_duplicate_free(make_bus):
+    bus = await make_bus()
+    log = await bus.open_run(RunRecord("r", "agent"), lambda m: None)
+    for seq in range(1, 6):
+        log.append(event(seq))
+    watched = []
+
+    async def follow():
+        async for e in bus.watch("r", 2):
+            watched.append(e.seq)
+
+    follower = asyncio.create_task(follow())
+    await wait_until(lambda: watched == [3, 4, 5])
+    for seq in range(6, 9):
+        log.append(event(seq))
+    log.append(final(9))
+    log.close(RunStatus.COMPLETED)
+    await asyncio.wait_for(follower, 10)
+    assert watched == list(range(3, 10))
+    assert [e.seq for e in await drain(bus, "r")] == list(range(1, 10))
+    assert await drain(bus, "r", 9) == []
+
+
+async def test_the_record_follows_the_run(make_bus):
+    bus = await make_bus()
+    log = await bus.open_run(RunRecord("r", "agent", owner="alice", detached=True), lambda m: None)
+    log.append(event(1, turn=2))
+    await wait_until_async(lambda: bus.get("r"), lambda r: r.last_seq == 1)
+    record = await bus.get("r")
+    assert (record.agent, record.owner, record.detached, record.turns) == (
+        "agent",
+        "alice",
+        True,
+        2,
+    )
+    assert record.status is RunStatus.RUNNING and record.ended_at == 0
+    log.append(final(2))
+    log.close(RunStatus.CANCELLED, pb.ERROR_CODE_CANCELLED)
+    await wait_until_async(lambda: bus.get("r"), lambda r: r.status is RunStatus.CANCELLED)
+    record = await bus.get("r")
+    assert record.error_code == pb.ERROR_CODE_CANCELLED and record.ended_at >= record.started_at
+    assert record.last_seq == 2
+
+
+async def wait_until_async(read, check, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check(await read()):
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_run_ids_are_unique_while_running_and_retained(make_bus):
+    bus = await make_bus(retention_s=0.3)
+    log = await bus.open_run(RunRecord("r", "agent"), lambda m: None)
+    with pytest.raises(RunExists):
+        await bus.open_run(RunRecord("r", "agent"), lambda m: None)
+    log.append(final(1))
+    log.close(RunStatus.COMPLETED)
+    with pytest.raises(RunExists):
+        await bus.open_run(RunRecord("r", "agent"), lambda m: None)
+    await wait_until_async(lambda: bus.get("r"), lambda r: r is None)
+    with pytest.raises(RunNotFound):
+        await drain(bus, "r")
+    await bus.open_run(RunRecord("r", "agent"), lambda m: None)
+
+
+async def test_control_messages_reach_the_running_run_only(make_bus):
+    bus = await make_bus()
+    received = []
+    log = await bus.open_run(RunRecord("r", "agent"), received.append)
+    assert await bus.send_control("r", b"cancel please")
+    await wait_until(lambda: received == [b"cancel please"])
+    log.append(final(1))
+    log.close(RunStatus.COMPLETED)
+    await wait_until_async(lambda: bus.get("r"), lambda r: r.status is RunStatus.COMPLETED)
+    assert not await bus.send_control("r", b"too late")
+    assert not await bus.send_control("nobody", b"hello")
+
+
+async def test_events_past_the_bound_are_gone_not_skipped(make_bus):
+    bus = await make_bus(max_events_per_run=100)
+    log = await bus.open_run(RunRecord("r", "agent"), lambda m: None)
+    for seq in range(1, 1001):
+        log.append(event(seq))
+    log.append(final(1001))
+    log.close(RunStatus.COMPLETED)
+    await wait_until_async(lambda: bus.get("r"), lambda r: r.status is RunStatus.COMPLETED)
+    with pytest.raises(EventsGone):
+        await drain(bus, "r")
+    tail = await drain(bus, "r", 950)
+    assert [e.seq for e in tail] == list(range(951, 1002))
+
+
+async def test_unknown_runs_are_not_found(make_bus):
+    bus = await make_bus()
+    assert await bus.get("ghost") is None
+    with pytest.raises(RunNotFound):
+        await drain(bus, "ghost")
