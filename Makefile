@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 CONFIG ?= config/default.yaml
 ADDR ?= localhost:50051
+WORKERS ?= 1
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,14 +24,20 @@ GO_TOOLS := $(STAMPS)/protoc-gen-go@$(PROTOC_GEN_GO_VERSION) \
 	example-typescript bench clean
 
 help:
-	@echo "make run [CONFIG=path] [ADDR=host:port]  serve agents (default: $(CONFIG) on $(ADDR))"
+	@echo "make run [CONFIG=path] [ADDR=host:port] [WORKERS=n]  serve agents (default: $(CONFIG) on $(ADDR))"
 	@echo "make test                                lint, generated-code check, all tests"
 	@echo "make bench                               benchmarks"
 	@echo "make gen                                 regenerate code from proto/ (Python, Go, TypeScript)"
 	@echo "make conformance                         the conformance suite in Python, Go and TypeScript"
 	@echo "make example-{python,go,typescript}      run a client example against ADDR (make run's server)"
 
-setup: $(VENV)/.installed $(BUF) $(GO_TOOLS) $(STAMPS)/go-mod $(TS_DIR)/node_modules/.package-lock.json
+setup: $(VENV)/.installed $(BUF) $(GO_TOOLS) $(STAMPS)/go-mod $(TS_DIR)/node_modules/.package-lock.json \
+	redis-server
+
+# The Redis run bus's tests start a real redis-server (from Debian's packages when missing).
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 
 # The virtual environment is rebuilt when a dependency list changes.
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
@@ -65,7 +72,7 @@ $(TS_DIR)/node_modules/.package-lock.json: $(TS_DIR)/package-lock.json
 	cd $(TS_DIR) && npm ci --silent --no-audit --no-fund
 
 run: $(VENV)/.installed
-	$(BIN)/python -m agentstream_server --config $(CONFIG) --addr $(ADDR)
+	$(BIN)/python -m agentstream_server --config $(CONFIG) --addr $(ADDR) --workers $(WORKERS)
 
 # pytest includes tests/conformance: the scenarios run by the Python, Go and TypeScript runners.
 test: setup lint gen-check breaking

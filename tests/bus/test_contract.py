@@ -110,8 +110,9 @@ async def test_the_record_follows_the_run(make_bus):
     assert record.last_seq == 2
 
 
-async def wait_until_async(read, check, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_until_async(read, check, within=5.0):
+    """Polls an async read until `check` holds (Redis applies writes in the background)."""
+    deadline = asyncio.get_running_loop().time() + within
     while not check(await read()):
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.005)

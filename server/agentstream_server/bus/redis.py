@@ -366,6 +366,7 @@ class RedisBus:
             raise RunNotFound(run_id)
         log = self._key(run_id, "log")
         last = after_seq
+        ended_seen = False
         while True:
             try:
                 reply = await self._redis.xread(
@@ -376,8 +377,16 @@ class RedisBus:
                     f"the run store cannot be reached ({error}); watch again with after_seq={last}"
                 ) from None
             if not reply:
-                if await self._ended_at(run_id, last):
+                record = await self.get(run_id)  # notices a dead owner, and ends its run
+                if record is None:
+                    raise RunNotFound(run_id)
+                if record.status is RunStatus.RUNNING:
+                    continue
+                if record.last_seq <= last:
                     return
+                if ended_seen:  # the record says there is more, the log does not have it
+                    raise _gap(run_id, last)
+                ended_seen = True  # its last event may have just been written: read again
                 continue
             for entry_id, fields in reply[0][1]:
                 seq = int(entry_id.split(b"-")[0])
@@ -388,18 +397,6 @@ class RedisBus:
                 last = seq
                 if event.WhichOneof("event") in FINAL_KINDS:
                     return
-
-    async def _ended_at(self, run_id: str, last: int) -> bool:
-        """Nothing new in the log: True when the run ended at `last`; raises when the run is
-        gone or its log lost events."""
-        record = await self.get(run_id)
-        if record is None:
-            raise RunNotFound(run_id)
-        if record.status is RunStatus.RUNNING:
-            return False
-        if record.last_seq > last:
-            raise _gap(run_id, last)
-        return True
 
     async def send_control(self, run_id: str, message: bytes) -> bool:
         try:

@@ -52,8 +52,11 @@ class AgentServer:
         self.health = HealthServicer()
         self.tls = ServerTls(config.server.tls) if config.server.tls else None
         self.tokens = TokenVerifier(config.auth) if config.auth else None
+        # SO_REUSEPORT (gRPC's default on Linux, made explicit): `--workers N` binds N
+        # processes to one port and the kernel spreads connections over them.
         self._server = grpc.aio.server(
-            interceptors=self._interceptors(), options=grpc_options(config.limits)
+            interceptors=self._interceptors(),
+            options=[*grpc_options(config.limits), ("grpc.so_reuseport", 1)],
         )
         pb_grpc.add_AgentServiceServicer_to_server(self.servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
