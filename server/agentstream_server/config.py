@@ -8,7 +8,16 @@ from typing import Annotated, Any, Literal
 
 import httpx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .limits import Limits
 
@@ -241,7 +250,17 @@ class RedisBusConfig(MemoryBusConfig):
     write_retry_s: float = Field(5.0, ge=0)
 
 
-BusConfig = Annotated[MemoryBusConfig | RedisBusConfig, Field(discriminator="type")]
+def _bus_type(value: Any) -> str:
+    """`type` may be left out: the in-memory bus is the default."""
+    if isinstance(value, dict):
+        return str(value.get("type", "memory"))
+    return str(getattr(value, "type", "memory"))
+
+
+BusConfig = Annotated[
+    Annotated[MemoryBusConfig, Tag("memory")] | Annotated[RedisBusConfig, Tag("redis")],
+    Discriminator(_bus_type),
+]
 
 
 class Config(_Strict):
