@@ -91,10 +91,13 @@ async def test_replay_then_follow_is_gap_free_and_duplicate_free(make_bus):
 
 async def test_the_record_follows_the_run(make_bus):
     bus = await make_bus()
-    log = await bus.open_run(RunRecord("r", "agent", owner="alice", detached=True), lambda m: None)
+    opened = RunRecord("r", "agent", owner="alice", detached=True)
+    log = await bus.open_run(opened, lambda m: None)
+    assert await bus.get("r") is None  # runs are known by owner and id (`log_key`)
+    key = opened.key
     log.append(event(1, turn=2))
-    await wait_until_async(lambda: bus.get("r"), lambda r: r.last_seq == 1)
-    record = await bus.get("r")
+    await wait_until_async(lambda: bus.get(key), lambda r: r.last_seq == 1)
+    record = await bus.get(key)
     assert (record.agent, record.owner, record.detached, record.turns) == (
         "agent",
         "alice",
@@ -104,8 +107,8 @@ async def test_the_record_follows_the_run(make_bus):
     assert record.status is RunStatus.RUNNING and record.ended_at == 0
     log.append(final(2))
     log.close(RunStatus.CANCELLED, pb.ERROR_CODE_CANCELLED)
-    await wait_until_async(lambda: bus.get("r"), lambda r: r.status is RunStatus.CANCELLED)
-    record = await bus.get("r")
+    await wait_until_async(lambda: bus.get(key), lambda r: r.status is RunStatus.CANCELLED)
+    record = await bus.get(key)
     assert record.error_code == pb.ERROR_CODE_CANCELLED and record.ended_at >= record.started_at
     assert record.last_seq == 2
 

@@ -115,18 +115,18 @@ class _Handle:
 
     def append(self, event: Event) -> None:
         self._bus._queue(
-            _Append(self._record.run_id, event.seq, event.turn, event.SerializeToString())
+            _Append(self._record.key, event.seq, event.turn, event.SerializeToString())
         )
         self._record.last_seq, self._record.turns = event.seq, event.turn
 
     def checkpoint(self, history: Sequence[pb.Message]) -> None:
         saved = pb.RunError(history=history).SerializeToString()
-        self._bus._queue(_Checkpoint(self._record.run_id, saved))
+        self._bus._queue(_Checkpoint(self._record.key, saved))
 
     def close(self, status: RunStatus, error_code: int = 0) -> None:
         record = self._record
         record.status, record.error_code, record.ended_at = status, error_code, time.time()
-        self._bus._running.pop(record.run_id, None)
+        self._bus._running.pop(record.key, None)
         self._bus._queue(_End(record))
 
 
@@ -179,8 +179,9 @@ class RedisBus:
 
     # --- keys -------------------------------------------------------------------------
 
-    def _key(self, run_id: str, what: str) -> str:
-        return f"{self._prefix}:{run_id}:{what}"
+    def _key(self, run_key: str, what: str) -> str:
+        """A Redis key of the run whose bus key (`log_key`: owner and run id) is `run_key`."""
+        return f"{self._prefix}:{run_key}:{what}"
 
     def _control_channel(self, replica: str) -> str:
         return f"{self._prefix}:ctl:{replica}"
@@ -188,7 +189,7 @@ class RedisBus:
     # --- the owner's side ---------------------------------------------------------------
 
     async def open_run(self, record: RunRecord, on_control: ControlHandler) -> _Handle:
-        run_id = record.run_id
+        run_id = record.key
         keys = [self._key(run_id, k) for k in ("info", "lease", "log", "history")]
         fields = [x for item in record.to_fields().items() for x in item]
         try:
@@ -198,7 +199,7 @@ class RedisBus:
         except _UNREACHABLE as error:
             raise BusUnavailable(f"the run store cannot be reached: {error}") from None
         if not created:
-            raise RunExists(run_id)
+            raise RunExists(record.run_id)
         # The lease itself is short; the record lives on while the lease is renewed.
         await self._redis.pexpire(keys[1], self._lease_ms)
         self._running[run_id] = (record, on_control)
@@ -267,7 +268,7 @@ class RedisBus:
                 pipe.set(self._key(op.run_id, "history"), op.history)
             else:
                 self._end_ops(pipe, op.record)
-                progress.pop(op.record.run_id, None)
+                progress.pop(op.record.key, None)
         for run_id, last in progress.items():
             pipe.hset(self._key(run_id, "info"), mapping={"last_seq": last.seq, "turns": last.turn})
         results = await pipe.execute(raise_on_error=False)
@@ -278,11 +279,11 @@ class RedisBus:
                 logger.error("run store refused a write: %s", result)
 
     def _end_ops(self, pipe: Any, record: RunRecord) -> None:
-        info = self._key(record.run_id, "info")
+        info = self._key(record.key, "info")
         pipe.hset(info, mapping=record.to_fields())
         for what in ("info", "log", "history"):
-            pipe.pexpire(self._key(record.run_id, what), self._retention_ms)
-        pipe.delete(self._key(record.run_id, "lease"))
+            pipe.pexpire(self._key(record.key, what), self._retention_ms)
+        pipe.delete(self._key(record.key, "lease"))
 
     async def _renew_loop(self) -> None:
         """Keeps this replica's leases (and the records of its running runs) alive."""
@@ -347,7 +348,9 @@ class RedisBus:
         last_id = last[0][0].decode() if last else "0-0"
         seq = int(last_id.split("-")[0]) + 1
         checkpoint: Any = await self._redis.get(key(run_id, "history"))
-        event = lost_run_event(run_id, seq, checkpoint)
+        record = await self._read_record(run_id)
+        bare_id = record.run_id if record is not None else run_id
+        event = lost_run_event(bare_id, seq, checkpoint)
         await self._declare_lost(
             keys=[key(run_id, w) for w in ("info", "lease", "log", "history")],
             args=[
