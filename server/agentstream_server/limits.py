@@ -159,13 +159,13 @@ class RunSlots:
         limits = self._limits
         if self._running >= limits.max_concurrent_runs:
             raise TooManyRuns(
-                f"the server is running {self._running} runs, its limit "
-                f"(limits.max_concurrent_runs); retry later"
+                f"the server already has {self._running} run(s) going, its limit "
+                "(limits.max_concurrent_runs); retry later"
             )
         if self._by_principal[principal] >= limits.max_runs_per_principal:
             raise TooManyRuns(
-                f"this caller is running {self._by_principal[principal]} runs, its limit "
-                f"(limits.max_runs_per_principal); retry later"
+                f"this caller already has {self._by_principal[principal]} run(s) going, "
+                "its limit (limits.max_runs_per_principal); retry later"
             )
         self._running += 1
         self._by_principal[principal] += 1
