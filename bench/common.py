@@ -7,9 +7,11 @@ import os
 import socket
 import statistics
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import grpc
@@ -28,16 +30,16 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def process(*args: str) -> AsyncIterator[str]:
-    """Runs `python -m ARGS...` ("{port}" in an argument becomes a free port) and
-    yields its address once it accepts calls."""
+async def process(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[str]:
+    """Runs `python -m ARGS...` ("{port}" in an argument becomes a free port), with
+    `env` added to the environment, and yields its address once it accepts calls."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         *(a.format(port=port) for a in args),
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
     address = f"127.0.0.1:{port}"
     PIDS[address] = proc.pid
@@ -50,7 +52,9 @@ async def process(*args: str) -> AsyncIterator[str]:
         await proc.wait()
 
 
-def agent_server(config: str = "config/bench.yaml") -> AbstractAsyncContextManager[str]:
+def agent_server(
+    config: str = "config/bench.yaml", env: dict[str, str] | None = None
+) -> AbstractAsyncContextManager[str]:
     """agentstream serving `config` in its own process, quiet, on a free port."""
     return process(
         "agentstream_server",
@@ -60,7 +64,32 @@ def agent_server(config: str = "config/bench.yaml") -> AbstractAsyncContextManag
         config,
         "--addr",
         "127.0.0.1:{port}",
+        env=env,
     )
+
+
+@contextmanager
+def otlp_receiver() -> Iterator[str]:
+    """A local OTLP/HTTP endpoint that accepts and drops what it is sent (in a thread)."""
+
+    class Drop(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drop)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 async def stream_once(

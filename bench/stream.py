@@ -19,7 +19,15 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from google.protobuf import json_format, struct_pb2
 
-from .common import ROOT, agent_server, cpu_seconds, median, process, stream_once
+from .common import (
+    ROOT,
+    agent_server,
+    cpu_seconds,
+    median,
+    otlp_receiver,
+    process,
+    stream_once,
+)
 
 WORDS = 20_000
 ROUNDS = 7
@@ -82,31 +90,48 @@ async def go_client_rate(address: str, request: pb.StreamPromptRequest) -> float
 
 
 async def main() -> None:
+    with otlp_receiver() as endpoint:
+        await _compare(endpoint)
+
+
+async def _compare(otlp_endpoint: str) -> None:
     agent = agent_server()
+    traced = agent_server(
+        "config/bench_telemetry.yaml", env={"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint}
+    )
     baseline = process("bench.baseline", "{port}")
     async with (
         agent as agent_address,
+        traced as traced_address,
         baseline as baseline_address,
         grpc.aio.insecure_channel(agent_address) as agent_channel,
+        grpc.aio.insecure_channel(traced_address) as traced_channel,
         grpc.aio.insecure_channel(baseline_address) as baseline_channel,
     ):
         sides = {
             "baseline": (pb_grpc.AgentServiceStub(baseline_channel), baseline_request),
             "agent": (pb_grpc.AgentServiceStub(agent_channel), agent_request),
+            "telemetry": (pb_grpc.AgentServiceStub(traced_channel), agent_request),
         }
         figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in sides}
-        addresses = {"baseline": baseline_address, "agent": agent_address}
+        addresses = {
+            "baseline": baseline_address,
+            "agent": agent_address,
+            "telemetry": traced_address,
+        }
         for name, (stub, make) in sides.items():
             await one_round(stub, make, addresses[name])  # warm up
         go_rates: dict[str, list[float]] = {"baseline": [], "agent": []}
         for _ in range(ROUNDS):
             for name, (stub, make) in sides.items():
                 figures[name].append(await one_round(stub, make, addresses[name]))
-                go_rates[name].append(await go_client_rate(addresses[name], make(WORDS)))
+                if name in go_rates:
+                    go_rates[name].append(await go_client_rate(addresses[name], make(WORDS)))
     base_rate, base_first, base_cpu = (
         median([f[i] for f in figures["baseline"]]) for i in range(3)
     )
     rate, first, cpu = (median([f[i] for f in figures["agent"]]) for i in range(3))
+    on_rate, on_first, on_cpu = (median([f[i] for f in figures["telemetry"]]) for i in range(3))
     print(f"baseline grpc.aio : {base_rate:10,.0f} events/s, first event {base_first * 1e3:.2f} ms")
     print(f"agentstream       : {rate:10,.0f} events/s, first event {first * 1e3:.2f} ms")
     print(
@@ -121,4 +146,9 @@ async def main() -> None:
     print(
         f"server CPU/event  : baseline {base_cpu * 1e6:.1f} us, agentstream {cpu * 1e6:.1f} us "
         f"(+{(cpu - base_cpu) * 1e6:.1f} us for the loop, events and history)"
+    )
+    print(
+        f"telemetry on      : {on_rate:10,.0f} events/s ({on_rate / base_rate:.1%} of baseline, "
+        f"{on_rate / rate:.1%} of telemetry off), first event {on_first * 1e3:.2f} ms, "
+        f"server CPU/event {on_cpu * 1e6:.1f} us ({(on_cpu - cpu) * 1e6:+.1f} us)"
     )
