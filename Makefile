@@ -17,22 +17,27 @@ GRPCURL_VERSION := v1.9.3
 STAMPS := $(TOOLS)/stamps
 GO_DIR := clients/go
 TS_DIR := clients/typescript
+JAVA_DIR := clients/java
+RUST_DIR := clients/rust
+# Maven and Cargo keep every download and build under .tools, so CI caches one folder.
+MVN := mvn -B -q -Dmaven.repo.local=$(TOOLS)/m2
+CARGO := CARGO_HOME=$(TOOLS)/cargo CARGO_TARGET_DIR=$(TOOLS)/cargo-target cargo
 GO_TOOLS := $(STAMPS)/protoc-gen-go@$(PROTOC_GEN_GO_VERSION) \
 	$(STAMPS)/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION) $(STAMPS)/grpcurl@$(GRPCURL_VERSION)
 
 .PHONY: help setup run test lint gen gen-check breaking conformance example-python example-go \
-	example-typescript bench clean
+	example-typescript example-java example-rust bench clean
 
 help:
 	@echo "make run [CONFIG=path] [ADDR=host:port] [WORKERS=n]  serve agents (default: $(CONFIG) on $(ADDR))"
 	@echo "make test                                lint, generated-code check, all tests"
 	@echo "make bench                               benchmarks"
 	@echo "make gen                                 regenerate code from proto/ (Python, Go, TypeScript)"
-	@echo "make conformance                         the conformance suite in Python, Go and TypeScript"
-	@echo "make example-{python,go,typescript}      run a client example against ADDR (make run's server)"
+	@echo "make conformance                         the conformance suite in Python, Go, TypeScript, Java, Rust"
+	@echo "make example-{python,go,typescript,java,rust}  run a client example against ADDR (make run's server)"
 
 setup: $(VENV)/.installed $(BUF) $(GO_TOOLS) $(STAMPS)/go-mod $(TS_DIR)/node_modules/.package-lock.json \
-	redis-server
+	redis-server $(STAMPS)/java-deps $(STAMPS)/rust-deps
 
 # The Redis run bus's tests start a real redis-server (from Debian's packages when missing).
 .PHONY: redis-server
@@ -71,10 +76,23 @@ $(STAMPS)/go-mod: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
 $(TS_DIR)/node_modules/.package-lock.json: $(TS_DIR)/package-lock.json
 	cd $(TS_DIR) && npm ci --silent --no-audit --no-fund
 
+# The Java client's build: protoc, protoc-gen-grpc-java and the jars, from Maven Central.
+# Maven itself comes from Debian when the machine has none.
+$(STAMPS)/java-deps: $(JAVA_DIR)/pom.xml
+	command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
+	cd $(JAVA_DIR) && $(MVN) test-compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
+	mkdir -p $(STAMPS) && touch $@
+
+# The Rust client's crates (tonic, prost, a vendored protoc), from crates.io.
+$(STAMPS)/rust-deps: $(RUST_DIR)/Cargo.toml $(RUST_DIR)/Cargo.lock
+	cd $(RUST_DIR) && $(CARGO) fetch --locked
+	mkdir -p $(STAMPS) && touch $@
+
 run: $(VENV)/.installed
 	$(BIN)/python -m agentstream_server --config $(CONFIG) --addr $(ADDR) --workers $(WORKERS)
 
-# pytest includes tests/conformance: the scenarios run by the Python, Go and TypeScript runners.
+# pytest includes tests/conformance: the scenarios run by the Python, Go, TypeScript, Java and Rust
+# runners (the Java and Rust ones are built there, with the caches under .tools).
 test: setup lint gen-check breaking
 	$(BIN)/pytest
 
@@ -89,6 +107,7 @@ lint: setup
 	cd $(GO_DIR) && test -z "$$(gofmt -l .)" || { gofmt -l .; echo "Go code is not gofmt-ed"; exit 1; }
 	cd $(GO_DIR) && go vet ./...
 	cd $(TS_DIR) && node_modules/.bin/tsc -p . --noEmit
+	cd $(RUST_DIR) && $(CARGO) fmt --check
 
 gen: setup
 	scripts/gen_python.sh
@@ -120,6 +139,14 @@ example-go: setup
 
 example-typescript: setup
 	cd $(TS_DIR) && npm run --silent build && node dist/examples/run_prompt.js --target $(ADDR)
+
+example-java: setup
+	cd $(JAVA_DIR) && $(MVN) test-compile && \
+	    java -cp target/classes:target/test-classes:$$(cat target/classpath.txt) \
+	    io.github.agentstream.examples.RunPrompt --target $(ADDR)
+
+example-rust: setup
+	cd $(RUST_DIR) && $(CARGO) run --quiet --locked --example run_prompt -- --target $(ADDR)
 
 bench: setup
 	$(BIN)/python -m bench

@@ -1,5 +1,8 @@
-"""The conformance suite: scenarios.json, run by the Python, Go and TypeScript runners
-against one real server. Each runner prints `PASS name` / `FAIL name: why` per scenario."""
+"""The conformance suite: scenarios.json, run by the Python, Go, TypeScript, Java and Rust
+runners against one real server. Each runner prints `PASS name` / `FAIL name: why` per scenario.
+
+The Java and Rust runners are built with the project's caches (`.tools/m2`, `.tools/cargo`,
+`.tools/cargo-target`), so only the first build on a machine downloads and compiles much."""
 
 from __future__ import annotations
 
@@ -16,15 +19,26 @@ from .conftest import HERE, ROOT, TOOLS
 
 SCENARIOS_FILE = HERE / "scenarios.json"
 SCENARIOS = [s["name"] for s in json.loads(SCENARIOS_FILE.read_text())["scenarios"]]
-LANGUAGES = ["python", "go", "typescript"]
+LANGUAGES = ["python", "go", "typescript", "java", "rust"]
 GO_DIR = ROOT / "clients" / "go"
 TS_DIR = ROOT / "clients" / "typescript"
+JAVA_DIR = ROOT / "clients" / "java"
+RUST_DIR = ROOT / "clients" / "rust"
+MAVEN = ["mvn", "-B", "-q", f"-Dmaven.repo.local={TOOLS / 'm2'}"]
+CARGO_ENV = {"CARGO_HOME": str(TOOLS / "cargo"), "CARGO_TARGET_DIR": str(TOOLS / "cargo-target")}
 BUILD_TIMEOUT = 900
 
 
-def _run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(
+    cmd: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+        cmd,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -32,6 +46,10 @@ def _build(language: str) -> list[str]:
     """Builds a runner (incremental: fast when nothing changed) and returns its command."""
     if language == "python":
         return [sys.executable, str(HERE / "runner.py")]
+    if language == "java":
+        return _build_java()
+    if language == "rust":
+        return _build_rust()
     if language == "go":
         binary = TOOLS / "conformance" / "go-runner"
         cmd = ["go", "build", "-o", str(binary), "./cmd/conformance"]
@@ -44,6 +62,23 @@ def _build(language: str) -> list[str]:
     done = _run(["npm", "run", "--silent", "build"], TS_DIR, BUILD_TIMEOUT)
     assert done.returncode == 0, f"tsc failed:\n{done.stdout}{done.stderr}"
     return ["node", str(TS_DIR / "dist" / "conformance" / "runner.js")]
+
+
+def _build_java() -> list[str]:
+    classpath = JAVA_DIR / "target" / "classpath.txt"
+    cmd = [*MAVEN, "test-compile", "dependency:build-classpath", f"-Dmdep.outputFile={classpath}"]
+    done = _run(cmd, JAVA_DIR, BUILD_TIMEOUT)
+    assert done.returncode == 0, f"mvn failed:\n{done.stdout}{done.stderr}"
+    target = JAVA_DIR / "target"
+    path = f"{target / 'classes'}:{target / 'test-classes'}:{classpath.read_text().strip()}"
+    return ["java", "-cp", path, "io.github.agentstream.conformance.Runner"]
+
+
+def _build_rust() -> list[str]:
+    cmd = ["cargo", "build", "--locked", "--example", "conformance"]
+    done = _run(cmd, RUST_DIR, BUILD_TIMEOUT, CARGO_ENV)
+    assert done.returncode == 0, f"cargo build failed:\n{done.stdout}{done.stderr}"
+    return [str(TOOLS / "cargo-target" / "debug" / "examples" / "conformance")]
 
 
 _results: dict[str, tuple[dict[str, str], str]] = {}

@@ -1,0 +1,33 @@
+//! A client of agentstream: generated messages and stub (`pb`, tonic + prost, with proto-JSON
+//! serde impls) and a helper that runs a prompt, streams its events, serves client tools with
+//! async closures and cancels it. The helpers of every language follow one contract
+//! (`clients/README.md` in the repository).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use agentstream::{pb, AgentClient};
+//! let client = AgentClient::connect("localhost:50051").await?;
+//! let request = pb::StreamPromptRequest { prompt: "What is 6 * 7?".into(), ..Default::default() };
+//! let mut run = client.run(request);
+//! while let Some(event) = run.next().await {
+//!     println!("{:?}", event?.event);
+//! }
+//! println!("{}", run.result().await?.text);
+//! # Ok(()) }
+//! ```
+
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("agentstream.v1");
+    include!(concat!(env!("OUT_DIR"), "/agentstream.v1.serde.rs"));
+}
+
+mod client;
+mod error;
+mod hooks;
+mod run;
+
+pub use client::{AgentClient, MAX_MESSAGE_BYTES};
+pub use error::RunError;
+pub use hooks::{cancel, proceed, report_progress, skip, tool};
+pub use run::{CancelHandle, Run, HOOKS_DRAIN};
