@@ -167,6 +167,7 @@ async def run_step(client: AgentClient, step: dict[str, Any], previous: Any) -> 
         blocking=[pb.HookEventKind.Value(k) for k in (hooks or {}).get("blocking", [])],
         hooks=True if hooks is not None else None,
         timeout=30,
+        detach=request.detach,
     )
     cancel_after = step.get("cancel_after")
     disconnected = False
@@ -174,26 +175,43 @@ async def run_step(client: AgentClient, step: dict[str, Any], previous: Any) -> 
         async for event in run:
             if disconnected:
                 continue
+            record(out, event)
             kind = str(event.WhichOneof("event"))
-            out.kinds.append(kind)
-            out.events.append(json_format.MessageToDict(event))
             if step.get("disconnect_after") == kind:
                 disconnected = True
-                await run.cancel()  # no hooks stream: cancels the call locally
+                run.disconnect()
             if cancel_after and cancel_after["event"] == kind:
                 cancel_after = None
-                await run.cancel(step["cancel_after"]["reason"])  # through the hooks stream
+                await run.cancel(step["cancel_after"]["reason"])  # CancelRun
         await run.result()
     except RunFailed as e:
         out.status = e.code.name
     except asyncio.CancelledError:
-        # After a local cancel the helper lets grpc.aio's CancelledError out of the iteration
+        # After a disconnect the helper lets grpc.aio's CancelledError out of the iteration
         # (where the Go and TypeScript helpers end with a CANCELLED error); only ours is expected.
         if not disconnected:
             raise
         out.status = "CANCELLED"
+    if step.get("resume"):
+        out.status = await resume(client, run.run_id, out)
     await check(client, step.get("expect", {}), out)
     return out.events[-1] if out.events else None
+
+
+def record(out: Outcome, event: pb.StreamPromptResponse) -> None:
+    out.kinds.append(str(event.WhichOneof("event")))
+    out.events.append(json_format.MessageToDict(event))
+
+
+async def resume(client: AgentClient, run_id: str, out: Outcome) -> str:
+    """Watches the run from the last event seen; returns the watch's status."""
+    last_seq = int(out.events[-1].get("seq", 0)) if out.events else 0
+    try:
+        async for event in client.watch(run_id, last_seq):
+            record(out, event)
+    except RunFailed as e:
+        return str(e.code.name)
+    return "OK"
 
 
 async def check(client: AgentClient, ex: dict[str, Any], out: Outcome) -> None:

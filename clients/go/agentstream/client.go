@@ -194,10 +194,10 @@ func (c *Client) Run(ctx context.Context, req *pb.StreamPromptRequest, opts ...O
 	return &Run{ID: req.GetRunId(), ctx: ctx, cancel: cancel, client: c, req: req, cfg: cfg}
 }
 
-// Cancel cancels the run. With a hooks stream open (client tools or WithHooks)
-// the server cancels it: it ends with ERROR_CODE_CANCELLED, its history, and
-// status CANCELLED. Otherwise it disconnects, as cancelling the context does:
-// the server abandons the run and Events ends with codes.Canceled.
+// Cancel cancels the run on the server with CancelRun, whichever replica answers:
+// it ends with ERROR_CODE_CANCELLED, its history, and status CANCELLED. When the
+// server does not know the run yet (or has no CancelRun), it cancels through the
+// hooks stream if one is open, and otherwise disconnects (see Disconnect).
 func (r *Run) Cancel(reason string) {
 	r.hooksMu.Lock()
 	send, ended := r.sendHooks, r.ended
@@ -205,10 +205,58 @@ func (r *Run) Cancel(reason string) {
 	if ended {
 		return
 	}
+	if r.ID != "" {
+		// The run's context may be what is being given up; keep its values, not its end.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), cancelRunTimeout)
+		_, err := r.client.Service.CancelRun(ctx, &pb.CancelRunRequest{RunId: r.ID, Reason: reason})
+		cancel()
+		if err == nil {
+			return
+		}
+	}
 	if send != nil && send(Cancel(reason)) == nil {
 		return
 	}
 	r.cancel()
+}
+
+// Disconnect drops the call, as cancelling the context does: a run started with
+// Detach goes on (Client.Watch resumes it); the server cancels any other run.
+// Events then ends with codes.Canceled.
+func (r *Run) Disconnect() { r.cancel() }
+
+// cancelRunTimeout bounds the CancelRun call of Cancel.
+const cancelRunTimeout = 10 * time.Second
+
+// Watch streams a run's events with seq > afterSeq from the server's log, then
+// live until its last event, each exactly once: resume a run with the seq of the
+// last event you saw. A failed run yields its RunError event and then a nil
+// event with a *RunError, as Run.Events does.
+func (c *Client) Watch(ctx context.Context, runID string, afterSeq uint64) iter.Seq2[*pb.StreamPromptResponse, error] {
+	return func(yield func(*pb.StreamPromptResponse, error) bool) {
+		stream, err := c.Service.WatchRun(ctx, &pb.WatchRunRequest{RunId: runID, AfterSeq: afterSeq})
+		if err != nil {
+			yield(nil, statusError(err, nil))
+			return
+		}
+		var runErr *pb.RunError
+		for {
+			event, err := stream.Recv()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(nil, statusError(err, runErr))
+				return
+			}
+			if e, ok := event.GetEvent().(*pb.StreamPromptResponse_Error); ok {
+				runErr = e.Error
+			}
+			if !yield(event, nil) {
+				return
+			}
+		}
+	}
 }
 
 func (r *Run) markEnded() {

@@ -108,15 +108,28 @@ async function runStep(client: AgentClient, step: Json, previous: Json): Promise
       }
       if (step.cancel_after && out.kinds[out.kinds.length - 1] === step.cancel_after.event && !cancelled) {
         cancelled = true;
-        run.cancel(step.cancel_after.reason ?? "");
+        await run.cancel(step.cancel_after.reason ?? "");
       }
     }
   } catch (err) {
     if (!(err instanceof RunError)) throw err;
     out.status = err.status;
   }
+  if (step.resume) out.status = await resume(client, run.runId, out);
   await check(client, step.expect ?? {}, out);
   return out.events[out.events.length - 1];
+}
+
+/** Watches the run from the last event recorded; records the rest and returns the status. */
+async function resume(client: AgentClient, runId: string, out: Outcome): Promise<string> {
+  const last = out.events[out.events.length - 1] as { seq?: string } | undefined;
+  try {
+    for await (const event of client.watch(runId, BigInt(last?.seq ?? 0))) recordEvent(out, event);
+  } catch (err) {
+    if (!(err instanceof RunError)) throw err;
+    return err.status;
+  }
+  return "OK";
 }
 
 function recordEvent(out: Outcome, event: StreamPromptResponse): void {

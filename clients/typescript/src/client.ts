@@ -77,6 +77,9 @@ export interface RunOptions {
 }
 
 /** How a run failed: the gRPC status code and the run's RunError event, when the server sent one. */
+/** How long cancel() waits for CancelRun. */
+const CANCEL_RUN_TIMEOUT_MS = 10_000;
+
 export class RunError extends Error {
   constructor(
     readonly code: Code,
@@ -145,6 +148,24 @@ export class AgentClient {
     return (await this.service.listAgents({})).agents;
   }
 
+  /**
+   * A run's events with seq > afterSeq from the server's log, then live until its last event,
+   * each exactly once: resume a run with the seq of the last event you saw. Throws RunError
+   * when the run failed, as iterating a Run does.
+   */
+  async *watch(runId: string, afterSeq = 0n, signal?: AbortSignal): AsyncGenerator<StreamPromptResponse> {
+    let runError: RunErrorEvent | undefined;
+    try {
+      for await (const event of this.service.watchRun({ runId, afterSeq }, { signal })) {
+        if (event.event.case === "error") runError = event.event.value;
+        yield event;
+      }
+    } catch (err) {
+      const e = ConnectError.from(err);
+      throw new RunError(e.code, STATUS_NAMES[e.code] ?? "UNKNOWN", runError?.message ?? e.rawMessage, runError);
+    }
+  }
+
   /** Starts a run when iterated (or when final() is called). */
   run(request: PromptRequestInit, options: RunOptions = {}): Run {
     return new Run(this.service, create(StreamPromptRequestSchema, request), options);
@@ -186,16 +207,33 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
   }
 
   /**
-   * Cancels the run. With a hooks stream open (client tools or `hooks`) the server cancels it:
-   * it ends with ERROR_CODE_CANCELLED, its history, and status CANCELLED. Otherwise it
-   * disconnects, as aborting `signal` does: the server abandons the run.
+   * Cancels the run on the server with CancelRun, whichever replica answers: it ends with
+   * ERROR_CODE_CANCELLED, its history, and status CANCELLED. When the server does not know the
+   * run yet (or has no CancelRun), cancels through the hooks stream if one is open, and
+   * otherwise disconnects (see disconnect()).
    */
-  cancel(reason = ""): void {
+  async cancel(reason = ""): Promise<void> {
     if (this.ended) return;
+    if (this.runId) {
+      try {
+        await this.service.cancelRun({ runId: this.runId, reason }, { timeoutMs: CANCEL_RUN_TIMEOUT_MS });
+        return;
+      } catch {
+        // Not known there yet, or an older server: fall back below.
+      }
+    }
     if (this.sendHooks) {
       this.sendHooks({ eventId: "", action: { case: "cancel", value: create(HookCancelSchema, { reason }) } });
       return;
     }
+    this.abort.abort();
+  }
+
+  /**
+   * Drops the call, as aborting `signal` does: a run started with `detach` goes on
+   * (AgentClient.watch resumes it); the server cancels any other run.
+   */
+  disconnect(): void {
     this.abort.abort();
   }
 

@@ -42,6 +42,7 @@ type step struct {
 	Hooks                *hooks          `json:"hooks"`
 	DisconnectAfter      string          `json:"disconnect_after"`
 	CancelAfter          *cancelAfter    `json:"cancel_after"`
+	Resume               bool            `json:"resume"`
 	Expect               expect          `json:"expect"`
 }
 
@@ -286,13 +287,15 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 			run.Cancel(st.CancelAfter.Reason)
 		}
 	}
-	out.status = "OK"
-	if runErr != nil {
-		var re *agentstream.RunError
-		if !errors.As(runErr, &re) {
-			return nil, fmt.Errorf("run failed without a status: %v", runErr)
+	status, err := statusOf(runErr)
+	if err != nil {
+		return nil, err
+	}
+	out.status = status
+	if st.Resume {
+		if out.status, err = resume(ctx, client, run.ID, out); err != nil {
+			return nil, err
 		}
-		out.status = statusNames[re.Code]
 	}
 	if err := check(client, st.Expect, out); err != nil {
 		return nil, err
@@ -301,6 +304,44 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 		return nil, nil
 	}
 	return out.events[len(out.events)-1], nil
+}
+
+// statusOf names the status a run or watch ended with.
+func statusOf(err error) (string, error) {
+	if err == nil {
+		return "OK", nil
+	}
+	var re *agentstream.RunError
+	if !errors.As(err, &re) {
+		return "", fmt.Errorf("run failed without a status: %v", err)
+	}
+	return statusNames[re.Code], nil
+}
+
+// resume watches the run from the last event recorded and records the rest.
+func resume(ctx context.Context, client *agentstream.Client, runID string, out *outcome) (string, error) {
+	var after uint64
+	if n := len(out.events); n > 0 {
+		seq, err := strconv.ParseUint(fmt.Sprint(out.events[n-1].(map[string]any)["seq"]), 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("last event's seq: %v", err)
+		}
+		after = seq
+	}
+	var watchErr error
+	for event, err := range client.Watch(ctx, runID, after) {
+		if err != nil {
+			watchErr = err
+			break
+		}
+		value, err := toJSON(event)
+		if err != nil {
+			return "", err
+		}
+		out.kinds = append(out.kinds, oneofName(event, "event"))
+		out.events = append(out.events, value)
+	}
+	return statusOf(watchErr)
 }
 
 func check(client *agentstream.Client, ex expect, out *outcome) error {

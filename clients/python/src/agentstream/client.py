@@ -166,6 +166,28 @@ class AgentClient:
     async def list_agents(self) -> list[pb.AgentInfo]:
         return list((await self.stub.ListAgents(pb.ListAgentsRequest())).agents)
 
+    async def watch(
+        self, run_id: str, after_seq: int = 0
+    ) -> AsyncIterator[pb.StreamPromptResponse]:
+        """The run's events after `after_seq` (replayed, then live), each exactly once;
+        raises RunFailed when the run failed, as iterating a run does."""
+        call: Any = self.stub.WatchRun(
+            pb.WatchRunRequest(run_id=run_id, after_seq=after_seq), metadata=outgoing_metadata()
+        )
+        error: pb.RunError | None = None
+        try:
+            async for event in call:
+                if event.WhichOneof("event") == "error":
+                    error = event.error
+                yield event
+        except grpc.aio.AioRpcError as e:
+            raise RunFailed(e.code(), e.details() or "", error) from None
+
+    async def get_run(self, run_id: str) -> pb.RunInfo:
+        call: Any = self.stub.GetRun(pb.GetRunRequest(run_id=run_id), metadata=outgoing_metadata())
+        response: pb.GetRunResponse = await call
+        return response.run
+
     def run(
         self,
         prompt: str = "",
@@ -267,13 +289,30 @@ class Run:
         return self._final
 
     async def cancel(self, reason: str = "") -> None:
-        """Cancels on the server (the run ends with CANCELLED and its history) when a Hooks
-        stream is open; otherwise cancels the call locally."""
+        """Cancels the run on the server with CancelRun, from whichever replica answers: it
+        ends with CANCELLED and its history. If the server does not know the run yet (or
+        is too old for CancelRun), cancels through the hooks stream or, without one,
+        disconnects."""
         if self._ended or self._final is not None or self._error is not None:
             return  # the run is over; its last events may still be on their way
+        try:
+            cancel: Any = self._stub.CancelRun(  # the stubs' types predate grpc.aio
+                pb.CancelRunRequest(run_id=self.run_id, reason=reason),
+                metadata=outgoing_metadata(),
+            )
+            await cancel
+            return
+        except grpc.aio.AioRpcError:
+            pass
         if self._hooks_call is not None and not self._hooks_call.done():
             await self._reply("", cancel=pb.HookCancel(reason=reason))
-        elif self._call is not None:
+        else:
+            self.disconnect()
+
+    def disconnect(self) -> None:
+        """Drops the call. A run started with `detach=True` goes on (`AgentClient.watch`
+        resumes it); any other run is cancelled by the server."""
+        if self._call is not None and not self._call.done():
             self._cancelled_locally = True
             self._call.cancel()
 
