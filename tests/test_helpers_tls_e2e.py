@@ -1,13 +1,13 @@
-"""The Go and TypeScript helpers over TLS and mTLS with a token, against the real server:
-each language's example (`run_prompt`, which serves a client tool) is run with its TLS
-and token flags; a refused token surfaces as UNAUTHENTICATED in the language's idiom
-(Go: status.Code(err); TypeScript: RunError.status). The Python helper has the same
-cases in test_tls_e2e.py."""
+"""The Python, Go and TypeScript helpers over TLS and mTLS with a token, against the real
+server: each language's example (which serves client tools) runs as its own process with
+its TLS and token flags; a refused token surfaces as UNAUTHENTICATED in the language's
+idiom (Python: RunFailed.code; Go: status.Code(err); TypeScript: RunError.status)."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GO_DIR = ROOT / "clients" / "go"
 TS_DIR = ROOT / "clients" / "typescript"
 BUILD_DIR = ROOT / ".tools" / "examples"
+PYTHON_EXAMPLE = ROOT / "clients" / "python" / "examples" / "client_tools.py"
 TOKEN = "ak-helpers-0c91e2"
 CONFIG = {
     "agents": [{"name": "assistant", "provider": "offline", "model": "m", "max_turns": 4}],
@@ -35,6 +36,7 @@ def examples() -> dict[str, list[str]]:
     )
     subprocess.run(["npm", "run", "--silent", "build"], cwd=TS_DIR, check=True)
     return {
+        "python": [sys.executable, str(PYTHON_EXAMPLE)],
         "go": [str(binary)],
         "typescript": ["node", str(TS_DIR / "dist" / "examples" / "run_prompt.js")],
     }
@@ -56,7 +58,16 @@ def _mtls_args(ca: CertAuthority, client: CertFiles) -> list[str]:
     return ["--ca", str(ca.cert_file), "--cert", str(client.cert), "--key", str(client.key)]
 
 
-@pytest.mark.parametrize("language", ["go", "typescript"])
+# What each example prints: when its run succeeds, and how a refused token fails it.
+DONE = {"python": "final: ", "go": "[done in 2 turn(s)", "typescript": "[done in 2 turn(s)"}
+REFUSED = {
+    "python": "run failed: UNAUTHENTICATED",
+    "go": "run failed: Unauthenticated",
+    "typescript": "run failed: UNAUTHENTICATED",
+}
+
+
+@pytest.mark.parametrize("language", ["python", "go", "typescript"])
 async def test_helper_over_tls_and_mtls_with_a_token(start_server, tmp_path, examples, language):
     command = examples[language]
     ca = CertAuthority(tmp_path)
@@ -69,24 +80,25 @@ async def test_helper_over_tls_and_mtls_with_a_token(start_server, tmp_path, exa
         {**CONFIG, "auth": auth}, tls={**tls, "client_ca_file": str(ca.cert_file)}
     )
     target = ["--target", plain_tls.address]
+    if language == "python":
+        target += ["--agent", "assistant"]
 
     # TLS with a token: the run goes through, client tool and all.
     code, out = await _run(command, *target, "--ca", str(ca.cert_file), "--token", TOKEN)
     assert code == 0, out
-    assert "weather returned" in out and "[done in 2 turn(s)" in out
+    assert DONE[language] in out
     # A wrong token is UNAUTHENTICATED, in the language's own terms.
     code, out = await _run(command, *target, "--ca", str(ca.cert_file), "--token", "nope")
     assert code != 0
-    expected = "Unauthenticated" if language == "go" else "UNAUTHENTICATED"
-    assert f"run failed: {expected}" in out and "invalid token" in out, out
+    assert REFUSED[language] in out and "invalid token" in out, out
     # mTLS: the certificate alone is a principal; with a token as well, the token decides.
     client = ca.issue("alice", server=False)
-    target = ["--target", mutual.address]
+    target[1] = mutual.address
     code, out = await _run(command, *target, *_mtls_args(ca, client))
     assert code == 0, out
     code, out = await _run(command, *target, *_mtls_args(ca, client), "--token", "nope")
-    assert code != 0 and f"run failed: {expected}" in out, out
+    assert code != 0 and REFUSED[language] in out, out
     # Without a certificate the connection is refused, token or not (with TLS 1.3 the
     # refusal may come after the handshake: Node reports CANCELLED, Go UNAVAILABLE).
     code, out = await _run(command, *target, "--ca", str(ca.cert_file), "--token", TOKEN)
-    assert code != 0 and "run failed:" in out and "done in" not in out, out
+    assert code != 0 and "run failed:" in out and DONE[language] not in out, out

@@ -73,7 +73,7 @@ async def server_process(tmp_path: Path):
         )
     try:
         await _wait_serving(address, process)
-        yield address, log_path, issuer
+        yield address, log_path, issuer, process
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
@@ -97,7 +97,7 @@ async def _wait_serving(address: str, process: Any) -> None:
 
 
 async def test_no_secret_or_content_in_logs_or_status_messages(server_process):
-    address, log_path, issuer = server_process
+    address, log_path, issuer, _ = server_process
     statuses: list[str] = []
 
     async def run(client: AgentClient, request: pb.StreamPromptRequest) -> Any:
@@ -154,3 +154,25 @@ async def _client_tool_run(client: AgentClient, statuses: list[str]) -> None:
     final = [e.final_response async for e in call if e.WhichOneof("event") == "final_response"]
     assert TOOL_OUTPUT in final[0].text  # the owner gets it; nobody else does
     statuses.append(await call.details() or "")
+
+
+async def test_sighup_reloads_the_keys_file(server_process, tmp_path):
+    address, log_path, _, process = server_process
+    new_key = "ak-after-reload-5e0c"
+    api_keys_file(tmp_path / "keys.yaml", {new_key: ("bob", [])})
+    process.send_signal(signal.SIGHUP)
+    async with AgentClient(address, token=new_key) as bob:
+        for _ in range(500):  # until the server has handled the signal
+            try:
+                await bob.list_agents()
+                break
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+                await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the new key was not accepted after SIGHUP")
+    async with AgentClient(address, token=API_KEY) as alice:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await alice.list_agents()
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "reloaded TLS and credential files" in log_path.read_text()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 
-from agentstream import AgentClient, tool
+from agentstream import AgentClient, RunFailed, Tls, tool
 
 ORDER = {
     "type": "object",
@@ -30,8 +32,8 @@ async def order_total(arguments: dict) -> str:
     return f"order {arguments['order_id']} costs 41.50 EUR"
 
 
-async def main(target: str, agent: str) -> None:
-    async with AgentClient(target) as client:
+async def main(target: str, agent: str, tls: Tls | None, token: str | None) -> None:
+    async with AgentClient(target, tls=tls, token=token) as client:
         run = client.run(
             "Where is order A-7 and what does it cost?",
             agent=agent,
@@ -51,5 +53,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--target", default="localhost:50051")
     parser.add_argument("--agent", default="echo", help="an agent with no server tools")
+    parser.add_argument("--ca", help="PEM file of the CA to trust: connect over TLS")
+    parser.add_argument("--cert", help="client certificate (PEM), for mTLS")
+    parser.add_argument("--key", help="the client certificate's key (PEM)")
+    parser.add_argument("--token", default=os.environ.get("AGENTSTREAM_TOKEN"))
     args = parser.parse_args()
-    asyncio.run(main(args.target, args.agent))
+    tls = Tls.from_files(args.ca, args.cert, args.key) if args.ca or args.cert else None
+    try:
+        asyncio.run(main(args.target, args.agent, tls, args.token))
+    except RunFailed as failed:  # e.g. UNAUTHENTICATED: invalid token
+        sys.exit(f"run failed: {failed.code.name}: {failed.details}")
