@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import grpc
@@ -40,6 +41,18 @@ CONFIG: dict[str, Any] = {
 async def robust(start_server: ServerFactory) -> RunningServer:
     server: RunningServer = await start_server(CONFIG)
     return server
+
+
+def server_errors(records: list[logging.LogRecord]) -> list[str]:
+    """ERROR lines the server logged: its own, and gRPC's for an exception a handler raised.
+    (Not asyncio's "Event loop is closed" from an earlier test's loop, which gRPC's shared
+    poller can report at any time in a test process.)"""
+    return [
+        r.getMessage()
+        for r in records
+        if r.levelno >= logging.ERROR
+        and (r.name.startswith("agentstream") or "raised by servicer method" in r.getMessage())
+    ]
 
 
 async def assert_healthy(server: RunningServer) -> None:

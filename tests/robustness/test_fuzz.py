@@ -20,7 +20,7 @@ from agentstream.v1 import agent_pb2 as pb
 from google.protobuf import struct_pb2
 
 from ..helpers import RunResult, collect
-from .conftest import assert_healthy
+from .conftest import assert_healthy, server_errors
 
 SEED = int(os.environ.get("AGENTSTREAM_FUZZ_SEED", "8"))
 REQUESTS = 1500
@@ -333,8 +333,7 @@ async def test_fuzz_requests_and_hooks_messages(start_server, caplog):
     for result in outcomes[::2]:
         _assert_sound(result, "a run waiting for a fuzzed hooks client")
 
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not errors, [r.getMessage() for r in errors[:5]]
+    assert not server_errors(caplog.records)
     await assert_healthy(server)
 
 

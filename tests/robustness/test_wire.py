@@ -3,15 +3,13 @@ with a traceback; huge requests are refused before they cost anything (defect 9)
 
 from __future__ import annotations
 
-import logging
-
 import grpc
 import pytest
 from agentstream.v1 import agent_pb2 as pb
 from google.protobuf import struct_pb2
 
 from ..helpers import collect
-from .conftest import assert_healthy
+from .conftest import assert_healthy, server_errors
 
 
 def _deep_struct_request(depth: int) -> bytes:
@@ -72,7 +70,7 @@ async def test_a_request_that_cannot_be_decoded_is_invalid_argument(robust, buil
             pass
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refused.value.details().startswith("request: cannot be decoded")
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not server_errors(caplog.records)
     await assert_healthy(robust)
 
 
