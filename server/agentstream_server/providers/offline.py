@@ -144,7 +144,7 @@ async def _play(
 ) -> AsyncGenerator[ModelEvent, None]:
     usage: Usage | None = None
     finish: FinishReason | None = None
-    output_words = 0
+    output_words = reasoning_words = 0
     calls = 0
     for step in steps:
         if "delay_ms" in step:
@@ -161,6 +161,7 @@ async def _play(
         if "reasoning" in step:
             for piece in _words(str(step["reasoning"])):
                 output_words += 1
+                reasoning_words += 1
                 yield ReasoningDelta(piece)
             yield ReasoningEnd(signature=str(step.get("signature", "")))
         if "redacted_reasoning" in step:
@@ -180,7 +181,8 @@ async def _play(
             finish = FinishReason(step["finish_reason"])
     if usage is None:
         input_words = sum(len(_words(_message_text(m))) for m in request.messages)
-        usage = Usage(input_words, output_words, input_words + output_words)
+        total = input_words + output_words
+        usage = Usage(input_words, output_words, total, reasoning_tokens=reasoning_words)
     if finish is None:
         finish = FinishReason.TOOL_CALLS if calls else FinishReason.STOP
     yield TurnFinished(usage, finish, f"offline-{turn_index + 1}", request.model)
