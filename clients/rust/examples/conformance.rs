@@ -158,6 +158,9 @@ async fn run_step(client: &AgentClient, step: &Value, previous: &Value) -> StepR
         );
     }
     play(&mut run, step, &mut out).await?;
+    if step["resume"].as_bool() == Some(true) {
+        resume(client, run.run_id(), &mut out).await?;
+    }
     check(client, &step["expect"], &out).await?;
     Ok(out.events.last().cloned().unwrap_or(Value::Null))
 }
@@ -202,6 +205,33 @@ async fn play(run: &mut Run, step: &Value, out: &mut Outcome) -> StepResult<()> 
     let again = result(run, &mut Outcome::default()).await?;
     if first != again {
         return Err(format!("result() answered {first}, then {again}"));
+    }
+    Ok(())
+}
+
+/// Watches the run from the last event recorded and records the rest; its status is the step's.
+async fn resume(client: &AgentClient, run_id: &str, out: &mut Outcome) -> StepResult<()> {
+    let after = out
+        .events
+        .last()
+        .map_or(0, |ev| scalar(&ev["seq"]).parse().unwrap_or(0));
+    out.status = "OK".into();
+    let mut watch = match client.watch(run_id, after).await {
+        Ok(watch) => watch,
+        Err(e) => {
+            out.status = status_name(&e);
+            return Ok(());
+        }
+    };
+    while let Some(item) = watch.next().await {
+        match item {
+            Ok(event) => {
+                let value = serde_json::to_value(&event).map_err(|e| e.to_string())?;
+                out.kinds.push(event_kind(&value));
+                out.events.push(value);
+            }
+            Err(e) => out.status = status_name(&e),
+        }
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 use tonic::transport::{Channel, Endpoint};
 
+use crate::error::RunError;
 use crate::pb;
 use crate::pb::agent_service_client::AgentServiceClient;
 use crate::run::Run;
@@ -46,8 +47,58 @@ impl AgentClient {
         Ok(response.into_inner().agents)
     }
 
+    /// The events of a run with seq greater than `after_seq`, from the server's log and then
+    /// live until the run's last event, each once: resumes a run (started with `detach`) with
+    /// the seq of the last event seen. Read it with [`Watch::next`].
+    pub async fn watch(&self, run_id: &str, after_seq: u64) -> Result<Watch, RunError> {
+        let request = pb::WatchRunRequest {
+            run_id: run_id.into(),
+            after_seq,
+        };
+        let stream = self.service().watch_run(request).await?.into_inner();
+        Ok(Watch {
+            stream,
+            run_error: None,
+            done: false,
+        })
+    }
+
     /// A run of the request; configure it (`tool`, `hooks`, `timeout`), then read it.
     pub fn run(&self, request: pb::StreamPromptRequest) -> Run {
         Run::new(self.service(), request)
+    }
+}
+
+/// A WatchRun call: the events of a run, ending with `Err(RunError)` after a failed run's
+/// `error` event, as a [`Run`]'s do.
+pub struct Watch {
+    stream: tonic::Streaming<pb::StreamPromptResponse>,
+    run_error: Option<pb::RunError>,
+    done: bool,
+}
+
+impl Watch {
+    /// The next event; `None` once the run is over.
+    pub async fn next(&mut self) -> Option<Result<pb::StreamPromptResponse, RunError>> {
+        if self.done {
+            return None;
+        }
+        match self.stream.message().await {
+            Ok(Some(event)) => {
+                if let Some(pb::stream_prompt_response::Event::Error(e)) = &event.event {
+                    self.run_error = Some(e.clone());
+                }
+                Some(Ok(event))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(status) => {
+                self.done = true;
+                let event = self.run_error.take();
+                Some(Err(RunError::new(status.code(), status.message(), event)))
+            }
+        }
     }
 }

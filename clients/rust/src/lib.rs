@@ -27,7 +27,7 @@ mod error;
 mod hooks;
 mod run;
 
-pub use client::{AgentClient, MAX_MESSAGE_BYTES};
+pub use client::{AgentClient, Watch, MAX_MESSAGE_BYTES};
 pub use error::RunError;
 pub use hooks::{cancel, proceed, report_progress, skip, tool};
 pub use run::{CancelHandle, Run, HOOKS_DRAIN};

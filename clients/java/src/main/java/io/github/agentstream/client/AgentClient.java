@@ -3,13 +3,19 @@ package io.github.agentstream.client;
 import io.github.agentstream.v1.AgentInfo;
 import io.github.agentstream.v1.AgentServiceGrpc;
 import io.github.agentstream.v1.ListAgentsRequest;
+import io.github.agentstream.v1.RunError;
 import io.github.agentstream.v1.StreamPromptRequest;
+import io.github.agentstream.v1.StreamPromptResponse;
+import io.github.agentstream.v1.WatchRunRequest;
 import io.grpc.Channel;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.StatusRuntimeException;
 import java.security.SecureRandom;
 import java.util.HexFormat;
+import java.util.Iterator;
 import java.util.List;
+import java.util.NoSuchElementException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -95,6 +101,49 @@ public final class AgentClient implements AutoCloseable {
       b.getHooksBuilder().setWaitForClient(true);
     }
     return new Run(stub, b.build(), options, toolExecutor);
+  }
+
+  /**
+   * The events of a run with seq greater than {@code afterSeq}, from the server's log and then
+   * live until the run's last event, each once: resumes a run (started with {@code detach}) with
+   * the seq of the last event seen. The iteration of a failed run throws {@link
+   * RunFailedException} after its {@code error} event, as a {@link Run}'s does.
+   */
+  public Iterable<StreamPromptResponse> watch(String runId, long afterSeq) {
+    WatchRunRequest request =
+        WatchRunRequest.newBuilder().setRunId(runId).setAfterSeq(afterSeq).build();
+    return () -> new Watch(blockingStub().watchRun(request));
+  }
+
+  /** A WatchRun call's events; a broken call becomes a RunFailedException. */
+  private static final class Watch implements Iterator<StreamPromptResponse> {
+    private final Iterator<StreamPromptResponse> events;
+    private RunError runError;
+
+    Watch(Iterator<StreamPromptResponse> events) {
+      this.events = events;
+    }
+
+    @Override
+    public boolean hasNext() {
+      try {
+        return events.hasNext();
+      } catch (StatusRuntimeException e) {
+        throw new RunFailedException(e.getStatus(), runError);
+      }
+    }
+
+    @Override
+    public StreamPromptResponse next() {
+      if (!hasNext()) {
+        throw new NoSuchElementException();
+      }
+      StreamPromptResponse event = events.next();
+      if (event.hasError()) {
+        runError = event.getError();
+      }
+      return event;
+    }
   }
 
   @Override

@@ -131,7 +131,12 @@ public final class Runner {
           kinds(Json.field(hooks, "events")),
           kinds(Json.field(hooks, "blocking")));
     }
-    play(client.run(request.build(), options.build()), step, out);
+    Run run = client.run(request.build(), options.build());
+    play(run, step, out);
+    Value resume = Json.field(step, "resume");
+    if (resume != null && resume.getBoolValue()) {
+      resume(client, run.runId(), out);
+    }
     check(client, Json.field(step, "expect"), out);
     return out.events.isEmpty() ? null : out.events.get(out.events.size() - 1);
   }
@@ -174,6 +179,23 @@ public final class Runner {
     String again = result(run, new Outcome());
     if (!first.equals(again)) {
       throw new StepFailed("result() answered " + first + ", then " + again);
+    }
+  }
+
+  /** Watches the run from the last event recorded and records the rest; its status is the step's. */
+  static void resume(AgentClient client, String runId, Outcome out) {
+    long after = 0;
+    if (!out.events.isEmpty()) {
+      after = Long.parseLong(Json.string(out.events.get(out.events.size() - 1), "seq"));
+    }
+    out.status = "OK";
+    try {
+      for (StreamPromptResponse event : client.watch(runId, after)) {
+        out.kinds.add(event.getEventCase().name().toLowerCase(Locale.ROOT));
+        out.events.add(Json.of(event));
+      }
+    } catch (RunFailedException e) {
+      out.status = statusName(e);
     }
   }
 
