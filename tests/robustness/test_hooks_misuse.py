@@ -207,3 +207,33 @@ async def test_a_hooks_message_that_cannot_be_decoded_is_invalid_argument(robust
         raise AssertionError("the undecodable message was accepted")
     await result
     await assert_healthy(robust)
+
+
+async def test_a_completion_call_too_large_to_send_says_its_history_was_left_out(start_server):
+    """The size limit of a run's last event applies to hooks events too: with 64 KiB, the
+    second model call's history (70 KB of text from the first) is left out, and said so."""
+    from .conftest import CONFIG
+
+    limits = {"max_response_bytes": 64 * 1024, "max_extra_params_bytes": 128 * 1024}
+    server = await start_server({**CONFIG, "limits": {**CONFIG["limits"], **limits}})
+    hooks = HookStream(server.stub)
+    attach = asyncio.create_task(hooks.attach("big", (pb.HOOK_EVENT_KIND_COMPLETION_CALL,)))
+    calc = {"tool_call": {"name": "calculator", "arguments": {"expression": "1+1"}}}
+    turns = script([{"text": " ".join(["word"] * 14_000)}, calc], [{"text": "done"}])
+    request = pb.StreamPromptRequest(
+        agent="a",
+        prompt="go",
+        run_id="big",
+        extra_params=turns,
+        hooks=pb.HooksOptions(wait_for_client=True),
+    )
+    result = asyncio.create_task(collect(server.stub, request, timeout=20))
+    await attach
+    first = await hooks.event("completion_call")
+    assert not first.history_omitted and len(first.completion_call.history) == 1
+    second = await hooks.event("completion_call")
+    assert second.history_omitted and not second.completion_call.history
+    run = await result
+    assert run.code == grpc.StatusCode.OK
+    assert run.last.final_response.history_omitted
+    await assert_healthy(server)

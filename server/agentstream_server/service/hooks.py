@@ -45,6 +45,8 @@ class HookSettings:
     reply_timeout_s: float
     buffer_events: int
     observer_flush_s: float
+    # An event larger than this could not be sent (limits.max_response_bytes).
+    max_event_bytes: int = 16 << 20
 
 
 class AlreadyAttached(Exception):
@@ -195,7 +197,15 @@ class HookSession:
         if self._subscribed(pb.HOOK_EVENT_KIND_COMPLETION_CALL):
             prompt = messages[-1].text if messages else ""
             payload = pb.HookCompletionCall(prompt=prompt, history=history_pb(messages))
-            await self._send(turn, pb.HOOK_EVENT_KIND_COMPLETION_CALL, completion_call=payload)
+            omitted = payload.ByteSize() > self.settings.max_event_bytes
+            if omitted:  # said, not silently dropped: the client may keep its own copy
+                del payload.history[:]
+            await self._send(
+                turn,
+                pb.HOOK_EVENT_KIND_COMPLETION_CALL,
+                completion_call=payload,
+                history_omitted=omitted,
+            )
 
     async def delta(self, turn: int, event: TextDelta | ReasoningDelta | ToolCallDelta) -> None:
         self._check_cancelled()

@@ -196,6 +196,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             reply_timeout_s=(options.reply_timeout_ms or server.hooks_reply_timeout_ms) / 1000,
             buffer_events=server.hooks_buffer_events,
             observer_flush_s=server.hooks_observer_flush_ms / 1000,
+            max_event_bytes=self._limits.max_response_bytes,
         )
 
     async def ListAgents(

@@ -3891,6 +3891,9 @@ type HookEvent struct {
 	// run's `invoke_agent` span otherwise. Empty when the server has telemetry
 	// off. A client that executes a tool starts its span as a child of it.
 	TraceContext map[string]string `protobuf:"bytes,6,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// completion_call only: true when its history was left out because the event
+	// would have been larger than the server's max_response_bytes.
+	HistoryOmitted bool `protobuf:"varint,9,opt,name=history_omitted,json=historyOmitted,proto3" json:"history_omitted,omitempty"`
 	// Types that are valid to be assigned to Event:
 	//
 	//	*HookEvent_CompletionCall
@@ -3976,6 +3979,13 @@ func (x *HookEvent) GetTraceContext() map[string]string {
 		return x.TraceContext
 	}
 	return nil
+}
+
+func (x *HookEvent) GetHistoryOmitted() bool {
+	if x != nil {
+		return x.HistoryOmitted
+	}
+	return false
 }
 
 func (x *HookEvent) GetEvent() isHookEvent_Event {
@@ -4594,14 +4604,15 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1f\n" +
 	"\bfraction\x18\x04 \x01(\x01H\x00R\bfraction\x88\x01\x01B\v\n" +
-	"\t_fraction\"\xfb\x06\n" +
+	"\t_fraction\"\xa4\a\n" +
 	"\tHookEvent\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04turn\x18\x03 \x01(\rR\x04turn\x12%\n" +
 	"\x0ereply_expected\x18\x04 \x01(\bR\rreplyExpected\x12\x16\n" +
 	"\x06merged\x18\x05 \x01(\rR\x06merged\x12P\n" +
-	"\rtrace_context\x18\x06 \x03(\v2+.agentstream.v1.HookEvent.TraceContextEntryR\ftraceContext\x12M\n" +
+	"\rtrace_context\x18\x06 \x03(\v2+.agentstream.v1.HookEvent.TraceContextEntryR\ftraceContext\x12'\n" +
+	"\x0fhistory_omitted\x18\t \x01(\bR\x0ehistoryOmitted\x12M\n" +
 	"\x0fcompletion_call\x18\n" +
 	" \x01(\v2\".agentstream.v1.HookCompletionCallH\x00R\x0ecompletionCall\x12>\n" +
 	"\n" +

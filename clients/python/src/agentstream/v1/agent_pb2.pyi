@@ -1856,6 +1856,7 @@ class HookEvent(_message.Message):
     REPLY_EXPECTED_FIELD_NUMBER: _builtins.int
     MERGED_FIELD_NUMBER: _builtins.int
     TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
+    HISTORY_OMITTED_FIELD_NUMBER: _builtins.int
     COMPLETION_CALL_FIELD_NUMBER: _builtins.int
     TEXT_DELTA_FIELD_NUMBER: _builtins.int
     REASONING_DELTA_FIELD_NUMBER: _builtins.int
@@ -1872,6 +1873,10 @@ class HookEvent(_message.Message):
     merged: _builtins.int
     """For observe-only delta events: how many deltas were merged into this one
     because the client read slower than the run produced (0 = none).
+    """
+    history_omitted: _builtins.bool
+    """completion_call only: true when its history was left out because the event
+    would have been larger than the server's max_response_bytes.
     """
     @_builtins.property
     def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -1906,6 +1911,7 @@ class HookEvent(_message.Message):
         reply_expected: _builtins.bool = ...,
         merged: _builtins.int = ...,
         trace_context: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        history_omitted: _builtins.bool = ...,
         completion_call: Global___HookCompletionCall | None = ...,
         text_delta: Global___HookTextDelta | None = ...,
         reasoning_delta: Global___HookReasoningDelta | None = ...,
@@ -1917,7 +1923,7 @@ class HookEvent(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "reasoning_delta", b"reasoning_delta", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "event_id", b"event_id", "merged", b"merged", "reasoning_delta", b"reasoning_delta", "reply_expected", b"reply_expected", "run_id", b"run_id", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "trace_context", b"trace_context", "turn", b"turn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_call", b"completion_call", "completion_finished", b"completion_finished", "event", b"event", "event_id", b"event_id", "history_omitted", b"history_omitted", "merged", b"merged", "reasoning_delta", b"reasoning_delta", "reply_expected", b"reply_expected", "run_id", b"run_id", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "trace_context", b"trace_context", "turn", b"turn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["completion_call", "text_delta", "reasoning_delta", "tool_call_delta", "completion_finished", "tool_call", "tool_result", "tool_progress"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
