@@ -36,7 +36,7 @@ help:
 	@echo "make conformance                         the conformance suite in Python, Go, TypeScript, Java, Rust"
 	@echo "make example-{python,go,typescript,java,rust}  run a client example against ADDR (make run's server)"
 
-setup: $(VENV)/.installed $(BUF) $(GO_TOOLS) $(STAMPS)/go-mod $(TS_DIR)/node_modules/.package-lock.json \
+setup: $(VENV)/.installed $(BUF) $(GO_TOOLS) $(STAMPS)/go-mod $(STAMPS)/go-otel-mod $(TS_DIR)/node_modules/.package-lock.json \
 	redis-server $(STAMPS)/java-deps $(STAMPS)/rust-deps
 
 # The Redis run bus's tests start a real redis-server (from Debian's packages when missing).
@@ -70,6 +70,11 @@ $(STAMPS)/grpcurl@%:
 # The Go client's modules, from the Go module proxy.
 $(STAMPS)/go-mod: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
 	cd $(GO_DIR) && go mod download
+	mkdir -p $(STAMPS) && touch $@
+
+# The Go helper's OpenTelemetry module (clients/go/otel, a module of its own).
+$(STAMPS)/go-otel-mod: $(GO_DIR)/otel/go.mod $(GO_DIR)/otel/go.sum
+	cd $(GO_DIR)/otel && go mod download
 	mkdir -p $(STAMPS) && touch $@
 
 # The TypeScript client's packages (protoc-gen-es, tsc, Connect-ES), from the npm registry.
@@ -106,6 +111,7 @@ lint: setup
 	$(BIN)/mypy
 	cd $(GO_DIR) && test -z "$$(gofmt -l .)" || { gofmt -l .; echo "Go code is not gofmt-ed"; exit 1; }
 	cd $(GO_DIR) && go vet ./...
+	cd $(GO_DIR)/otel && go vet ./...
 	cd $(TS_DIR) && node_modules/.bin/tsc -p . --noEmit
 	cd $(RUST_DIR) && $(CARGO) fmt --check
 

@@ -91,6 +91,7 @@ type runConfig struct {
 	useHooks bool
 	events   []pb.HookEventKind
 	blocking []pb.HookEventKind
+	tracer   Tracer
 }
 
 // WithTool declares a client tool and the function that executes it. The
@@ -301,7 +302,7 @@ func (r *Run) Events() iter.Seq2[*pb.StreamPromptResponse, error] {
 				return
 			}
 		}
-		stream, err := r.client.Service.StreamPrompt(r.ctx, req)
+		stream, err := r.client.Service.StreamPrompt(r.outgoing(r.ctx), req)
 		if err != nil {
 			r.err = statusError(err, nil)
 			yield(nil, r.err)
@@ -370,7 +371,7 @@ func (r *Run) prepareHooks() *pb.StreamPromptRequest {
 // startHooks attaches to the run (before StreamPrompt starts it) and serves
 // its hook events in the background until the run ends.
 func (r *Run) startHooks() error {
-	stream, err := r.client.Service.Hooks(r.ctx)
+	stream, err := r.client.Service.Hooks(r.outgoing(r.ctx))
 	if err != nil {
 		return statusError(err, nil)
 	}
@@ -424,16 +425,8 @@ func (r *Run) startHooks() error {
 
 func (r *Run) handleHookEvent(event *pb.HookEvent, send func(*pb.HookReply)) {
 	if call := event.GetToolCall(); call != nil && call.GetExecute() {
-		fn := r.cfg.funcs[call.GetName()]
 		go func() {
-			output := &pb.HookToolOutput{}
-			if fn == nil {
-				output.Content, output.IsError = fmt.Sprintf("no client tool named %q", call.GetName()), true
-			} else if content, err := runTool(withProgress(r.ctx, event.GetEventId(), send), fn, call.GetArguments()); err != nil {
-				output.Content, output.IsError = err.Error(), true
-			} else {
-				output.Content = content
-			}
+			output := r.executeTool(event, call, send)
 			send(&pb.HookReply{EventId: event.GetEventId(), Action: &pb.HookReply_ToolOutput{ToolOutput: output}})
 		}()
 		return
@@ -450,6 +443,25 @@ func (r *Run) handleHookEvent(event *pb.HookEvent, send func(*pb.HookReply)) {
 	}
 	reply.EventId = event.GetEventId()
 	send(reply)
+}
+
+// executeTool runs a client tool call, in its span when the run has a Tracer.
+func (r *Run) executeTool(event *pb.HookEvent, call *pb.HookToolCall, send func(*pb.HookReply)) *pb.HookToolOutput {
+	fn := r.cfg.funcs[call.GetName()]
+	if fn == nil {
+		return &pb.HookToolOutput{Content: fmt.Sprintf("no client tool named %q", call.GetName()), IsError: true}
+	}
+	ctx := withProgress(r.ctx, event.GetEventId(), send)
+	end := func(error) {}
+	if r.cfg.tracer != nil {
+		ctx, end = r.cfg.tracer.StartTool(ctx, call.GetName(), call.GetCallId(), event.GetTraceContext())
+	}
+	content, err := runTool(ctx, fn, call.GetArguments())
+	end(err)
+	if err != nil {
+		return &pb.HookToolOutput{Content: err.Error(), IsError: true}
+	}
+	return &pb.HookToolOutput{Content: content}
 }
 
 func runTool(ctx context.Context, fn ToolFunc, arguments string) (content string, err error) {
