@@ -28,6 +28,8 @@ from .hooks_client import HookStream, cancel
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "tests" / "telemetry_client.py"
+GO_OTEL = ROOT / "clients" / "go" / "otel"
+TS_DIR = ROOT / "clients" / "typescript"
 CONFIG = {
     "agents": [
         {"name": "calc", "provider": "offline", "model": "offline-1", "tools": ["calculator"]},
@@ -116,19 +118,21 @@ def _client_command(language: str, address: str) -> list[str]:
             "--script",
             turns,
         ]
-    binary = ROOT / ".tools" / "telemetry" / "go-client"
-    build = subprocess.run(
-        ["go", "build", "-o", str(binary), "./cmd/telemetryclient"],
-        cwd=ROOT / "clients" / "go" / "otel",
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert build.returncode == 0, build.stderr
-    return [str(binary), "-addr", address, "-agent", "calc", "-script", turns]
+    if language == "go":
+        binary = ROOT / ".tools" / "telemetry" / "go-client"
+        _build(["go", "build", "-o", str(binary), "./cmd/telemetryclient"], GO_OTEL)
+        return [str(binary), "-addr", address, "-agent", "calc", "-script", turns]
+    _build(["npm", "run", "--silent", "build"], TS_DIR)
+    program = TS_DIR / "dist" / "conformance" / "telemetry_client.js"
+    return ["node", str(program), "--target", address, "--agent", "calc", "--script", turns]
 
 
-@pytest.mark.parametrize("language", ["python", "go"])
+def _build(command: list[str], cwd: Path) -> None:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("language", ["python", "go", "typescript"])
 async def test_one_trace_across_the_caller_the_server_and_the_tool_process(
     start_server, otel, language
 ):

@@ -30,6 +30,7 @@ import {
   type StreamPromptRequest,
   type StreamPromptResponse,
 } from "./gen/agentstream/v1/agent_pb.js";
+import { inToolSpan, traceHeaders } from "./tracing.js";
 
 export type PromptRequestInit = MessageInitShape<typeof StreamPromptRequestSchema>;
 
@@ -267,6 +268,7 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
       const stream = this.service.streamPrompt(request, {
         signal: this.abort.signal,
         timeoutMs: this.options.timeoutMs,
+        headers: await traceHeaders(),
       });
       for await (const event of stream) {
         if (!this.runId) this.runId = event.runId;
@@ -329,7 +331,7 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
     const signal = this.abort.signal;
     this.sendHooks = send;
     try {
-      for await (const message of this.service.hooks(outbox, { signal })) {
+      for await (const message of this.service.hooks(outbox, { signal, headers: await traceHeaders() })) {
         if (message.response.case === "runEnded") {
           this.ended = true;
           break;
@@ -340,9 +342,10 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
           const call = event.event.value;
           const progress = (message: string, fraction?: number) =>
             send({ eventId: event.eventId, action: { case: "toolProgress", value: { message, fraction } } });
-          void runTool(tools[call.name], call.name, call.arguments, { signal, callId: call.callId, progress }).then(
-            (output) => send({ eventId: event.eventId, action: { case: "toolOutput", value: output } }),
-          );
+          const context = { signal, callId: call.callId, progress };
+          void inToolSpan(call.name, call.callId, event.traceContext, () =>
+            runTool(tools[call.name], call.name, call.arguments, context),
+          ).then((output) => send({ eventId: event.eventId, action: { case: "toolOutput", value: output } }));
           continue;
         }
         const onEvent = this.options.hooks?.onEvent;
