@@ -66,6 +66,8 @@ class HttpProvider:
         )
         # Responses being read right now, so tests can prove a cancelled run released its own.
         self.open_responses = 0
+        # Told of each retry (the failure, the wait in seconds); set by the server's telemetry.
+        self.on_retry: Callable[[ProviderError, float], None] | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -110,6 +112,8 @@ class HttpProvider:
                 if yielded or not error.retryable or attempt >= self.config.max_retries:
                     raise _without_secret(error, api_key) from None
                 delay = self._retry_delay(attempt, getattr(error, "retry_after", None))
+                if self.on_retry is not None:
+                    self.on_retry(error, delay)
             attempt += 1
             await asyncio.sleep(delay)
 

@@ -48,6 +48,7 @@ class AgentServer:
         self.agents = Agents(config, BUILTIN_TOOLS if tools is None else tools)
         self.bus = make_bus(config.bus)
         self.telemetry = _telemetry(config) if telemetry is None else telemetry
+        self.telemetry.watch_providers(self.agents)
         self.servicer = AgentServicer(self.agents, self.bus, self.telemetry)
         self.health = HealthServicer()
         self.tls = ServerTls(config.server.tls) if config.server.tls else None

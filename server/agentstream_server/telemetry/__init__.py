@@ -8,11 +8,14 @@ back a do-nothing observation, so a run pays nothing, per token or per run.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.driver import RunSpec
 from ..core.events import FinalResponse, RunFailed
 from .run import Call
+
+if TYPE_CHECKING:
+    from ..agents import Agents
 
 
 class Observation(Protocol):
@@ -38,6 +41,8 @@ class RunTelemetry(Protocol):
     def observe(self, spec: RunSpec, provider_kind: str, call: Call) -> Observation: ...
 
     def interceptors(self) -> list[Any]: ...
+
+    def watch_providers(self, agents: Agents) -> None: ...
 
     def shutdown(self) -> None: ...
 
@@ -68,6 +73,9 @@ class NoTelemetry:
 
     def interceptors(self) -> list[Any]:
         return []
+
+    def watch_providers(self, agents: Agents) -> None:
+        return None
 
     def shutdown(self) -> None:
         return None

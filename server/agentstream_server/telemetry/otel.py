@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import metrics, trace
 
+from ..agents import Agents
 from ..config import ServerConfig
 from ..core.driver import RunSpec
+from ..core.errors import ProviderError
+from ..providers.http import HttpProvider
+from . import names as n
 from .metrics import RunMetrics
 from .run import Call, RunObservation
 from .setup import SdkSetup, configure_sdk, grpc_already_instrumented
@@ -59,6 +64,26 @@ class Telemetry:
         from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
         return [aio_server_interceptor(tracer_provider=self.tracer_provider)]  # type: ignore[no-untyped-call]
+
+    def watch_providers(self, agents: Agents) -> None:
+        """Counts the HTTP providers' retries, and notes each on the model call's span."""
+        for name, provider in agents.providers.items():
+            if isinstance(provider, HttpProvider):
+                kind = agents.config.providers[name].type
+                provider.on_retry = self._retry_reporter(n.PROVIDER_NAMES.get(kind, kind))
+
+    def _retry_reporter(self, provider: str) -> Callable[[ProviderError, float], None]:
+        attributes = {n.PROVIDER: provider}
+
+        def report(error: ProviderError, delay_s: float) -> None:
+            self.metrics.provider_retries.add(1, attributes)
+            # The provider retries inside the model call, while its `chat` span is current.
+            trace.get_current_span().add_event(
+                "agentstream.provider.retry",
+                {n.ERROR_TYPE: error.code.value, "agentstream.retry.delay_s": delay_s},
+            )
+
+        return report
 
     def shutdown(self) -> None:
         """Flushes and stops the exporters this server started."""
