@@ -1,7 +1,8 @@
 # agentstream: `make run` serves the default agent on localhost:50051; `make test` checks everything.
 SHELL := /bin/bash
 PYTHON ?= python3
-CONFIG ?= config/default.yaml
+# Empty: the built-in default config (server/agentstream_server/default_config.yaml).
+CONFIG ?=
 ADDR ?= localhost:50051
 WORKERS ?= 1
 
@@ -26,12 +27,13 @@ GO_TOOLS := $(STAMPS)/protoc-gen-go@$(PROTOC_GEN_GO_VERSION) \
 	$(STAMPS)/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION) $(STAMPS)/grpcurl@$(GRPCURL_VERSION)
 
 .PHONY: help setup run test lint gen gen-check breaking conformance example-python example-go \
-	example-typescript example-java example-rust bench clean
+	example-typescript example-java example-rust bench dist clean
 
 help:
-	@echo "make run [CONFIG=path] [ADDR=host:port] [WORKERS=n]  serve agents (default: $(CONFIG) on $(ADDR))"
+	@echo "make run [CONFIG=path] [ADDR=host:port] [WORKERS=n]  serve agents (default: the built-in config on $(ADDR))"
 	@echo "make test                                lint, generated-code check, all tests"
 	@echo "make bench                               benchmarks"
+	@echo "make dist                                the server and client wheels, in dist/"
 	@echo "make gen                                 regenerate code from proto/ (Python, Go, TypeScript)"
 	@echo "make conformance                         the conformance suite in Python, Go, TypeScript, Java, Rust"
 	@echo "make example-{python,go,typescript,java,rust}  run a client example against ADDR (make run's server)"
@@ -48,7 +50,10 @@ redis-server:
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e clients/python -e '.[dev]'
+	# The server pulls in the client from clients/python (setup.py); the second step makes
+	# that client editable too, so changes to the helper apply without reinstalling.
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps -e clients/python
 	touch $@
 
 $(BUF):
@@ -94,7 +99,7 @@ $(STAMPS)/rust-deps: $(RUST_DIR)/Cargo.toml $(RUST_DIR)/Cargo.lock
 	mkdir -p $(STAMPS) && touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/python -m agentstream_server --config $(CONFIG) --addr $(ADDR) --workers $(WORKERS)
+	$(BIN)/agentstream serve $(if $(CONFIG),--config $(CONFIG)) --addr $(ADDR) --workers $(WORKERS)
 
 # pytest includes tests/conformance: the scenarios run by the Python, Go, TypeScript, Java and Rust
 # runners (the Java and Rust ones are built there, with the caches under .tools).
@@ -106,8 +111,8 @@ conformance: setup
 
 lint: setup
 	$(BUF) lint
-	$(BIN)/ruff check server tests bench clients/python/src clients/python/examples
-	$(BIN)/ruff format --check server tests bench clients/python/src clients/python/examples
+	$(BIN)/ruff check server tests bench clients/python/src clients/python/examples setup.py
+	$(BIN)/ruff format --check server tests bench clients/python/src clients/python/examples setup.py
 	$(BIN)/mypy
 	cd $(GO_DIR) && test -z "$$(gofmt -l .)" || { gofmt -l .; echo "Go code is not gofmt-ed"; exit 1; }
 	cd $(GO_DIR) && go vet ./...
@@ -156,6 +161,13 @@ example-rust: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Wheels for installing elsewhere: `pip install --find-links dist agentstream-server`. The
+# server's wheel is built from its sdist, so it requires the client by name, not by path.
+dist: $(VENV)/.installed
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m build --wheel --outdir dist clients/python
 
 clean:
 	rm -rf $(VENV) $(TOOLS)

@@ -110,8 +110,8 @@ def test_unknown_server_tool_is_named():
         ToolCatalogue(config, BUILTIN_TOOLS)
 
 
-def test_shipped_default_config_is_valid():
-    config = load_config(ROOT / "config" / "default.yaml")
+def test_built_in_default_config_is_valid():
+    config = load_config()
     assert config.default_agent_name == "assistant"
 
 

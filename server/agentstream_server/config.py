@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -324,15 +325,29 @@ def parse_config(data: Any, source: str = "config") -> Config:
         raise ConfigError(f"{source}: {_describe(e)}") from None
 
 
-def load_config(path: str | Path) -> Config:
+# Shipped inside the package, so a server installed anywhere has agents to serve.
+DEFAULT_CONFIG_NAME = "built-in default config"
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Loads `path`, or the built-in default config when `path` is None."""
+    if path is None:
+        text = resources.files(__package__).joinpath("default_config.yaml").read_text()
+        return _parse_yaml(text, DEFAULT_CONFIG_NAME)
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    return _parse_yaml(text, str(path))
+
+
+def _parse_yaml(text: str, source: str) -> Config:
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    return parse_config(data, str(path))
+        raise ConfigError(f"{source}: not valid YAML: {e}") from None
+    return parse_config(data, source)
 
 
 def _describe(error: ValidationError) -> str:

@@ -199,6 +199,7 @@ class AgentClient:
         events: Iterable[pb.HookEventKind.ValueType] = (),
         blocking: Iterable[pb.HookEventKind.ValueType] = (),
         hooks: bool | None = None,
+        hooks_options: pb.HooksOptions | None = None,
         run_id: str = "",
         max_turns: int | None = None,
         extra_params: Mapping[str, Any] | None = None,
@@ -206,7 +207,9 @@ class AgentClient:
         **overrides: Any,
     ) -> Run:
         """Starts a run. A Hooks stream is opened when it has client tools, an `on_event`
-        callback or blocking kinds, or `hooks=True` (so `cancel()` reaches the server)."""
+        callback or blocking kinds, or `hooks=True` (so `cancel()` reaches the server).
+        `hooks_options` is the request's HooksOptions, e.g. to make the run wait for a hooks
+        client in another process (`wait_for_client`)."""
         client_tools = _client_tools(tools)
         request = pb.StreamPromptRequest(
             agent=agent,
@@ -220,6 +223,8 @@ class AgentClient:
             request.max_turns = max_turns
         if extra_params:
             request.extra_params.update(dict(extra_params))
+        if hooks_options is not None:
+            request.hooks.CopyFrom(hooks_options)
         use_hooks = hooks if hooks is not None else bool(client_tools or on_event or blocking)
         if use_hooks:
             request.hooks.wait_for_client = True

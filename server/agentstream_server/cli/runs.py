@@ -1,0 +1,158 @@
+"""`agentstream watch RUN_ID` and `agentstream attach RUN_ID`: a run's hook events, live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import Any, Protocol
+
+import click
+import grpc
+from agentstream import AgentClient
+from agentstream.v1 import agent_pb2 as pb
+from rich.text import Text
+
+from .errors import Exit, call_failed
+from .hook_view import JsonHookView, ReadableHookView
+from .hooks import AttachFailed, HooksStream
+from .hooks import attach as attach_stream
+from .options import json_option, server_option
+from .terminal import NOTE, QUESTION, Terminal
+
+_QUESTION = "run it? [y]es / [n]o, cancel the run / [s]kip it, the model reads why: "
+
+
+class View(Protocol):
+    def show(self, response: pb.HooksResponse) -> None: ...
+
+
+@click.command()
+@click.argument("run_id")
+@server_option
+@json_option("one HooksResponse per line, in proto JSON")
+def watch(run_id: str, server: str, as_json: bool) -> None:
+    """Print RUN_ID's events live as they happen (observe only; the run never waits for
+    this). Waits for the run to start if it has not yet. Exit status: 0 when the run
+    completes, 1 when it fails or is cancelled, 3 server unreachable, 130 on Ctrl-C."""
+    view: View = JsonHookView() if as_json else ReadableHookView(Terminal())
+    raise click.exceptions.Exit(int(asyncio.run(_follow(server, run_id, view, None))))
+
+
+@click.command()
+@click.argument("run_id")
+@server_option
+def attach(run_id: str, server: str) -> None:
+    """Watch RUN_ID and approve each tool call before it runs: y runs it, n cancels the
+    run, s skips the call (the model reads your reason instead of a result).
+
+    Attach before the run starts (give the run an id with `agentstream prompt --run-id`)
+    to see every call. Leaving (Ctrl-C) while the run needs an answer fails the run.
+    """
+    terminal = Terminal()
+    approver = Approver(terminal)
+    raise click.exceptions.Exit(
+        int(asyncio.run(_follow(server, run_id, ReadableHookView(terminal), approver)))
+    )
+
+
+async def _follow(server: str, run_id: str, view: View, approver: Approver | None) -> Exit:
+    blocking = [pb.HOOK_EVENT_KIND_TOOL_CALL] if approver else []
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, task.cancel)
+    async with AgentClient(server) as client:
+        try:
+            stream = await _attach(client.stub, server, run_id, blocking)
+            try:
+                return await _relay(stream, view, approver)
+            finally:
+                stream.close()
+        except asyncio.CancelledError:
+            return Exit.INTERRUPTED
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            if approver is not None:
+                approver.close()
+
+
+async def _attach(stub: Any, server: str, run_id: str, blocking: list[Any]) -> HooksStream:
+    """Attaches, waiting for the run to start: the server answers NOT_FOUND after its
+    attach timeout, so a person may attach first and start the run whenever they like."""
+    waiting = False
+    while True:
+        try:
+            return await attach_stream(stub, run_id, blocking=blocking)
+        except AttachFailed as e:
+            if e.code != grpc.StatusCode.NOT_FOUND:
+                call_failed(e.code, e.details, server)
+            if not waiting:
+                Terminal().line(f"waiting for run {run_id} to start…", NOTE)
+                waiting = True
+
+
+async def _relay(stream: HooksStream, view: View, approver: Approver | None) -> Exit:
+    async for response in stream:
+        view.show(response)
+        kind = response.WhichOneof("response")
+        if kind == "run_ended":
+            completed = response.run_ended.outcome == pb.RUN_OUTCOME_COMPLETED
+            return Exit.OK if completed else Exit.RUN_FAILED
+        if kind == "event" and response.event.reply_expected:
+            event = response.event
+            if approver is not None and event.WhichOneof("event") == "tool_call":
+                await stream.reply(event.event_id, **await approver.ask())
+            else:
+                await stream.reply(event.event_id, proceed=pb.HookProceed())
+    return Exit.RUN_FAILED  # the stream ended without run_ended: the server went away
+
+
+class Approver:
+    """Asks at the terminal whether a tool call may run."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self._terminal = terminal
+        self._lines: asyncio.StreamReader | None = None
+        self._blocking_fd: int | None = None
+
+    async def ask(self) -> dict[str, Any]:
+        """The reply to a tool call the view has just shown."""
+        while True:
+            answer = await self._input(_QUESTION)
+            if answer is None:  # nobody can answer (stdin closed): the tool does not run
+                return {"skip": pb.HookSkip(reason="no one answered at the terminal")}
+            choice = answer.strip().lower()[:1]
+            if choice == "y":
+                return {"proceed": pb.HookProceed()}
+            if choice in ("n", "s"):
+                reason = (await self._input("reason (optional): ") or "").strip()
+                if choice == "n":
+                    return {"cancel": pb.HookCancel(reason=reason or "denied at the terminal")}
+                return {"skip": pb.HookSkip(reason=reason or "the user skipped this call")}
+
+    async def _input(self, question: str) -> str | None:
+        self._terminal.end_line()
+        self._terminal.err.print(Text(question, style=QUESTION), end="")
+        reader = await self._reader()
+        line = await reader.readline()
+        return line.decode(errors="replace") if line else None
+
+    async def _reader(self) -> asyncio.StreamReader:
+        if self._lines is None:
+            reader = asyncio.StreamReader()
+            loop = asyncio.get_running_loop()
+            fd = sys.stdin.fileno()
+            was_blocking = os.get_blocking(fd)
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+            # The pipe transport makes stdin non-blocking, and the shell shares it: undo on close.
+            self._blocking_fd = fd if was_blocking else None
+            self._lines = reader
+        return self._lines
+
+    def close(self) -> None:
+        if self._blocking_fd is not None:
+            with contextlib.suppress(OSError):
+                os.set_blocking(self._blocking_fd, True)
