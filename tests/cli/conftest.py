@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from .terminal import AGENTSTREAM, clean_env
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 
 
 def free_port() -> int:
@@ -32,7 +33,8 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process = subprocess.Popen(
         [AGENTSTREAM, "serve", "--addr", address, "--log-level", "WARNING"],
         cwd=home,
-        env=clean_env(home, AGENTSTREAM_CONFIG=str(HERE / "config.yaml")),
+        # The repository on the path: an agent uses a tool from tests/cli/progress_tool.py.
+        env=clean_env(home, AGENTSTREAM_CONFIG=str(HERE / "config.yaml"), PYTHONPATH=str(ROOT)),
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -176,6 +177,31 @@ def test_tool_serves_a_client_tool_with_a_shell_command(env):
     assert results["shout"]["content"] == "QUIET PLEASE"
     assert results["broken"]["isError"] is True
     assert results["broken"]["content"] == "exit status 3: disk on fire"
+
+
+def test_a_server_tools_progress_is_shown_while_it_runs(env, tmp_path):
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    call = script(
+        [{"tool_call": {"name": "wait_for_go", "arguments": {"fifo": str(fifo)}, "id": "c1"}}],
+        [{"text": "ok"}],
+    )
+    process = subprocess.Popen(
+        [AGENTSTREAM, "prompt", "--agent", "patient", "--extra-params", call, "go"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        shown = read_until(process.stderr, b"wait_for_go: waiting for go 50%")
+        assert '→ wait_for_go {"fifo": '.encode() in shown  # the call came first
+        fifo.write_text("go ahead\n")  # only now may the tool finish
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "← wait_for_go go ahead" in err.decode()
 
 
 def test_unreachable_server_is_one_line_and_exit_3(env, cli_server):

@@ -1,12 +1,10 @@
-"""How `agentstream watch` and `attach` show a run's hook events."""
+"""How `agentstream attach` shows a run's hook events."""
 
 from __future__ import annotations
 
-import sys
 import time
 
 from agentstream.v1 import agent_pb2 as pb
-from google.protobuf import json_format
 from rich.text import Text
 
 from .terminal import (
@@ -20,14 +18,6 @@ from .terminal import (
     duration,
     preview,
 )
-
-
-class JsonHookView:
-    """One HooksResponse per line, in proto JSON."""
-
-    def show(self, response: pb.HooksResponse) -> None:
-        sys.stdout.write(json_format.MessageToJson(response, indent=None) + "\n")
-        sys.stdout.flush()
 
 
 class ReadableHookView:
@@ -68,6 +58,10 @@ class ReadableHookView:
             self.terminal.line(f"→ {call.name} {compact_json(call.arguments)}{where}", TOOL_CALL)
         elif kind == "tool_result":
             self._tool_result(event.tool_result)
+        elif kind == "tool_progress":
+            progress = event.tool_progress
+            fraction = f" {progress.fraction:.0%}" if progress.HasField("fraction") else ""
+            self.terminal.line(f"  {progress.name}: {preview(progress.message)}{fraction}", NOTE)
 
     def _tool_result(self, result: pb.HookToolResult) -> None:
         started = self._calls.pop(result.call_id, None)

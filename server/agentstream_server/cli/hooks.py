@@ -1,4 +1,4 @@
-"""The Hooks stream as the CLI uses it beyond the helper: attach to a run by id, cancel it."""
+"""The Hooks stream as `agentstream attach` uses it: attach to a run by id, answer its events."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from typing import Any
 import grpc
 from agentstream.v1 import agent_pb2 as pb
 
-# A cancel needs an attached stream but no events; this kind comes once per turn.
-_QUIET_KINDS = (pb.HOOK_EVENT_KIND_COMPLETION_FINISHED,)
 _EOF = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from the stubs
 
 
@@ -67,16 +65,3 @@ async def attach(
         call.cancel()
         raise AttachFailed(grpc.StatusCode.UNKNOWN, "the server did not confirm the attach")
     return HooksStream(call, first)
-
-
-async def cancel_on_server(stub: Any, run_id: str, reason: str) -> None:
-    """Cancels a run through a Hooks stream opened for just that: the run then ends with
-    CANCELLED and its history, which the StreamPrompt caller receives."""
-    stream = await attach(stub, run_id, events=_QUIET_KINDS)
-    try:
-        await stream.reply("", cancel=pb.HookCancel(reason=reason))
-        async for response in stream:
-            if response.WhichOneof("response") == "run_ended":
-                return
-    finally:
-        stream.close()

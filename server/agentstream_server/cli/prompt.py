@@ -18,13 +18,13 @@ from agentstream.v1 import agent_pb2 as pb
 
 from . import conversation
 from .errors import Exit, connection_problem, fail
-from .hooks import AttachFailed, cancel_on_server
 from .options import json_option, server_option
 from .run_view import JsonView, ReadableView
 from .shell_tools import client_tools
 from .terminal import ERROR, NOTE, Terminal
 
 _INTERRUPT_REASON = "interrupted at the terminal (Ctrl-C)"
+_CANCEL_TIMEOUT_S = 10
 
 
 @dataclass
@@ -190,7 +190,7 @@ async def run_prompt(job: PromptJob) -> Exit:
             **job.overrides,
         )
         agent = job.agent
-        with Interrupter(run, client.stub, bool(job.tools), terminal) as interrupter:
+        with Interrupter(run, client.stub, terminal) as interrupter:
             try:
                 async for event in run:
                     if event.WhichOneof("event") == "run_started":
@@ -233,10 +233,9 @@ class Interrupter:
     """Ctrl-C cancels the run on the server, which then ends it with CANCELLED and its
     history; a second Ctrl-C stops waiting for that."""
 
-    def __init__(self, run: Run, stub: Any, has_hooks: bool, terminal: Terminal) -> None:
+    def __init__(self, run: Run, stub: Any, terminal: Terminal) -> None:
         self._run = run
         self._stub = stub
-        self._has_hooks = has_hooks
         self._terminal = terminal
         self._main: asyncio.Task[Any] | None = None
         self._cancelling: asyncio.Task[None] | None = None
@@ -262,14 +261,12 @@ class Interrupter:
         self._cancelling = asyncio.create_task(self._cancel())
 
     async def _cancel(self) -> None:
-        if self._has_hooks:  # the helper's own hooks stream carries the cancel
-            await self._run.cancel(_INTERRUPT_REASON)
-            return
+        request = pb.CancelRunRequest(run_id=self._run.run_id, reason=_INTERRUPT_REASON)
         try:
-            await cancel_on_server(self._stub, self._run.run_id, _INTERRUPT_REASON)
-        except AttachFailed:
-            # Someone else holds the run's hooks: leaving the call still stops the run
-            # (the server cancels a run whose caller went away), without a history.
+            await self._stub.CancelRun(request, timeout=_CANCEL_TIMEOUT_S)
+        except grpc.aio.AioRpcError:
+            # Not started yet, or a server without CancelRun: leaving the call still stops
+            # the run (the server cancels a run whose caller went away), with no history.
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await self._run.cancel(_INTERRUPT_REASON)
 

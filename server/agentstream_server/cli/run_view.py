@@ -53,6 +53,8 @@ class ReadableView:
             self._final(event.run_id, event.final_response)
         elif kind == "error":
             self._error(event.error)
+        elif kind == "tool_progress":
+            self._tool_progress(event.tool_progress)
         elif kind == "turn_finished" and event.turn_finished.finish_reason not in _USUAL_FINISH:
             reason = pb.FinishReason.Name(event.turn_finished.finish_reason)
             self.terminal.line(f"turn {event.turn} ended: {reason.removeprefix('FINISH_REASON_')}")
@@ -71,6 +73,10 @@ class ReadableView:
         line.append(("error: " if result.is_error else "") + preview(result.content))
         line.append(took, style=NOTE)
         self.terminal.line(line)
+
+    def _tool_progress(self, progress: pb.ToolProgress) -> None:
+        fraction = f" {progress.fraction:.0%}" if progress.HasField("fraction") else ""
+        self.terminal.line(f"  {progress.name}: {preview(progress.message)}{fraction}", NOTE)
 
     def _final(self, run_id: str, final: pb.FinalResponse) -> None:
         self.terminal.end_line()

@@ -1,4 +1,5 @@
-"""`agentstream watch RUN_ID` and `agentstream attach RUN_ID`: a run's hook events, live."""
+"""`agentstream watch RUN_ID` (the run's events, through WatchRun) and `agentstream attach
+RUN_ID` (its hook events, answering tool calls at the terminal)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Any, Protocol
+from collections.abc import Iterator
+from typing import Any
 
 import click
 import grpc
@@ -16,29 +18,62 @@ from agentstream.v1 import agent_pb2 as pb
 from rich.text import Text
 
 from .errors import Exit, call_failed
-from .hook_view import JsonHookView, ReadableHookView
+from .hook_view import ReadableHookView
 from .hooks import AttachFailed, HooksStream
 from .hooks import attach as attach_stream
 from .options import json_option, server_option
+from .run_view import JsonView, ReadableView
 from .terminal import NOTE, QUESTION, Terminal
 
 _QUESTION = "run it? [y]es / [n]o, cancel the run / [s]kip it, the model reads why: "
 
 
-class View(Protocol):
-    def show(self, response: pb.HooksResponse) -> None: ...
+# How often `watch` asks again for a run that has not started.
+_WAIT_FOR_RUN_S = 0.5
 
 
 @click.command()
 @click.argument("run_id")
 @server_option
-@json_option("one HooksResponse per line, in proto JSON")
+@json_option("one event per line, in proto JSON, as `prompt --json` does")
 def watch(run_id: str, server: str, as_json: bool) -> None:
-    """Print RUN_ID's events live as they happen (observe only; the run never waits for
-    this). Waits for the run to start if it has not yet. Exit status: 0 when the run
-    completes, 1 when it fails or is cancelled, 3 server unreachable, 130 on Ctrl-C."""
-    view: View = JsonHookView() if as_json else ReadableHookView(Terminal())
-    raise click.exceptions.Exit(int(asyncio.run(_follow(server, run_id, view, None))))
+    """Print RUN_ID's events from its start, then live, as `prompt` shows them (observe
+    only: the run never waits for this; any number may watch). Waits for the run to start,
+    and shows a run that has ended while the server retains it. Exit status: 0 when the run
+    completed, 1 when it failed or was cancelled, 3 server unreachable, 130 on Ctrl-C."""
+    view = JsonView() if as_json else ReadableView(Terminal())
+    raise click.exceptions.Exit(int(asyncio.run(_watch(server, run_id, view))))
+
+
+async def _watch(server: str, run_id: str, view: JsonView | ReadableView) -> Exit:
+    with _interruptible():
+        async with AgentClient(server) as client:
+            try:
+                return await _watch_events(client.stub, server, run_id, view)
+            except asyncio.CancelledError:
+                return Exit.INTERRUPTED
+
+
+async def _watch_events(stub: Any, server: str, run_id: str, view: JsonView | ReadableView) -> Exit:
+    waiting = False
+    while True:
+        ended: str | None = None
+        try:
+            async for event in stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
+                view.show(event)
+                if event.WhichOneof("event") in ("final_response", "error"):
+                    ended = event.WhichOneof("event")
+            return Exit.OK if ended == "final_response" else Exit.RUN_FAILED
+        except grpc.aio.AioRpcError as e:
+            if ended is not None:  # the run failed: its error event has been shown
+                return Exit.RUN_FAILED
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                call_failed(e.code(), e.details() or "", server)
+        if not waiting:
+            Terminal().line(f"waiting for run {run_id} to start…", NOTE)
+            waiting = True
+        # WatchRun does not wait for a run that has not started; a person may start it later.
+        await asyncio.sleep(_WAIT_FOR_RUN_S)
 
 
 @click.command()
@@ -51,32 +86,37 @@ def attach(run_id: str, server: str) -> None:
     Attach before the run starts (give the run an id with `agentstream prompt --run-id`)
     to see every call. Leaving (Ctrl-C) while the run needs an answer fails the run.
     """
-    terminal = Terminal()
-    approver = Approver(terminal)
-    raise click.exceptions.Exit(
-        int(asyncio.run(_follow(server, run_id, ReadableHookView(terminal), approver)))
-    )
+    approver = Approver(Terminal())
+    raise click.exceptions.Exit(int(asyncio.run(_attach_and_answer(server, run_id, approver))))
 
 
-async def _follow(server: str, run_id: str, view: View, approver: Approver | None) -> Exit:
-    blocking = [pb.HOOK_EVENT_KIND_TOOL_CALL] if approver else []
+async def _attach_and_answer(server: str, run_id: str, approver: Approver) -> Exit:
+    view = ReadableHookView(approver.terminal)
+    with _interruptible():
+        async with AgentClient(server) as client:
+            try:
+                stream = await _attach(client.stub, server, run_id, [pb.HOOK_EVENT_KIND_TOOL_CALL])
+                try:
+                    return await _relay(stream, view, approver)
+                finally:
+                    stream.close()
+            except asyncio.CancelledError:
+                return Exit.INTERRUPTED
+            finally:
+                approver.close()
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C cancels the current task, which then ends the command with exit status 130."""
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, task.cancel)
-    async with AgentClient(server) as client:
-        try:
-            stream = await _attach(client.stub, server, run_id, blocking)
-            try:
-                return await _relay(stream, view, approver)
-            finally:
-                stream.close()
-        except asyncio.CancelledError:
-            return Exit.INTERRUPTED
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-            if approver is not None:
-                approver.close()
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 async def _attach(stub: Any, server: str, run_id: str, blocking: list[Any]) -> HooksStream:
@@ -94,7 +134,7 @@ async def _attach(stub: Any, server: str, run_id: str, blocking: list[Any]) -> H
                 waiting = True
 
 
-async def _relay(stream: HooksStream, view: View, approver: Approver | None) -> Exit:
+async def _relay(stream: HooksStream, view: ReadableHookView, approver: Approver) -> Exit:
     async for response in stream:
         view.show(response)
         kind = response.WhichOneof("response")
@@ -103,7 +143,7 @@ async def _relay(stream: HooksStream, view: View, approver: Approver | None) -> 
             return Exit.OK if completed else Exit.RUN_FAILED
         if kind == "event" and response.event.reply_expected:
             event = response.event
-            if approver is not None and event.WhichOneof("event") == "tool_call":
+            if event.WhichOneof("event") == "tool_call":
                 await stream.reply(event.event_id, **await approver.ask())
             else:
                 await stream.reply(event.event_id, proceed=pb.HookProceed())
@@ -114,7 +154,7 @@ class Approver:
     """Asks at the terminal whether a tool call may run."""
 
     def __init__(self, terminal: Terminal) -> None:
-        self._terminal = terminal
+        self.terminal = terminal
         self._lines: asyncio.StreamReader | None = None
         self._blocking_fd: int | None = None
 
@@ -134,8 +174,8 @@ class Approver:
                 return {"skip": pb.HookSkip(reason=reason or "the user skipped this call")}
 
     async def _input(self, question: str) -> str | None:
-        self._terminal.end_line()
-        self._terminal.err.print(Text(question, style=QUESTION), end="")
+        self.terminal.end_line()
+        self.terminal.err.print(Text(question, style=QUESTION), end="")
         reader = await self._reader()
         line = await reader.readline()
         return line.decode(errors="replace") if line else None
