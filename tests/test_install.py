@@ -14,8 +14,10 @@ from .cli.conftest import free_port
 from .cli.terminal import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
-# Installing resolves grpcio & co. from PyPI through the machine's pip cache.
+# Installing resolves grpcio & co. from PyPI (the index is asked about every dependency, the
+# wheels come from the machine's pip cache): about 2 minutes a venv on the 2-core machine.
 INSTALL_TIMEOUT_S = 600
+pytestmark = pytest.mark.timeout(2 * INSTALL_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
