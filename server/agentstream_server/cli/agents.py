@@ -6,22 +6,21 @@ import asyncio
 
 import click
 import grpc
-from agentstream import AgentClient
 from agentstream.v1 import agent_pb2 as pb
 from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
 from .errors import call_failed
-from .options import json_option, server_option
+from .options import Connection, connection_options, json_option
 
 
 @click.command()
-@server_option
+@connection_options
 @json_option("the ListAgents response in proto JSON")
-def agents(server: str, as_json: bool) -> None:
+def agents(connection: Connection, as_json: bool) -> None:
     """List the server's agents: provider, model, turn budget and tools (* = default)."""
-    listed = asyncio.run(_list(server))
+    listed = asyncio.run(_list(connection))
     if as_json:
         click.echo(json_format.MessageToJson(pb.ListAgentsResponse(agents=listed), indent=2))
         return
@@ -39,9 +38,9 @@ def agents(server: str, as_json: bool) -> None:
     Console(highlight=False).print(table)
 
 
-async def _list(server: str) -> list[pb.AgentInfo]:
-    async with AgentClient(server) as client:
+async def _list(connection: Connection) -> list[pb.AgentInfo]:
+    async with connection.client() as client:
         try:
             return await client.list_agents()
         except grpc.aio.AioRpcError as e:
-            call_failed(e.code(), e.details() or "", server)
+            call_failed(e.code(), e.details() or "", connection.server)

@@ -13,12 +13,12 @@ from typing import Any
 
 import click
 import grpc
-from agentstream import AgentClient, ClientTool, Run, RunFailed
+from agentstream import ClientTool, Run, RunFailed
 from agentstream.v1 import agent_pb2 as pb
 
 from . import conversation
 from .errors import Exit, connection_problem, fail
-from .options import json_option, server_option
+from .options import Connection, connection_options, json_option
 from .run_view import JsonView, ReadableView
 from .shell_tools import client_tools
 from .terminal import ERROR, NOTE, Terminal
@@ -29,7 +29,7 @@ _CANCEL_TIMEOUT_S = 10
 
 @dataclass
 class PromptJob:
-    server: str
+    connection: Connection
     prompt: str
     agent: str
     history: list[Any]
@@ -45,7 +45,7 @@ class PromptJob:
 
 @click.command()
 @click.argument("text", required=False, default="", metavar="[PROMPT]")
-@server_option
+@connection_options
 @click.option(
     "-a",
     "--agent",
@@ -103,7 +103,7 @@ class PromptJob:
 @json_option("one event per line, in proto JSON, instead of readable output")
 def prompt(
     text: str,
-    server: str,
+    connection: Connection,
     agent: str | None,
     max_turns: int | None,
     model: str | None,
@@ -158,7 +158,7 @@ def prompt(
             wait_for_client=True, attach_timeout_ms=round(wait_attach * 1000)
         )
     job = PromptJob(
-        server=server,
+        connection=connection,
         prompt=text,
         agent=agent or saved.agent,
         history=saved.history,
@@ -177,7 +177,7 @@ def prompt(
 async def run_prompt(job: PromptJob) -> Exit:
     terminal = Terminal()
     view = JsonView() if job.as_json else ReadableView(terminal)
-    async with AgentClient(job.server) as client:
+    async with job.connection.client() as client:
         run = client.run(
             job.prompt,
             agent=job.agent,
@@ -217,7 +217,7 @@ def _failed(
     terminal: Terminal,
 ) -> Exit:
     if failed.error is None:
-        problem = connection_problem(failed.code, failed.details, job.server)
+        problem = connection_problem(failed.code, failed.details, job.connection.server)
         if problem is not None and not interrupted:
             fail(problem, Exit.UNREACHABLE)
         if not job.as_json:  # no error event was shown: say what ended the call

@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 import grpc
-from agentstream import AgentClient
 from agentstream.v1 import agent_pb2 as pb
 from rich.text import Text
 
@@ -21,7 +20,7 @@ from .errors import Exit, call_failed
 from .hook_view import ReadableHookView
 from .hooks import AttachFailed, HooksStream
 from .hooks import attach as attach_stream
-from .options import json_option, server_option
+from .options import Connection, connection_options, json_option
 from .run_view import JsonView, ReadableView
 from .terminal import NOTE, QUESTION, Terminal
 
@@ -34,22 +33,22 @@ _WAIT_FOR_RUN_S = 0.5
 
 @click.command()
 @click.argument("run_id")
-@server_option
+@connection_options
 @json_option("one event per line, in proto JSON, as `prompt --json` does")
-def watch(run_id: str, server: str, as_json: bool) -> None:
+def watch(run_id: str, connection: Connection, as_json: bool) -> None:
     """Print RUN_ID's events from its start, then live, as `prompt` shows them (observe
     only: the run never waits for this; any number may watch). Waits for the run to start,
     and shows a run that has ended while the server retains it. Exit status: 0 when the run
     completed, 1 when it failed or was cancelled, 3 server unreachable, 130 on Ctrl-C."""
     view = JsonView() if as_json else ReadableView(Terminal())
-    raise click.exceptions.Exit(int(asyncio.run(_watch(server, run_id, view))))
+    raise click.exceptions.Exit(int(asyncio.run(_watch(connection, run_id, view))))
 
 
-async def _watch(server: str, run_id: str, view: JsonView | ReadableView) -> Exit:
+async def _watch(connection: Connection, run_id: str, view: JsonView | ReadableView) -> Exit:
     with _interruptible():
-        async with AgentClient(server) as client:
+        async with connection.client() as client:
             try:
-                return await _watch_events(client.stub, server, run_id, view)
+                return await _watch_events(client.stub, connection.server, run_id, view)
             except asyncio.CancelledError:
                 return Exit.INTERRUPTED
 
@@ -78,8 +77,8 @@ async def _watch_events(stub: Any, server: str, run_id: str, view: JsonView | Re
 
 @click.command()
 @click.argument("run_id")
-@server_option
-def attach(run_id: str, server: str) -> None:
+@connection_options
+def attach(run_id: str, connection: Connection) -> None:
     """Watch RUN_ID and approve each tool call before it runs: y runs it, n cancels the
     run, s skips the call (the model reads your reason instead of a result).
 
@@ -87,15 +86,17 @@ def attach(run_id: str, server: str) -> None:
     to see every call. Leaving (Ctrl-C) while the run needs an answer fails the run.
     """
     approver = Approver(Terminal())
-    raise click.exceptions.Exit(int(asyncio.run(_attach_and_answer(server, run_id, approver))))
+    raise click.exceptions.Exit(int(asyncio.run(_attach_and_answer(connection, run_id, approver))))
 
 
-async def _attach_and_answer(server: str, run_id: str, approver: Approver) -> Exit:
+async def _attach_and_answer(connection: Connection, run_id: str, approver: Approver) -> Exit:
     view = ReadableHookView(approver.terminal)
     with _interruptible():
-        async with AgentClient(server) as client:
+        async with connection.client() as client:
             try:
-                stream = await _attach(client.stub, server, run_id, [pb.HOOK_EVENT_KIND_TOOL_CALL])
+                stream = await _attach(
+                    client.stub, connection.server, run_id, [pb.HOOK_EVENT_KIND_TOOL_CALL]
+                )
                 try:
                     return await _relay(stream, view, approver)
                 finally:
