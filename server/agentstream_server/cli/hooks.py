@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -37,8 +38,11 @@ class HooksStream:
             yield response
 
     async def reply(self, event_id: str, **action: Any) -> None:
+        reply = pb.HooksRequest(reply=pb.HookReply(event_id=event_id, **action))
+        # A write fails only once the run has ended; how it ended arrives on the stream.
         async with self._write_lock:
-            await self._call.write(pb.HooksRequest(reply=pb.HookReply(event_id=event_id, **action)))
+            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                await self._call.write(reply)
 
     def close(self) -> None:
         self._call.cancel()

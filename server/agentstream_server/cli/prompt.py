@@ -24,7 +24,6 @@ from .shell_tools import client_tools
 from .terminal import ERROR, NOTE, Terminal
 
 _INTERRUPT_REASON = "interrupted at the terminal (Ctrl-C)"
-_CANCEL_TIMEOUT_S = 10
 
 
 @dataclass
@@ -190,7 +189,7 @@ async def run_prompt(job: PromptJob) -> Exit:
             **job.overrides,
         )
         agent = job.agent
-        with Interrupter(run, client.stub, terminal) as interrupter:
+        with Interrupter(run, terminal) as interrupter:
             try:
                 async for event in run:
                     if event.WhichOneof("event") == "run_started":
@@ -233,9 +232,8 @@ class Interrupter:
     """Ctrl-C cancels the run on the server, which then ends it with CANCELLED and its
     history; a second Ctrl-C stops waiting for that."""
 
-    def __init__(self, run: Run, stub: Any, terminal: Terminal) -> None:
+    def __init__(self, run: Run, terminal: Terminal) -> None:
         self._run = run
-        self._stub = stub
         self._terminal = terminal
         self._main: asyncio.Task[Any] | None = None
         self._cancelling: asyncio.Task[None] | None = None
@@ -261,14 +259,10 @@ class Interrupter:
         self._cancelling = asyncio.create_task(self._cancel())
 
     async def _cancel(self) -> None:
-        request = pb.CancelRunRequest(run_id=self._run.run_id, reason=_INTERRUPT_REASON)
-        try:
-            await self._stub.CancelRun(request, timeout=_CANCEL_TIMEOUT_S)
-        except grpc.aio.AioRpcError:
-            # Not started yet, or a server without CancelRun: leaving the call still stops
-            # the run (the server cancels a run whose caller went away), with no history.
-            with contextlib.suppress(grpc.aio.AioRpcError):
-                await self._run.cancel(_INTERRUPT_REASON)
+        # CancelRun (the run ends with CANCELLED and its history); for a run the server
+        # does not know yet, the helper drops the call, which stops the run all the same.
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await self._run.cancel(_INTERRUPT_REASON)
 
 
 def _json_object(text: str, option: str) -> dict[str, Any]:

@@ -136,16 +136,19 @@ async def _attach(stub: Any, server: str, run_id: str, blocking: list[Any]) -> H
 
 
 async def _relay(stream: HooksStream, view: ReadableHookView, approver: Approver) -> Exit:
+    cancelled = False  # once the run is cancelled, its other pending calls need no answer
     async for response in stream:
         view.show(response)
         kind = response.WhichOneof("response")
         if kind == "run_ended":
             completed = response.run_ended.outcome == pb.RUN_OUTCOME_COMPLETED
             return Exit.OK if completed else Exit.RUN_FAILED
-        if kind == "event" and response.event.reply_expected:
+        if kind == "event" and response.event.reply_expected and not cancelled:
             event = response.event
             if event.WhichOneof("event") == "tool_call":
-                await stream.reply(event.event_id, **await approver.ask())
+                answer = await approver.ask()
+                cancelled = "cancel" in answer
+                await stream.reply(event.event_id, **answer)
             else:
                 await stream.reply(event.event_id, proceed=pb.HookProceed())
     return Exit.RUN_FAILED  # the stream ended without run_ended: the server went away
