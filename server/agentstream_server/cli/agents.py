@@ -15,7 +15,7 @@ from .errors import call_failed
 from .options import Connection, connection_options, json_option
 
 
-@click.command()
+@click.command(short_help="List the server's agents and their tools.")
 @connection_options
 @json_option("the ListAgents response in proto JSON")
 def agents(connection: Connection, as_json: bool) -> None:

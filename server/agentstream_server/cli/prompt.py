@@ -42,7 +42,7 @@ class PromptJob:
     hooks_options: pb.HooksOptions | None = None
 
 
-@click.command()
+@click.command(short_help="Run a prompt and stream the run.")
 @click.argument("text", required=False, default="", metavar="[PROMPT]")
 @connection_options
 @click.option(

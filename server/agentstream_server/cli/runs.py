@@ -31,7 +31,7 @@ _QUESTION = "run it? [y]es / [n]o, cancel the run / [s]kip it, the model reads w
 _WAIT_FOR_RUN_S = 0.5
 
 
-@click.command()
+@click.command(short_help="Show a run's events, live (observe only).")
 @click.argument("run_id")
 @connection_options
 @json_option("one event per line, in proto JSON, as `prompt --json` does")
@@ -75,7 +75,7 @@ async def _watch_events(stub: Any, server: str, run_id: str, view: JsonView | Re
         await asyncio.sleep(_WAIT_FOR_RUN_S)
 
 
-@click.command()
+@click.command(short_help="Watch a run and approve or deny its tool calls.")
 @click.argument("run_id")
 @connection_options
 def attach(run_id: str, connection: Connection) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..config import Config
 
 
-@click.command()
+@click.command(short_help="Serve the configured agents over gRPC.")
 @click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False),
