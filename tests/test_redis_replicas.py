@@ -304,3 +304,94 @@ def test_workers_need_a_shared_bus_and_redis_must_be_reachable(tmp_path):
     assert done.returncode == 3
     assert "run store" in done.stderr and "cannot be reached" in done.stderr
     assert "secret" not in done.stderr
+
+
+LOOKUP = pb.ToolDefinition(name="lookup", description="where an order is")
+
+
+async def until_running(stub, run_id, within=20.0):
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            info = (await stub.GetRun(pb.GetRunRequest(run_id=run_id))).run
+            if info.state == pb.RUN_STATE_RUNNING:
+                return
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND
+        assert asyncio.get_running_loop().time() < deadline, "the run never started"
+        await asyncio.sleep(0.01)
+
+
+async def next_of(hooks, kind):
+    while (response := await hooks.read()) is not grpc.aio.EOF:
+        event = response.event
+        if response.WhichOneof("response") == "event" and event.WhichOneof("event") == kind:
+            return event
+    raise AssertionError(f"the hooks stream ended before a {kind} event")
+
+
+async def rest_of(hooks):
+    rest = []
+    while (response := await hooks.read()) is not grpc.aio.EOF:
+        rest.append(response)
+    return rest
+
+
+async def test_hooks_on_b_serve_a_client_tool_for_a_run_on_a(replicas):
+    a, b = replicas(), replicas()
+    a.wait_ready(), b.wait_ready()
+    turns = [
+        [{"tool_call": {"name": "lookup", "arguments": {"order": "A-7"}}}],
+        [{"text": "It is in Lyon."}],
+    ]
+    request = pb.StreamPromptRequest(
+        prompt="where?", run_id="remote-1", tools=[LOOKUP], extra_params=script(*turns)
+    )
+    caller = asyncio.create_task(collect(a.stub, request))
+    await until_running(b.stub, "remote-1")
+    hooks = b.stub.Hooks()
+    await hooks.write(pb.HooksRequest(attach=pb.HookAttach(run_id="remote-1")))
+    first = await hooks.read()
+    assert first.attached.run_id == "remote-1"
+    second = b.stub.Hooks()  # one client per run, across replicas too
+    await second.write(pb.HooksRequest(attach=pb.HookAttach(run_id="remote-1")))
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await second.read()
+    assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    call = await next_of(hooks, "tool_call")
+    assert call.tool_call.execute and call.tool_call.name == "lookup"
+    reply = pb.HookReply(
+        event_id=call.event_id, tool_output=pb.HookToolOutput(content="Lyon depot")
+    )
+    await hooks.write(pb.HooksRequest(reply=reply))
+    result = await caller
+    assert result.code == grpc.StatusCode.OK, result.details
+    assert result.of("tool_result")[0].content == "Lyon depot"
+    rest = await rest_of(hooks)
+    assert rest[-1].run_ended.outcome == pb.RUN_OUTCOME_COMPLETED
+
+
+async def test_hooks_on_b_block_and_cancel_a_run_on_a(replicas):
+    a, b = replicas(), replicas()
+    a.wait_ready(), b.wait_ready()
+    turns = [[{"tool_call": {"name": "calculator", "arguments": {"expression": "1 + 1"}}}]]
+    request = pb.StreamPromptRequest(
+        prompt="add",
+        run_id="remote-2",
+        extra_params=script(*turns),
+        hooks=pb.HooksOptions(wait_for_client=True),
+    )
+    caller = asyncio.create_task(collect(a.stub, request))
+    await until_running(b.stub, "remote-2")
+    hooks = b.stub.Hooks()
+    attach = pb.HookAttach(run_id="remote-2", blocking=[pb.HOOK_EVENT_KIND_TOOL_CALL])
+    await hooks.write(pb.HooksRequest(attach=attach))
+    assert (await hooks.read()).attached.run_id == "remote-2"
+    call = await next_of(hooks, "tool_call")
+    assert call.reply_expected and not call.tool_call.execute
+    cancel = pb.HookReply(event_id=call.event_id, cancel=pb.HookCancel(reason="not from b"))
+    await hooks.write(pb.HooksRequest(reply=cancel))
+    result = await caller
+    assert result.code == grpc.StatusCode.CANCELLED
+    assert "not from b" in result.last.error.message
+    assert all(r.content != "2" for r in result.of("tool_result"))  # the tool never ran

@@ -9,13 +9,15 @@ One interface, two implementations that pass the same contract tests
   events after a seq and follows the live ones;
 - a registry: each run's `RunRecord`, held by its owner under a lease while it runs, kept
   for the retention period after it ends;
-- control messages (cancel, hooks replies) delivered to the replica that runs the run.
+- control messages (cancel, hooks replies) delivered to the replica that runs the run, and
+  channels for what goes back (a remote hooks client's events).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -160,4 +162,12 @@ class RunBus(Protocol):
 
     async def send_control(self, run_id: str, message: bytes) -> bool:
         """Delivers `message` to the run's owner; False when the run is not running."""
+        ...
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Sends `message` to the current subscribers of `channel` (none: it is dropped)."""
+        ...
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Subscribes (on entering) to `channel`; yields its messages in the order sent."""
         ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from agentstream.v1 import agent_pb2 as pb
@@ -79,6 +80,7 @@ class MemoryBus:
         self._max_events = max_events_per_run
         self._logs: dict[str, _Log] = {}
         self._expiries: dict[str, asyncio.TimerHandle] = {}
+        self._channels: dict[str, list[asyncio.Queue[bytes]]] = {}
 
     async def start(self) -> None:
         return None
@@ -143,6 +145,27 @@ class MemoryBus:
         log.on_control(message)
         return True
 
+    async def publish(self, channel: str, message: bytes) -> None:
+        for queue in self._channels.get(channel, ()):
+            queue.put_nowait(message)
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._channels.setdefault(channel, []).append(queue)
+        try:
+            yield _drain(queue)
+        finally:
+            queues = self._channels[channel]
+            queues.remove(queue)
+            if not queues:
+                del self._channels[channel]
+
 
 def _copy(record: RunRecord) -> RunRecord:
     return RunRecord.from_fields(record.to_fields())
+
+
+async def _drain(queue: asyncio.Queue[bytes]) -> AsyncIterator[bytes]:
+    while True:
+        yield await queue.get()

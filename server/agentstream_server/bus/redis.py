@@ -22,6 +22,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -410,6 +411,38 @@ class RedisBus:
             return int(await self._redis.publish(channel, run_id.encode() + b"\n" + message)) > 0
         except _UNREACHABLE as error:
             raise BusUnavailable(f"the run store cannot be reached: {error}") from None
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        try:
+            await self._redis.publish(f"{self._prefix}:chan:{channel}", message)
+        except _UNREACHABLE as error:
+            raise _unreachable(error) from None
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        pubsub: Any = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(f"{self._prefix}:chan:{channel}")
+            yield _messages(pubsub)
+        except _UNREACHABLE as error:
+            raise _unreachable(error) from None
+        finally:
+            with contextlib.suppress(*_UNREACHABLE, RedisError):
+                await pubsub.aclose()
+
+
+async def _messages(pubsub: Any) -> AsyncIterator[bytes]:
+    while True:
+        try:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+        except _UNREACHABLE as error:
+            raise _unreachable(error) from None
+        if message is not None and message.get("type") == "message":
+            yield bytes(message["data"])
+
+
+def _unreachable(error: Exception) -> BusUnavailable:
+    return BusUnavailable(f"the run store cannot be reached: {error}")
 
 
 def _gap(run_id: str, last: int) -> EventsGone:

@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 import grpc
 from agentstream.v1 import agent_pb2 as pb
 
+from ..bus import BusError, RunBus, RunStatus, log_key
 from ..config import ServerConfig
 from ..core.errors import InvalidRequest, quote
 from ..limits import Limits, ReplyRate
-from .auth import addressed_run
+from .auth import RunKey, addressed_run
 from .convert import check_run_id
 from .hook_outbox import Outbox
 from .hooks import ALL_KINDS, AlreadyAttached, HookSession
@@ -30,6 +31,7 @@ _ECHOED_ID_CHARS = 32
 
 async def hooks_stream(
     runs: RunRegistry,
+    bus: RunBus,
     settings: ServerConfig,
     limits: Limits,
     request_iterator: AsyncIterator[pb.HooksRequest],
@@ -47,7 +49,14 @@ async def hooks_stream(
     attach = first.attach
     events, blocking = await _attach_kinds(attach, context)
     timeout_s = settings.hooks_attach_timeout_ms / 1000
-    session = await runs.find(addressed_run(context, attach.run_id), timeout_s)
+    key = addressed_run(context, attach.run_id)
+    if await _runs_elsewhere(runs, bus, key):
+        from .remote_hooks import relay_hooks  # imports this module
+
+        async for relayed in relay_hooks(bus, log_key(*key), first, requests, context):
+            yield relayed
+        return
+    session = await runs.find(key, timeout_s)
     if session is None:
         await context.abort(
             grpc.StatusCode.NOT_FOUND,
@@ -74,6 +83,17 @@ async def hooks_stream(
         await context.abort(*ending)
 
 
+async def _runs_elsewhere(runs: RunRegistry, bus: RunBus, key: RunKey) -> bool:
+    """True when another replica sharing the bus runs this run (the client is relayed)."""
+    if await runs.find(key, 0) is not None:
+        return False
+    try:
+        record = await bus.get(log_key(*key))
+    except BusError:
+        return False
+    return record is not None and record.status is RunStatus.RUNNING
+
+
 async def _attach_kinds(
     attach: pb.HookAttach, context: HooksContext
 ) -> tuple[frozenset[int], frozenset[int]]:
@@ -98,7 +118,7 @@ async def _read_replies(
     why the stream must end, if it must."""
     try:
         async for request in requests:
-            _apply(request, session, outbox, rate)
+            apply_hooks_request(request, session, outbox, rate)
     except InvalidRequest as error:
         outbox.close()
         return grpc.StatusCode.INVALID_ARGUMENT, error.message
@@ -107,7 +127,10 @@ async def _read_replies(
     return None
 
 
-def _apply(request: pb.HooksRequest, session: HookSession, outbox: Outbox, rate: ReplyRate) -> None:
+def apply_hooks_request(
+    request: pb.HooksRequest, session: HookSession, outbox: Outbox, rate: ReplyRate
+) -> None:
+    """Applies one client message after the attach (here, or relayed from another replica)."""
     if not rate.allow():
         problem: str | None = rate.problem()
         event_id = request.reply.event_id

@@ -15,6 +15,7 @@ from ..core.errors import InvalidRequest, quote
 from .auth import addressed_run, current_principal, may_address
 from .convert import check_run_id
 from .hooks import HookSession
+from .remote_hooks import RemoteHookClients
 from .status import BUS_STATUS, STATUS_OF_PB
 
 AnyContext = grpc.aio.ServicerContext[Any, Any]
@@ -129,9 +130,11 @@ def cancel_message(reason: str) -> bytes:
     return json.dumps({"cancel": reason}).encode()
 
 
-def apply_control(session: HookSession, message: bytes) -> None:
+def apply_control(session: HookSession, remote: RemoteHookClients, message: bytes) -> None:
     """Runs on the replica that runs the run; unknown messages are ignored (a newer
     replica may send more kinds)."""
     decoded = json.loads(message)
     if "cancel" in decoded:
         session.cancel(str(decoded["cancel"]))
+    else:
+        remote.handle(decoded)

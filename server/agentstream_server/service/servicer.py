@@ -31,6 +31,7 @@ from .convert import ERROR_CODES_PB, history_pb, mcp_server_pb, prompt_request, 
 from .events import event_pb
 from .hooks import HookSession, HookSettings
 from .hooks_rpc import HooksContext, hooks_stream
+from .remote_hooks import RemoteHookClients
 from .run_rpcs import apply_control, cancel_run, get_run, watch_run
 from .runs import RunRegistry
 from .status import STATUS_OF
@@ -120,7 +121,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         """Registers the run on the bus (the authority on run ids) and in this process."""
         record = RunRecord(key.run_id, run.spec.agent, owner=key.owner, detached=detach)
         try:
-            log = await self.bus.open_run(record, lambda message: apply_control(session, message))
+            remote = RemoteHookClients(self.bus, session, self._limits.max_hook_replies_per_second)
+            log = await self.bus.open_run(
+                record, lambda message: apply_control(session, remote, message)
+            )
         except RunExists:
             raise RunIdInUse(
                 record.run_id, "is running or ended within the retention period"
@@ -246,7 +250,9 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         request_iterator: AsyncIterator[pb.HooksRequest],
         context: HooksContext,
     ) -> AsyncIterator[pb.HooksResponse]:
-        stream = hooks_stream(self.runs, self._settings, self._limits, request_iterator, context)
+        stream = hooks_stream(
+            self.runs, self.bus, self._settings, self._limits, request_iterator, context
+        )
         async for response in stream:
             yield response
 
