@@ -1,9 +1,11 @@
 """The run bus in Redis, so replicas share runs and a run's log outlives its replica.
 
 Keys, under `key_prefix` (P) and the run id (R):
-- `P:R:log`: a stream, one entry per event, with the entry id `seq-0`: reading after a seq
-  is `XREAD` after that id, and a retried write of the same event is refused as a
-  duplicate instead of being added twice. Bounded with `MAXLEN ~`.
+- `P:R:log`: a stream; each entry holds the events one write batch had for the run (`f`,
+  the first seq, and `e`, the events each after its length) and has the id `LAST-0`, LAST
+  the seq of its last event: reading after a seq is `XREAD` after that id, and a retried
+  write of the same entry is refused as a duplicate instead of being added twice. Trimmed
+  with `MINID` to the last `max_events_per_run` events.
 - `P:R:info`: the run's `RunRecord` as a hash.
 - `P:R:lease`: the owner replica's id, expiring unless the owner renews it.
 - `P:R:history`: the conversation as of the last finished turn, so a run whose replica
@@ -21,7 +23,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,8 @@ logger = logging.getLogger(__name__)
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 # How long a watcher's XREAD waits for new events before it checks on the run's owner.
 _FOLLOW_BLOCK_MS = 1000
+# At most this many events go into one stream entry.
+_EVENTS_PER_ENTRY = 256
 # Events queued for Redis at most (while it is unreachable); older ones are given up.
 _MAX_QUEUED = 200_000
 
@@ -75,7 +79,7 @@ local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
 local last_id = '0-0'
 if #last > 0 then last_id = last[1][1] end
 if last_id ~= ARGV[1] then return 0 end
-redis.call('XADD', KEYS[3], ARGV[2], 'e', ARGV[3])
+redis.call('XADD', KEYS[3], ARGV[2], 'f', ARGV[6], 'e', ARGV[3])
 redis.call('HSET', KEYS[1], 'status', 'failed', 'error_code', ARGV[4], 'ended_at', ARGV[5],
            'last_seq', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
@@ -253,25 +257,36 @@ class RedisBus:
 
     async def _send(self, batch: list[_Op]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        progress: dict[str, _Append] = {}
-        maxlen = self._config.max_events_per_run
+        appends: dict[str, list[_Append]] = {}
+        others: list[_Checkpoint | _End] = []
         for op in batch:
             if isinstance(op, _Append):
+                appends.setdefault(op.run_id, []).append(op)
+            else:
+                others.append(op)
+        # A run's events of one batch become one stream entry (a few, if many): the cost of
+        # a Redis command is paid per batch, not per token.
+        keep = self._config.max_events_per_run
+        for key, ops in appends.items():
+            for start in range(0, len(ops), _EVENTS_PER_ENTRY):
+                chunk = ops[start : start + _EVENTS_PER_ENTRY]
+                first, last = chunk[0].seq, chunk[-1].seq
                 pipe.xadd(
-                    self._key(op.run_id, "log"),
-                    {"e": op.data},
-                    id=f"{op.seq}-0",
-                    maxlen=maxlen,
-                    approximate=True,
+                    self._key(key, "log"),
+                    {"f": first, "e": _pack([op.data for op in chunk])},
+                    id=f"{last}-0",
+                    minid=max(0, last - keep),  # the log keeps the last `keep` events
                 )
-                progress[op.run_id] = op
-            elif isinstance(op, _Checkpoint):
+        progress = {key: ops[-1] for key, ops in appends.items()}
+        for op in others:
+            if isinstance(op, _Checkpoint):
                 pipe.set(self._key(op.run_id, "history"), op.history)
             else:
                 self._end_ops(pipe, op.record)
                 progress.pop(op.record.key, None)
-        for run_id, last in progress.items():
-            pipe.hset(self._key(run_id, "info"), mapping={"last_seq": last.seq, "turns": last.turn})
+        for run_id, last_op in progress.items():
+            fields = {"last_seq": last_op.seq, "turns": last_op.turn}
+            pipe.hset(self._key(run_id, "info"), mapping=fields)
         results = await pipe.execute(raise_on_error=False)
         for result in results:
             if isinstance(result, _UNREACHABLE):
@@ -357,7 +372,7 @@ class RedisBus:
             args=[
                 last_id,
                 f"{seq}-0",
-                event.SerializeToString(),
+                _pack([event.SerializeToString()]),
                 pb.ERROR_CODE_RUN_LOST,
                 time.time(),
                 seq,
@@ -392,15 +407,18 @@ class RedisBus:
                     raise _gap(run_id, last)
                 ended_seen = True  # its last event may have just been written: read again
                 continue
-            for entry_id, fields in reply[0][1]:
-                seq = int(entry_id.split(b"-")[0])
-                if seq != last + 1:
+            for _entry_id, fields in reply[0][1]:
+                seq = int(fields[b"f"])
+                if seq > last + 1:
                     raise _gap(run_id, last)
-                event = Event.FromString(fields[b"e"])
-                yield event
-                last = seq
-                if event.WhichOneof("event") in FINAL_KINDS:
-                    return
+                for data in _unpack(fields[b"e"]):
+                    if seq > last:  # an entry may begin before after_seq
+                        event = Event.FromString(data)
+                        yield event
+                        last = seq
+                        if event.WhichOneof("event") in FINAL_KINDS:
+                            return
+                    seq += 1
 
     async def send_control(self, run_id: str, message: bytes) -> bool:
         try:
@@ -439,6 +457,19 @@ async def _messages(pubsub: Any) -> AsyncIterator[bytes]:
             raise _unreachable(error) from None
         if message is not None and message.get("type") == "message":
             yield bytes(message["data"])
+
+
+def _pack(events: list[bytes]) -> bytes:
+    """Serialised events, each after its length (4 bytes, big-endian)."""
+    return b"".join(len(data).to_bytes(4, "big") + data for data in events)
+
+
+def _unpack(packed: bytes) -> Iterator[bytes]:
+    at = 0
+    while at < len(packed):
+        size = int.from_bytes(packed[at : at + 4], "big")
+        yield packed[at + 4 : at + 4 + size]
+        at += 4 + size
 
 
 def _unreachable(error: Exception) -> BusUnavailable:
