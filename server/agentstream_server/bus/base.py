@@ -139,6 +139,8 @@ class RunBus(Protocol):
     """See the module docstring. `replica_id` names this process among those sharing the bus."""
 
     replica_id: str
+    # True when other processes share this bus (so a run may be running elsewhere).
+    shared: bool
 
     async def start(self) -> None:
         """Connects; raises BusUnavailable when the store cannot be reached."""

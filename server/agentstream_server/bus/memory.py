@@ -76,6 +76,7 @@ class _Handle:
 class MemoryBus:
     def __init__(self, retention_s: float = 900.0, max_events_per_run: int = 100_000) -> None:
         self.replica_id = "local"
+        self.shared = False
         self._retention_s = retention_s
         self._max_events = max_events_per_run
         self._logs: dict[str, _Log] = {}

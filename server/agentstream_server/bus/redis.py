@@ -138,6 +138,7 @@ class _Handle:
 class RedisBus:
     def __init__(self, config: RedisBusConfig) -> None:
         self.replica_id = secrets.token_hex(8)
+        self.shared = True
         self._config = config
         # redis-py's types cannot say that this client returns bytes; read replies as Any.
         self._redis: Any = aioredis.Redis.from_url(config.url)

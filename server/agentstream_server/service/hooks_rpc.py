@@ -85,7 +85,7 @@ async def hooks_stream(
 
 async def _runs_elsewhere(runs: RunRegistry, bus: RunBus, key: RunKey) -> bool:
     """True when another replica sharing the bus runs this run (the client is relayed)."""
-    if await runs.find(key, 0) is not None:
+    if not bus.shared or runs.get(key) is not None:
         return False
     try:
         record = await bus.get(log_key(*key))

@@ -83,6 +83,8 @@ async def _relay_replies(
     with contextlib.suppress(BusError):
         async for request in requests:
             await bus.send_control(run_key, _control("hooks_reply", attach_id, request))
+        # The client closed its side: whatever waits for its reply would wait in vain.
+        await bus.send_control(run_key, _control("hooks_replies_ended", attach_id))
 
 
 # --- replica A: the run's side --------------------------------------------------------------
@@ -106,6 +108,9 @@ class RemoteHookClients:
             attached = self._attached.get(str(decoded["hooks_reply"]))
             if attached is not None:
                 apply_hooks_request(request, self._session, attached[0], attached[1])
+        elif "hooks_replies_ended" in decoded:
+            if str(decoded["hooks_replies_ended"]) in self._attached:
+                self._session.replies_ended()
         elif "hooks_detach" in decoded:
             attached = self._attached.pop(str(decoded["hooks_detach"]), None)
             if attached is not None:

@@ -56,6 +56,10 @@ class RunRegistry:
         for session in list(self._sessions.values()):
             session.stop(error)
 
+    def get(self, key: RunKey) -> HookSession | None:
+        """The run with this key if this process runs it now."""
+        return self._sessions.get(key)
+
     async def find(self, key: RunKey, timeout_s: float) -> HookSession | None:
         """The run with this key, waiting up to `timeout_s` for it to start."""
         session = self._sessions.get(key)
