@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from .helpers import collect, script, wait_until
-from .hooks_client import HookStream, cancel
+from .hooks_client import HookStream, cancel, output
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "tests" / "telemetry_client.py"
@@ -436,3 +436,22 @@ async def test_content_is_recorded_only_when_opted_in(start_server, otel):
     tool = _by_name(spans, "execute_tool calculator")["attributes"]
     assert json.loads(tool["gen_ai.tool.call.arguments"]) == {"expression": "6*7"}
     assert tool["gen_ai.tool.call.result"] == "42"
+
+
+async def test_with_telemetry_off_hooks_events_carry_no_trace_context(start_server):
+    server = await start_server(CONFIG)
+    hooks = HookStream(server.stub)
+    tool = pb.ToolDefinition(name="lookup_order", description="Where an order is")
+    request = _request(
+        "plain",
+        [{"tool_call": {"name": "lookup_order", "arguments": {}, "id": "o1"}}],
+        [{"text": "done"}],
+        run_id="untraced",
+        tools=[tool],
+    )
+    result_task = asyncio.create_task(collect(server.stub, request))
+    await hooks.attach("untraced")
+    event = await hooks.event("tool_call")
+    assert dict(event.trace_context) == {}
+    await hooks.reply(event.event_id, **output("in Lyon"))
+    assert (await result_task).code == grpc.StatusCode.OK

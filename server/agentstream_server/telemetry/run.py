@@ -108,11 +108,11 @@ class RunObservation:
 
     def finished(self, outcome: FinalResponse | RunFailed, turns: int) -> None:
         if isinstance(outcome, FinalResponse):
-            self._end("completed", None, "", turns)
+            self._end("completed", None, turns)
             return
         code = outcome.error.code
         kind = "cancelled" if code is ErrorCode.CANCELLED else "failed"
-        self._end(kind, code.value, outcome.error.message, turns)
+        self._end(kind, code.value, turns)
 
     def abandoned(self, turns: int) -> None:
         """The caller went away or its deadline passed: the handler was cancelled."""
@@ -127,9 +127,9 @@ class RunObservation:
                 self._server_span.set_status(
                     trace.Status(trace.StatusCode.ERROR, "DEADLINE_EXCEEDED")
                 )
-        self._end("abandoned", error, "the StreamPrompt caller went away", turns)
+        self._end("abandoned", error, turns)
 
-    def _end(self, outcome: str, error: str | None, message: str, turns: int) -> None:
+    def _end(self, outcome: str, error: str | None, turns: int) -> None:
         if self._ended:
             return
         self._ended = True
