@@ -70,11 +70,13 @@ async def test_cancel_reaches_the_server_and_returns_the_history(start_server):
     script = [[{"text": "a b c"}, {"delay_ms": 1}] * 2000]
     async with AgentClient(server.address) as client:
         run = client.run("go", agent="echo", hooks=True, extra_params={"script": script})
-        async for event in run:
-            if event.WhichOneof("event") == "text_delta":
-                await run.cancel("user pressed stop")
         with pytest.raises(RunFailed) as raised:
+            async for event in run:
+                if event.WhichOneof("event") == "text_delta":
+                    await run.cancel("user pressed stop")
+        with pytest.raises(RunFailed) as again:
             await run.result()
+    assert again.value is raised.value
     assert raised.value.code == grpc.StatusCode.CANCELLED
     assert raised.value.error.code == pb.ERROR_CODE_CANCELLED
     assert "user pressed stop" in raised.value.details

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from agentstream import AgentClient, Cancel, ClientTool, RunFailed, Skip
+from agentstream import AgentClient, Cancel, ClientTool, Run, RunFailed, Skip
 from agentstream.v1 import agent_pb2 as pb
 from google.protobuf import json_format
 
@@ -32,6 +32,7 @@ class Outcome:
     status: str = "OK"
     answer_order: list[str] = field(default_factory=list)
     hook_events: list[str] = field(default_factory=list)
+    result: Any = None
 
 
 class StepFailed(Exception):
@@ -169,33 +170,49 @@ async def run_step(client: AgentClient, step: dict[str, Any], previous: Any) -> 
         timeout=30,
         detach=request.detach,
     )
-    cancel_after = step.get("cancel_after")
-    disconnected = False
-    try:
-        async for event in run:
-            if disconnected:
-                continue
-            record(out, event)
-            kind = str(event.WhichOneof("event"))
-            if step.get("disconnect_after") == kind:
-                disconnected = True
-                run.disconnect()
-            if cancel_after and cancel_after["event"] == kind:
-                cancel_after = None
-                await run.cancel(step["cancel_after"]["reason"])  # CancelRun
-        await run.result()
-    except RunFailed as e:
-        out.status = e.code.name
-    except asyncio.CancelledError:
-        # After a disconnect the helper lets grpc.aio's CancelledError out of the iteration
-        # (where the Go and TypeScript helpers end with a CANCELLED error); only ours is expected.
-        if not disconnected:
-            raise
-        out.status = "CANCELLED"
+    await play(run, step, out)
     if step.get("resume"):
         out.status = await resume(client, run.run_id, out)
     await check(client, step.get("expect", {}), out)
     return out.events[-1] if out.events else None
+
+
+async def play(run: Run, step: dict[str, Any], out: Outcome) -> None:
+    """Reads the run as the step says (disconnect, cancel, leave early), then asks the
+    result twice."""
+    if "cancel_before_start" in step:
+        await run.cancel(step["cancel_before_start"])
+    cancel_after = step.get("cancel_after")
+    try:
+        async for event in run:
+            record(out, event)
+            kind = str(event.WhichOneof("event"))
+            if step.get("disconnect_after") == kind:
+                await run.aclose()
+                break
+            if cancel_after and cancel_after["event"] == kind:
+                cancel_after = None
+                await run.cancel(step["cancel_after"]["reason"])
+            if step.get("break_after") == kind:
+                break
+    except RunFailed as e:
+        out.status = e.code.name
+    first = await _result(run, out)
+    again = await _result(run, Outcome())
+    if first != again:
+        raise StepFailed(f"result() answered {first}, then {again}")
+
+
+async def _result(run: Run, out: Outcome) -> str:
+    try:
+        final = await run.result()
+        out.status = "OK"
+        out.result = {"finalResponse": json_format.MessageToDict(final)}
+    except RunFailed as e:
+        out.status = e.code.name
+        error = json_format.MessageToDict(e.error) if e.error is not None else {}
+        out.result = {"error": error}
+    return out.status
 
 
 def record(out: Outcome, event: pb.StreamPromptResponse) -> None:
@@ -228,6 +245,8 @@ async def check(client: AgentClient, ex: dict[str, Any], out: Outcome) -> None:
     for want in ex.get("contains", []):
         if not any(match(want, ev) is None for ev in remaining):
             raise StepFailed(f"no event matching {json.dumps(want)} (in order)")
+    if "result" in ex and (err := match(ex["result"], out.result, "result")):
+        raise StepFailed(err)
     if "last" in ex:
         if not out.events:
             raise StepFailed("no events")

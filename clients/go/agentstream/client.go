@@ -135,7 +135,8 @@ func Skip(reason string) *pb.HookReply {
 
 // RunError is how a run failed: the gRPC status, and the run's RunError event
 // when the server sent one (nil when the call failed before or without it,
-// e.g. when the caller cancelled).
+// e.g. when the caller cancelled). status.Code(err) reads its code, and
+// errors.Is(err, context.Canceled) holds when the caller's context ended it.
 type RunError struct {
 	Code    codes.Code
 	Message string
@@ -143,6 +144,8 @@ type RunError struct {
 	// Hooks is how the helper's hooks stream failed, when it did (e.g. the
 	// server refused the attach), which often explains the run's failure.
 	Hooks error
+	// cause is the caller's context error when that context ended the call.
+	cause error
 }
 
 // GRPCStatus lets status.Code(err) and status.FromError read the run's status.
@@ -155,10 +158,19 @@ func (e *RunError) Error() string {
 	return fmt.Sprintf("agentstream: %s: %s", e.Code, e.Message)
 }
 
-// Run is one StreamPrompt call. Range over Events once; Final tells how it ended.
+// Unwrap returns the caller's context error when the context ended the call.
+func (e *RunError) Unwrap() error { return e.cause }
+
+// ErrorCode is the code of the run's error event; ERROR_CODE_UNSPECIFIED without one.
+func (e *RunError) ErrorCode() pb.ErrorCode { return e.Event.GetCode() }
+
+// History is the conversation so far (empty without an error event).
+func (e *RunError) History() []*pb.Message { return e.Event.GetHistory() }
+
+// Run is one StreamPrompt call (see clients/README.md for the contract every
+// helper follows). Range over Events; Final reads the rest and tells how it ended.
 type Run struct {
-	// ID is the run's id (chosen by the helper when the request had none and
-	// hooks or client tools are used; otherwise read from the first event).
+	// ID is the run's id: the request's, or one the helper chose for it.
 	ID string
 
 	ctx    context.Context
@@ -167,14 +179,21 @@ type Run struct {
 	req    *pb.StreamPromptRequest
 	cfg    runConfig
 
-	final    *pb.FinalResponse
-	err      error
-	done     bool
+	stream     pb.AgentService_StreamPromptClient
+	runErr     *pb.RunError
+	final      *pb.FinalResponse
+	err        error
+	done       bool
+	errYielded bool
+
 	hooksMu  sync.Mutex
 	hooksErr error
 	// Closed when the hooks stream ended (nil without one).
 	hooksDone chan struct{}
 	sendHooks func(*pb.HookReply) error
+	// started is set when the call is made; before, Cancel only records its reason.
+	started              bool
+	cancelledBeforeStart *string
 	// ended is set once the run is over (its last event or run_ended seen): Cancel is
 	// then a no-op, so it cannot cut off the last events still on their way.
 	ended bool
@@ -182,43 +201,60 @@ type Run struct {
 
 // hooksDrainTimeout bounds how long a finished run waits for its hooks stream's
 // last events (they are delivered to the HookFunc before Events returns).
-const hooksDrainTimeout = 2 * time.Second
+const hooksDrainTimeout = 500 * time.Millisecond
 
 // Run starts nothing yet: the call is made when Events is ranged over (or Final
-// is called). Cancel the context, or call Cancel, to disconnect.
+// is called). Cancelling ctx disconnects; Cancel cancels the run on the server.
 func (c *Client) Run(ctx context.Context, req *pb.StreamPromptRequest, opts ...Option) *Run {
 	cfg := runConfig{funcs: map[string]ToolFunc{}}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
+	req = cloneRequest(req)
+	if req.RunId == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		req.RunId = "go-" + hex.EncodeToString(b[:])
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	return &Run{ID: req.GetRunId(), ctx: ctx, cancel: cancel, client: c, req: req, cfg: cfg}
 }
 
-// Cancel cancels the run on the server with CancelRun, whichever replica answers:
-// it ends with ERROR_CODE_CANCELLED, its history, and status CANCELLED. When the
-// server does not know the run yet (or has no CancelRun), it cancels through the
-// hooks stream if one is open, and otherwise disconnects (see Disconnect).
+// Cancel cancels the run on the server (through CancelRun, or the hooks stream
+// while the run is not registered yet): it ends with ERROR_CODE_CANCELLED, its
+// history, and status CANCELLED. Before the run started no call is made and it
+// ends cancelled at once; after it ended nothing happens.
 func (r *Run) Cancel(reason string) {
 	r.hooksMu.Lock()
+	if !r.started {
+		r.cancelledBeforeStart = &reason
+		r.hooksMu.Unlock()
+		return
+	}
 	send, ended := r.sendHooks, r.ended
 	r.hooksMu.Unlock()
 	if ended {
 		return
 	}
-	if r.ID != "" {
-		// The run's context may be what is being given up; keep its values, not its end.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), cancelRunTimeout)
-		_, err := r.client.Service.CancelRun(ctx, &pb.CancelRunRequest{RunId: r.ID, Reason: reason})
-		cancel()
-		if err == nil {
-			return
-		}
-	}
-	if send != nil && send(Cancel(reason)) == nil {
+	// The run's context may be what is being given up; keep its values, not its end.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), cancelRunTimeout)
+	_, err := r.client.Service.CancelRun(ctx, &pb.CancelRunRequest{RunId: r.ID, Reason: reason})
+	cancel()
+	if status.Code(err) != codes.NotFound {
 		return
 	}
-	r.cancel()
+	if send == nil {
+		// A hooks stream attached only to carry the cancel: attaching waits for the run.
+		if r.startHooks([]pb.HookEventKind{pb.HookEventKind_HOOK_EVENT_KIND_COMPLETION_CALL}, nil) != nil {
+			return
+		}
+		r.hooksMu.Lock()
+		send = r.sendHooks
+		r.hooksMu.Unlock()
+	}
+	if send != nil {
+		_ = send(Cancel(reason))
+	}
 }
 
 // Disconnect drops the call, as cancelling the context does: a run started with
@@ -266,84 +302,124 @@ func (r *Run) markEnded() {
 	r.hooksMu.Unlock()
 }
 
-// Final drains the remaining events and returns the final response, or a
-// *RunError (or a transport error) when the run failed.
+// Final reads the remaining events (serving client tools meanwhile) and returns
+// the final response, or a *RunError when the run failed. Asked again, it
+// answers the same.
 func (r *Run) Final() (*pb.FinalResponse, error) {
-	if !r.done {
-		for range r.Events() { //nolint:revive // draining
-		}
+	for !r.done {
+		r.next()
 	}
+	r.errYielded = true
 	return r.final, r.err
 }
 
 // Events streams the run's events. A failed run yields its RunError event and
-// then a nil event with a *RunError.
+// then a nil event with a *RunError. Leaving the loop early does not stop the
+// run: ranging again, or Final, goes on where it stopped.
 func (r *Run) Events() iter.Seq2[*pb.StreamPromptResponse, error] {
 	return func(yield func(*pb.StreamPromptResponse, error) bool) {
-		if r.done {
-			return
-		}
-		defer func() {
-			r.done = true
-			if r.hooksDone != nil {
-				select {
-				case <-r.hooksDone:
-				case <-time.After(hooksDrainTimeout):
-				}
-			}
-			r.cancel()
-		}()
-		req := r.req
-		if len(r.cfg.funcs) > 0 || r.cfg.useHooks {
-			req = r.prepareHooks()
-			if err := r.startHooks(); err != nil {
-				r.err = err
-				yield(nil, err)
-				return
-			}
-		}
-		stream, err := r.client.Service.StreamPrompt(r.outgoing(r.ctx), req)
-		if err != nil {
-			r.err = statusError(err, nil)
-			yield(nil, r.err)
-			return
-		}
-		var runErr *pb.RunError
 		for {
-			event, err := stream.Recv()
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				r.err = statusError(err, runErr)
-				var re *RunError
-				if errors.As(r.err, &re) {
-					r.hooksMu.Lock()
-					re.Hooks = r.hooksErr
-					r.hooksMu.Unlock()
-				}
-				yield(nil, r.err)
-				return
-			}
-			if r.ID == "" {
-				r.ID = event.GetRunId()
-			}
-			switch e := event.GetEvent().(type) {
-			case *pb.StreamPromptResponse_FinalResponse:
-				r.final = e.FinalResponse
-				r.markEnded()
-			case *pb.StreamPromptResponse_Error:
-				runErr = e.Error
-				r.markEnded()
-			}
-			if !yield(event, nil) {
-				r.err = context.Canceled
+			event, err, ok := r.next()
+			if !ok || !yield(event, err) {
 				return
 			}
 		}
 	}
 }
 
+// next reads one event; at the end it gives the run's error once, then ok=false.
+func (r *Run) next() (event *pb.StreamPromptResponse, err error, ok bool) {
+	if r.done {
+		if r.err != nil && !r.errYielded {
+			r.errYielded = true
+			return nil, r.err, true
+		}
+		return nil, nil, false
+	}
+	if r.stream == nil {
+		if err := r.start(); err != nil {
+			r.finish(err)
+			return r.next()
+		}
+	}
+	event, err = r.stream.Recv()
+	if err == io.EOF {
+		if r.final == nil {
+			err = &RunError{Code: codes.Unknown, Message: "the stream ended without a final response", Event: r.runErr}
+		} else {
+			err = nil
+		}
+		r.finish(err)
+		return r.next()
+	}
+	if err != nil {
+		r.finish(r.statusError(err))
+		return r.next()
+	}
+	switch e := event.GetEvent().(type) {
+	case *pb.StreamPromptResponse_FinalResponse:
+		r.final = e.FinalResponse
+		r.markEnded()
+	case *pb.StreamPromptResponse_Error:
+		r.runErr = e.Error
+		r.markEnded()
+	}
+	return event, nil, true
+}
+
+func (r *Run) start() error {
+	r.hooksMu.Lock()
+	r.started = true
+	reason := r.cancelledBeforeStart
+	r.hooksMu.Unlock()
+	if reason != nil {
+		message := *reason
+		if message == "" {
+			message = "cancelled before the run started"
+		}
+		event := &pb.RunError{Code: pb.ErrorCode_ERROR_CODE_CANCELLED, Message: message}
+		return &RunError{Code: codes.Canceled, Message: message, Event: event}
+	}
+	req := r.req
+	if len(r.cfg.funcs) > 0 || r.cfg.useHooks {
+		req = r.prepareHooks()
+		if err := r.startHooks(r.cfg.events, r.cfg.blocking); err != nil {
+			return err
+		}
+	}
+	stream, err := r.client.Service.StreamPrompt(r.outgoing(r.ctx), req)
+	if err != nil {
+		return r.statusError(err)
+	}
+	r.stream = stream
+	return nil
+}
+
+// finish records how the run ended, lets the hooks stream drain briefly, and
+// releases the call.
+func (r *Run) finish(err error) {
+	r.done = true
+	r.err = err
+	r.markEnded()
+	r.hooksMu.Lock()
+	hooksDone := r.hooksDone
+	r.hooksMu.Unlock()
+	if hooksDone != nil {
+		select {
+		case <-hooksDone:
+		case <-time.After(hooksDrainTimeout):
+		}
+	}
+	r.cancel()
+	var re *RunError
+	if errors.As(err, &re) {
+		r.hooksMu.Lock()
+		re.Hooks = r.hooksErr
+		r.hooksMu.Unlock()
+	}
+}
+
+// statusError turns a call's error into a *RunError carrying the run's error event.
 func statusError(err error, event *pb.RunError) error {
 	st, ok := status.FromError(err)
 	if !ok {
@@ -352,14 +428,20 @@ func statusError(err error, event *pb.RunError) error {
 	return &RunError{Code: st.Code(), Message: st.Message(), Event: event}
 }
 
+func (r *Run) statusError(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	re := &RunError{Code: st.Code(), Message: st.Message(), Event: r.runErr}
+	if ctxErr := r.ctx.Err(); ctxErr != nil && r.runErr == nil {
+		re.cause = ctxErr
+	}
+	return re
+}
+
 func (r *Run) prepareHooks() *pb.StreamPromptRequest {
 	req := cloneRequest(r.req)
-	if req.RunId == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		req.RunId = "go-" + hex.EncodeToString(b[:])
-	}
-	r.ID = req.RunId
 	req.Tools = append(req.Tools, r.cfg.tools...)
 	if req.Hooks == nil {
 		req.Hooks = &pb.HooksOptions{}
@@ -368,19 +450,19 @@ func (r *Run) prepareHooks() *pb.StreamPromptRequest {
 	return req
 }
 
-// startHooks attaches to the run (before StreamPrompt starts it) and serves
-// its hook events in the background until the run ends.
-func (r *Run) startHooks() error {
+// startHooks attaches to the run (before or after StreamPrompt starts it) and
+// serves its hook events in the background until the run ends.
+func (r *Run) startHooks(events, blocking []pb.HookEventKind) error {
 	stream, err := r.client.Service.Hooks(r.outgoing(r.ctx))
 	if err != nil {
-		return statusError(err, nil)
+		return r.statusError(err)
 	}
-	attach := &pb.HookAttach{RunId: r.ID, Events: r.cfg.events, Blocking: r.cfg.blocking}
+	attach := &pb.HookAttach{RunId: r.ID, Events: events, Blocking: blocking}
 	if err := stream.Send(&pb.HooksRequest{Request: &pb.HooksRequest_Attach{Attach: attach}}); err != nil {
 		if err == io.EOF { // the server ended the stream (e.g. UNAUTHENTICATED): Recv has why
 			_, err = stream.Recv()
 		}
-		return statusError(err, nil)
+		return r.statusError(err)
 	}
 	var sendMu sync.Mutex
 	sendErr := func(reply *pb.HookReply) error {
@@ -389,12 +471,13 @@ func (r *Run) startHooks() error {
 		return stream.Send(&pb.HooksRequest{Request: &pb.HooksRequest_Reply{Reply: reply}})
 	}
 	send := func(reply *pb.HookReply) { _ = sendErr(reply) }
+	done := make(chan struct{})
 	r.hooksMu.Lock()
 	r.sendHooks = sendErr
+	r.hooksDone = done
 	r.hooksMu.Unlock()
-	r.hooksDone = make(chan struct{})
 	go func() {
-		defer close(r.hooksDone)
+		defer close(done)
 		for {
 			msg, err := stream.Recv()
 			if err != nil {

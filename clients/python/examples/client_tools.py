@@ -37,6 +37,7 @@ async def main(target: str, agent: str, tls: Tls | None, token: str | None) -> N
         run = client.run(
             "Where is order A-7 and what does it cost?",
             agent=agent,
+            max_turns=2,  # one turn calls the tools, the next answers (echo allows 1 by default)
             tools=[lookup_order, order_total],
         )
         async for event in run:

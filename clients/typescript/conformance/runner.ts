@@ -6,10 +6,19 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { AgentClient, RunError, type ClientTool, type HookAction, type RunOptions } from "../src/client.js";
+import {
+  AgentClient,
+  RunError,
+  STATUS_NAMES,
+  type ClientTool,
+  type HookAction,
+  type Run,
+  type RunOptions,
+} from "../src/client.js";
 import {
   FinalResponseSchema,
   HookEventKind,
+  RunErrorSchema,
   StreamPromptRequestSchema,
   StreamPromptResponseSchema,
   type HookEvent,
@@ -24,6 +33,7 @@ interface Outcome {
   status: string;
   answerOrder: string[];
   hookEvents: string[];
+  result?: Json;
 }
 
 const { values } = parseArgs({
@@ -96,25 +106,29 @@ async function runStep(client: AgentClient, step: Json, previous: Json): Promise
   const disconnect = new AbortController();
   options.signal = disconnect.signal;
   const run = client.run(request, options);
-  let recording = true;
+  if (step.cancel_before_start !== undefined) await run.cancel(step.cancel_before_start);
   let cancelled = false;
   try {
     for await (const event of run) {
-      if (!recording) continue;
       recordEvent(out, event);
-      if (step.disconnect_after && out.kinds[out.kinds.length - 1] === step.disconnect_after) {
-        recording = false;
+      const kind = out.kinds[out.kinds.length - 1];
+      if (step.disconnect_after === kind) {
         disconnect.abort();
+        break;
       }
-      if (step.cancel_after && out.kinds[out.kinds.length - 1] === step.cancel_after.event && !cancelled) {
+      if (step.cancel_after && kind === step.cancel_after.event && !cancelled) {
         cancelled = true;
         await run.cancel(step.cancel_after.reason ?? "");
       }
+      if (step.break_after === kind) break;
     }
   } catch (err) {
     if (!(err instanceof RunError)) throw err;
     out.status = err.status;
   }
+  const first = await result(run, out);
+  const again = await result(run, { ...out });
+  if (first !== again) throw new Error(`result() answered ${first}, then ${again}`);
   if (step.resume) out.status = await resume(client, run.runId, out);
   await check(client, step.expect ?? {}, out);
   return out.events[out.events.length - 1];
@@ -130,6 +144,19 @@ async function resume(client: AgentClient, runId: string, out: Outcome): Promise
     return err.status;
   }
   return "OK";
+}
+
+/** Asks the run's result, records it, and returns its status name. */
+async function result(run: Run, out: Outcome): Promise<string> {
+  try {
+    out.result = { finalResponse: toJson(FinalResponseSchema, await run.final()) };
+    out.status = "OK";
+  } catch (err) {
+    if (!(err instanceof RunError)) throw err;
+    out.status = STATUS_NAMES[err.code] ?? "UNKNOWN";
+    out.result = { error: err.event ? toJson(RunErrorSchema, err.event) : {} };
+  }
+  return out.status;
 }
 
 function recordEvent(out: Outcome, event: StreamPromptResponse): void {
@@ -156,6 +183,10 @@ async function check(client: AgentClient, ex: Json, out: Outcome): Promise<void>
       }
     }
     if (!found) throw new Error(`no event matching ${JSON.stringify(want)} (in order)`);
+  }
+  if (ex.result !== undefined) {
+    const err = match(ex.result, out.result, "result");
+    if (err !== null) throw new Error(err);
   }
   if (ex.last !== undefined) {
     if (out.events.length === 0) throw new Error("no events");

@@ -19,9 +19,12 @@ import {
   HookSkipSchema,
   HooksOptionsSchema,
   HooksRequestSchema,
+  RunErrorSchema,
   StreamPromptRequestSchema,
   ToolDefinitionSchema,
+  ErrorCode,
   type AgentInfo,
+  type Message,
   type FinalResponse,
   type HookEvent,
   type HookReply,
@@ -77,19 +80,42 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-/** How a run failed: the gRPC status code and the run's RunError event, when the server sent one. */
 /** How long cancel() waits for CancelRun. */
 const CANCEL_RUN_TIMEOUT_MS = 10_000;
 
-export class RunError extends Error {
+/**
+ * How a run failed. It is a ConnectError, so `code` is the gRPC status code (`Code` is
+ * re-exported), and it carries the run's RunError event when the server sent one.
+ */
+export class RunError extends ConnectError {
   constructor(
-    readonly code: Code,
+    code: Code,
     readonly status: string,
     message: string,
     readonly event?: RunErrorEvent,
   ) {
-    super(message);
-    this.name = "RunError";
+    // name stays "ConnectError": ConnectError's instanceof check looks at it.
+    super(message, code);
+  }
+
+  // ConnectError's static instanceof check is inherited; RunError's is the prototype chain.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && Object.prototype.isPrototypeOf.call(RunError.prototype, value);
+  }
+
+  /** The RunError code the server sent; ERROR_CODE_UNSPECIFIED without one. */
+  get errorCode(): ErrorCode {
+    return this.event?.code ?? ErrorCode.UNSPECIFIED;
+  }
+
+  /** True when the same request may succeed later. */
+  get retryable(): boolean {
+    return this.event?.retryable ?? false;
+  }
+
+  /** The conversation so far; send it back with an empty prompt to continue. */
+  get history(): Message[] {
+    return this.event?.history ?? [];
   }
 }
 
@@ -100,7 +126,8 @@ export const STATUS_NAMES = [
   "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
 ];
 
-const HOOKS_DRAIN_MS = 2000;
+/** How long a finished run waits for its hooks stream's last events (clients/README.md). */
+export const HOOKS_DRAIN_MS = 500;
 
 /** The largest message sent or accepted: a run's last event carries its whole history,
  * which the server allows up to its max_response_bytes (16 MiB by default). */
@@ -185,14 +212,18 @@ function bearerToken(token: string): Interceptor {
 }
 
 export class Run implements AsyncIterable<StreamPromptResponse> {
-  /** The run's id: chosen by the helper when hooks or client tools are used, else from the first event. */
-  runId: string;
+  /** The run's id: the request's, or one the helper chose for it. */
+  readonly runId: string;
   /** The final response once the run succeeded. */
   result?: FinalResponse;
   /** How the helper's hooks stream failed, when it did (e.g. the server refused the attach). */
   hooksError?: ConnectError;
   private readonly abort = new AbortController();
+  private readonly onCallerAbort = () => this.abort.abort();
   private started = false;
+  private cancelledBeforeStart?: string;
+  private failure?: RunError;
+  private events?: AsyncGenerator<StreamPromptResponse>;
   private sendHooks?: (reply: MessageInitShape<typeof HookReplySchema>) => void;
   /** Set once the run is over: cancel() then does nothing, so it cannot cut off its last events. */
   private ended = false;
@@ -203,31 +234,43 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
     private readonly request: StreamPromptRequest,
     private readonly options: RunOptions,
   ) {
+    if (!request.runId) request.runId = `ts-${crypto.randomUUID()}`;
     this.runId = request.runId;
-    options.signal?.addEventListener("abort", () => this.abort.abort(), { once: true });
+    options.signal?.addEventListener("abort", this.onCallerAbort, { once: true });
   }
 
   /**
-   * Cancels the run on the server with CancelRun, whichever replica answers: it ends with
-   * ERROR_CODE_CANCELLED, its history, and status CANCELLED. When the server does not know the
-   * run yet (or has no CancelRun), cancels through the hooks stream if one is open, and
-   * otherwise disconnects (see disconnect()).
+   * Cancels the run on the server (CancelRun, or the hooks stream while the run is not
+   * registered yet): it ends with ERROR_CODE_CANCELLED, its history, and status CANCELLED.
+   * Before the run started no call is made and it ends cancelled at once; after it ended
+   * nothing happens. Aborting `signal` instead disconnects.
    */
   async cancel(reason = ""): Promise<void> {
-    if (this.ended) return;
-    if (this.runId) {
-      try {
-        await this.service.cancelRun({ runId: this.runId, reason }, { timeoutMs: CANCEL_RUN_TIMEOUT_MS });
-        return;
-      } catch {
-        // Not known there yet, or an older server: fall back below.
-      }
-    }
-    if (this.sendHooks) {
-      this.sendHooks({ eventId: "", action: { case: "cancel", value: create(HookCancelSchema, { reason }) } });
+    if (!this.started) {
+      this.cancelledBeforeStart = reason;
       return;
     }
-    this.abort.abort();
+    if (this.ended) return;
+    try {
+      await this.service.cancelRun({ runId: this.runId, reason }, { timeoutMs: CANCEL_RUN_TIMEOUT_MS });
+      return;
+    } catch (err) {
+      if (ConnectError.from(err).code !== Code.NotFound) throw err;
+    }
+    const cancel = { eventId: "", action: { case: "cancel" as const, value: create(HookCancelSchema, { reason }) } };
+    if (this.sendHooks) {
+      this.sendHooks(cancel);
+      return;
+    }
+    // A hooks stream attached only to carry the cancel: attaching waits for the run.
+    const outbox = new Queue<HooksRequest>();
+    outbox.push(create(HooksRequestSchema, { request: { case: "attach", value: { runId: this.runId, events: [HookEventKind.COMPLETION_CALL] } } }));
+    outbox.push(create(HooksRequestSchema, { request: { case: "reply", value: create(HookReplySchema, cancel) } }));
+    void (async () => {
+      for await (const message of this.service.hooks(outbox, { signal: this.abort.signal })) {
+        if (message.response.case === "runEnded") break;
+      }
+    })().catch(() => undefined).finally(() => outbox.close());
   }
 
   /**
@@ -238,11 +281,20 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
     this.abort.abort();
   }
 
-  /** Drains the events and resolves with the final response; rejects with RunError when the run failed. */
+  /**
+   * Reads the remaining events (serving client tools meanwhile) and resolves with the final
+   * response; rejects with RunError when the run failed. Asked again, it answers the same.
+   */
   final(): Promise<FinalResponse> {
     if (!this.finished) {
       this.finished = (async () => {
-        if (!this.started) for await (const _ of this) { /* drain */ }
+        const events = (this.events ??= this.stream());
+        try {
+          while (!(await events.next()).done) { /* drain */ }
+        } catch (err) {
+          if (!(err instanceof RunError)) throw err;
+        }
+        if (this.failure) throw this.failure;
         if (!this.result) throw new RunError(Code.Unknown, "UNKNOWN", "stream ended without a final response");
         return this.result;
       })();
@@ -250,9 +302,27 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
     return this.finished;
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<StreamPromptResponse> {
-    if (this.started) throw new Error("a Run can be iterated once");
+  /**
+   * The run's events. Leaving the loop early does not stop the run: iterating again, or
+   * final(), goes on where it stopped. A failed run's iteration throws RunError after its
+   * `error` event.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<StreamPromptResponse> {
+    const events = (this.events ??= this.stream());
+    return {
+      next: () => events.next(),
+      return: async () => ({ done: true, value: undefined }),
+    };
+  }
+
+  private async *stream(): AsyncGenerator<StreamPromptResponse> {
     this.started = true;
+    if (this.cancelledBeforeStart !== undefined) {
+      const message = this.cancelledBeforeStart || "cancelled before the run started";
+      const event = create(RunErrorSchema, { code: ErrorCode.CANCELLED, message });
+      this.finish();
+      throw (this.failure = new RunError(Code.Canceled, "CANCELLED", message, event));
+    }
     let request = this.request;
     const tools = this.options.tools ?? {};
     let hooks: Promise<void> | undefined;
@@ -271,7 +341,6 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
         headers: await traceHeaders(),
       });
       for await (const event of stream) {
-        if (!this.runId) this.runId = event.runId;
         if (event.event.case === "finalResponse") this.result = event.event.value;
         if (event.event.case === "error") runError = event.event.value;
         if (event.event.case === "finalResponse" || event.event.case === "error") this.ended = true;
@@ -279,21 +348,26 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
       }
     } catch (err) {
       const e = ConnectError.from(err);
-      throw new RunError(e.code, STATUS_NAMES[e.code] ?? "UNKNOWN", runError?.message ?? e.rawMessage, runError);
+      this.failure = new RunError(e.code, STATUS_NAMES[e.code] ?? "UNKNOWN", runError?.message ?? e.rawMessage, runError);
+      throw this.failure;
     } finally {
       // The hooks stream's last events reach onEvent before iteration ends (bounded wait).
       if (hooks && !this.abort.signal.aborted) {
         await Promise.race([hooks, new Promise((resolve) => setTimeout(resolve, HOOKS_DRAIN_MS).unref())]);
       }
-      this.abort.abort();
+      this.finish();
       await hooks;
     }
   }
 
+  private finish(): void {
+    this.ended = true;
+    this.options.signal?.removeEventListener("abort", this.onCallerAbort);
+    this.abort.abort();
+  }
+
   private prepareHooks(tools: Record<string, ClientTool>): StreamPromptRequest {
     const request = create(StreamPromptRequestSchema, this.request);
-    if (!request.runId) request.runId = `ts-${crypto.randomUUID()}`;
-    this.runId = request.runId;
     for (const [name, tool] of Object.entries(tools)) {
       request.tools.push(
         create(ToolDefinitionSchema, {
@@ -411,4 +485,4 @@ class Queue<T> implements AsyncIterable<T> {
   }
 }
 
-export { HookEventKind };
+export { Code, ConnectError, ErrorCode, HookEventKind };

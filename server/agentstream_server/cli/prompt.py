@@ -195,6 +195,8 @@ async def run_prompt(job: PromptJob) -> Exit:
                     if event.WhichOneof("event") == "run_started":
                         agent = event.run_started.agent
                     view.show(event)
+            except RunFailed:
+                pass  # a failed run's iteration ends with its error; result() answers it again
             except asyncio.CancelledError:  # a second Ctrl-C: stop waiting for the server
                 terminal.line("interrupted; the run may still be ending on the server", ERROR)
                 return Exit.INTERRUPTED

@@ -22,6 +22,7 @@ import (
 	"github.com/agentstream/agentstream/clients/go/agentstream"
 	pb "github.com/agentstream/agentstream/clients/go/gen/agentstream/v1"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -43,6 +44,8 @@ type step struct {
 	DisconnectAfter      string          `json:"disconnect_after"`
 	CancelAfter          *cancelAfter    `json:"cancel_after"`
 	Resume               bool            `json:"resume"`
+	CancelBeforeStart    *string         `json:"cancel_before_start"`
+	BreakAfter           string          `json:"break_after"`
 	Expect               expect          `json:"expect"`
 }
 
@@ -93,6 +96,7 @@ type expect struct {
 	AnswerOrder   []string `json:"answer_order"`
 	HookEvents    []string `json:"hook_events"`
 	ServerHealthy bool     `json:"server_healthy"`
+	Result        any      `json:"result"`
 }
 
 // statusNames are the canonical gRPC code names the scenarios use.
@@ -168,6 +172,7 @@ type outcome struct {
 	status      string
 	answerOrder []string
 	hookEvents  []string
+	result      any
 }
 
 func runStep(client *agentstream.Client, st step, previous any) (any, error) {
@@ -260,16 +265,14 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 	runCtx, disconnect := context.WithCancel(ctx)
 	defer disconnect()
 	run := client.Run(runCtx, req, opts...)
+	if st.CancelBeforeStart != nil {
+		run.Cancel(*st.CancelBeforeStart)
+	}
 	cancelled := false
-	recording := true
-	var runErr error
+	disconnected := false
 	for event, err := range run.Events() {
 		if err != nil {
-			runErr = err
 			break
-		}
-		if !recording {
-			continue
 		}
 		kind := oneofName(event, "event")
 		value, err := toJSON(event)
@@ -279,19 +282,34 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 		out.kinds = append(out.kinds, kind)
 		out.events = append(out.events, value)
 		if st.DisconnectAfter != "" && kind == st.DisconnectAfter {
-			recording = false
+			disconnected = true
 			disconnect()
+			break
 		}
 		if st.CancelAfter != nil && kind == st.CancelAfter.Event && !cancelled {
 			cancelled = true
 			run.Cancel(st.CancelAfter.Reason)
 		}
+		if kind == st.BreakAfter {
+			break
+		}
 	}
-	status, err := statusOf(runErr)
+	first, err := result(run, out)
 	if err != nil {
 		return nil, err
 	}
-	out.status = status
+	again, err := result(run, &outcome{})
+	if err != nil {
+		return nil, err
+	}
+	if first != again {
+		return nil, fmt.Errorf("Final() answered %s, then %s", first, again)
+	}
+	if disconnected {
+		if _, err := run.Final(); !errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("after a disconnect, errors.Is(err, context.Canceled) is false for %v", err)
+		}
+	}
 	if st.Resume {
 		if out.status, err = resume(ctx, client, run.ID, out); err != nil {
 			return nil, err
@@ -344,6 +362,32 @@ func resume(ctx context.Context, client *agentstream.Client, runID string, out *
 	return statusOf(watchErr)
 }
 
+// result asks the run's outcome, records it, and returns its status name, read
+// the way any gRPC error is read (status.Code).
+func result(run *agentstream.Run, out *outcome) (string, error) {
+	final, err := run.Final()
+	out.status = statusNames[status.Code(err)]
+	if err == nil {
+		value, err := toJSON(final)
+		out.result = map[string]any{"finalResponse": value}
+		return out.status, err
+	}
+	var re *agentstream.RunError
+	if !errors.As(err, &re) {
+		return "", fmt.Errorf("run failed without a *RunError: %v", err)
+	}
+	event := any(map[string]any{})
+	if re.Event != nil {
+		value, err := toJSON(re.Event)
+		if err != nil {
+			return "", err
+		}
+		event = value
+	}
+	out.result = map[string]any{"error": event}
+	return out.status, nil
+}
+
 func check(client *agentstream.Client, ex expect, out *outcome) error {
 	if ex.Status != "" && ex.Status != out.status {
 		return fmt.Errorf("status %s, want %s (events %v)", out.status, ex.Status, out.kinds)
@@ -376,6 +420,11 @@ func check(client *agentstream.Client, ex expect, out *outcome) error {
 		if !found {
 			w, _ := json.Marshal(want)
 			return fmt.Errorf("no event matching %s (in order)", w)
+		}
+	}
+	if ex.Result != nil {
+		if err := match(ex.Result, out.result, "result"); err != nil {
+			return err
 		}
 	}
 	if ex.Last != nil {

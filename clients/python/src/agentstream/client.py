@@ -96,6 +96,10 @@ HookAction = Proceed | Cancel | Skip | ToolOutput
 EventCallback = Callable[[pb.HookEvent], HookAction | Awaitable[HookAction | None] | None]
 
 
+# How long a finished run waits for its hooks stream's last events (clients/README.md).
+HOOKS_DRAIN_S = 0.5
+
+
 class RunFailed(Exception):
     """The run ended without a final response: `code` is the gRPC status, `error` the
     run's RunError event (None when the call broke before the server sent one)."""
@@ -105,6 +109,20 @@ class RunFailed(Exception):
         self.code = code
         self.details = details
         self.error = error
+
+    @property
+    def error_code(self) -> pb.ErrorCode.ValueType:
+        """The RunError code the server sent; ERROR_CODE_UNSPECIFIED without one."""
+        return self.error.code if self.error is not None else pb.ERROR_CODE_UNSPECIFIED
+
+    @property
+    def error_code_name(self) -> str:
+        """The error code's name, e.g. "ERROR_CODE_MAX_TURNS_EXCEEDED"."""
+        return pb.ErrorCode.Name(self.error_code)
+
+    @property
+    def retryable(self) -> bool:
+        return self.error is not None and self.error.retryable
 
     @property
     def history(self) -> list[pb.Message]:
@@ -151,7 +169,7 @@ class AgentClient:
     ) -> None:
         self._channel = channel or _channel(target, tls, token)
         self._owns_channel = channel is None
-        self.stub = pb_grpc.AgentServiceStub(self._channel)
+        self.stub: pb_grpc.AgentServiceAsyncStub = pb_grpc.AgentServiceStub(self._channel)
 
     async def __aenter__(self) -> AgentClient:
         return self
@@ -245,7 +263,7 @@ class Run:
 
     def __init__(
         self,
-        stub: pb_grpc.AgentServiceStub,
+        stub: pb_grpc.AgentServiceAsyncStub,
         request: pb.StreamPromptRequest,
         tools: dict[str, ClientTool],
         on_event: EventCallback | None,
@@ -274,20 +292,41 @@ class Run:
         self._final: pb.FinalResponse | None = None
         self._error: pb.RunError | None = None
         self._failure: RunFailed | None = None
-        self._iterated = False
+        self._event_iter: AsyncIterator[pb.StreamPromptResponse] | None = None
+        self._started = False
+        self._cancelled_before_start: str | None = None
+        self._finished = False
+        self._cancel_hooks: Any = None  # a hooks stream opened only to carry a cancel
         self.hooks_error: BaseException | None = None
 
     def __aiter__(self) -> AsyncIterator[pb.StreamPromptResponse]:
-        if self._iterated:
-            raise RuntimeError("a run can be iterated once")
-        self._iterated = True
-        return self._stream()
+        """The run's events; the same iterator each time, so leaving the loop early and
+        iterating again (or asking the result) goes on where it stopped. A failed run's
+        iteration raises RunFailed after its `error` event."""
+        if self._event_iter is None:
+            self._event_iter = self._stream()
+        return self._event_iter
+
+    async def __aenter__(self) -> Run:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Disconnects a run that is still going (the server abandons it); else nothing."""
+        if not self._finished and self._call is not None:
+            self.disconnect()
+            with contextlib.suppress(RunFailed):
+                await self.result()
 
     async def result(self) -> pb.FinalResponse:
-        """The final response; raises RunFailed when the run failed."""
-        if not self._iterated:
-            async for _ in self:
-                pass
+        """Reads the remaining events (serving client tools meanwhile) and returns the final
+        response; raises RunFailed when the run failed. Asked again, it answers the same."""
+        if not self._finished:
+            with contextlib.suppress(RunFailed):
+                async for _ in self:
+                    pass
         if self._failure is not None:
             raise self._failure
         assert self._final is not None
@@ -295,10 +334,14 @@ class Run:
 
     async def cancel(self, reason: str = "") -> None:
         """Cancels the run on the server with CancelRun, from whichever replica answers: it
-        ends with CANCELLED and its history. If the server does not know the run yet (or
-        is too old for CancelRun), cancels through the hooks stream or, without one,
-        disconnects."""
-        if self._ended or self._final is not None or self._error is not None:
+        ends with ERROR_CODE_CANCELLED, status CANCELLED and its history. While the server
+        does not know the run yet, the cancel goes through a hooks stream, whose attach waits
+        for the run. Before the run started no call is made and it ends cancelled at once;
+        after it ended nothing happens."""
+        if not self._started:
+            self._cancelled_before_start = reason
+            return
+        if self._ended or self._finished or self._final is not None or self._error is not None:
             return  # the run is over; its last events may still be on their way
         try:
             cancel: Any = self._stub.CancelRun(  # the stubs' types predate grpc.aio
@@ -307,12 +350,17 @@ class Run:
             )
             await cancel
             return
-        except grpc.aio.AioRpcError:
-            pass
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise
         if self._hooks_call is not None and not self._hooks_call.done():
             await self._reply("", cancel=pb.HookCancel(reason=reason))
-        else:
-            self.disconnect()
+        elif self._cancel_hooks is None:
+            self._cancel_hooks = self._stub.Hooks(metadata=outgoing_metadata())  # type: ignore[call-arg]
+            attach = pb.HookAttach(run_id=self.run_id, events=[pb.HOOK_EVENT_KIND_COMPLETION_CALL])
+            await self._cancel_hooks.write(pb.HooksRequest(attach=attach))
+            cancel_reply = pb.HookReply(cancel=pb.HookCancel(reason=reason))
+            await self._cancel_hooks.write(pb.HooksRequest(reply=cancel_reply))
 
     def disconnect(self) -> None:
         """Drops the call. A run started with `detach=True` goes on (`AgentClient.watch`
@@ -322,6 +370,13 @@ class Run:
             self._call.cancel()
 
     async def _stream(self) -> AsyncIterator[pb.StreamPromptResponse]:
+        self._started = True
+        if self._cancelled_before_start is not None:
+            reason = self._cancelled_before_start or "cancelled before the run started"
+            error = pb.RunError(code=pb.ERROR_CODE_CANCELLED, message=reason)
+            self._finished = True
+            self._failure = RunFailed(grpc.StatusCode.CANCELLED, reason, error)
+            raise self._failure
         if self._use_hooks:
             await self._open_hooks()
         self._call = self._stub.StreamPrompt(
@@ -344,8 +399,10 @@ class Run:
             code, details = grpc.StatusCode.CANCELLED, "cancelled by the client"
         finally:
             await self._close_hooks()
+            self._finished = True
         if code != grpc.StatusCode.OK or self._final is None:
             self._failure = RunFailed(code, details or "", self._error)
+            raise self._failure
 
     # --- hooks ---------------------------------------------------------------------------
 
@@ -430,11 +487,13 @@ class Run:
                 await self._hooks_call.write(pb.HooksRequest(reply=reply))
 
     async def _close_hooks(self) -> None:
+        if self._cancel_hooks is not None:
+            self._cancel_hooks.cancel()
         if self._hooks_task is None:
             return
         try:
             # The server ends the hooks stream right after the run; wait briefly for it.
-            await asyncio.wait_for(asyncio.shield(self._hooks_task), 5)
+            await asyncio.wait_for(asyncio.shield(self._hooks_task), HOOKS_DRAIN_S)
         except TimeoutError:
             self._hooks_call.cancel()
         for task in list(self._tool_tasks):
