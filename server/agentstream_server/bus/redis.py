@@ -227,6 +227,10 @@ class RedisBus:
     async def _write_loop(self) -> None:
         while not (self._closing and not self._queue_items):
             await self._wakeup.wait()
+            if not self._closing:
+                # Let a fast run's next events join this batch: one pipeline per window,
+                # not one per token.
+                await asyncio.sleep(self._config.flush_ms / 1000)
             self._wakeup.clear()
             batch = self._take()
             if batch:
