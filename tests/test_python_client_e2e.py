@@ -113,6 +113,54 @@ async def test_cancel_from_a_hook_callback(start_server):
     assert raised.value.history[-1].parts[0].text == "6*7?"
 
 
+def _attached_kinds(server) -> set[int]:
+    (session,) = server.server.servicer.runs._sessions.values()
+    return set(session._events)
+
+
+async def test_helper_subscribes_only_to_the_kinds_it_uses(start_server):
+    """Client tools alone: the server sends the helper tool calls, not every text delta;
+    a callback with kinds listed gets those and its blocking kinds; one without gets all."""
+    server = await start_server(CONFIG)
+    seen: list[set[int]] = []
+
+    @tool("peek", "records what the server sends this run's hooks client")
+    async def peek(arguments: dict) -> str:
+        seen.append(_attached_kinds(server))
+        return "ok"
+
+    async with AgentClient(server.address) as client:
+        await client.run("go", agent="echo", tools=[peek]).result()
+        await client.run(
+            "go",
+            agent="echo",
+            tools=[peek],
+            on_event=lambda e: None,
+            events=[pb.HOOK_EVENT_KIND_TOOL_RESULT],
+            blocking=[pb.HOOK_EVENT_KIND_COMPLETION_FINISHED],
+        ).result()
+        await client.run("go", agent="echo", tools=[peek], on_event=lambda e: None).result()
+    tool_call, tool_result, finished = (
+        pb.HOOK_EVENT_KIND_TOOL_CALL,
+        pb.HOOK_EVENT_KIND_TOOL_RESULT,
+        pb.HOOK_EVENT_KIND_COMPLETION_FINISHED,
+    )
+    assert seen[0] == {tool_call}
+    assert seen[1] == {tool_result, finished}
+    assert pb.HOOK_EVENT_KIND_TEXT_DELTA in seen[2]
+
+
+async def test_no_tools_and_no_callback_open_no_hooks_stream(start_server):
+    server = await start_server(CONFIG)
+    async with AgentClient(server.address) as client:
+        run = client.run("go", agent="echo")
+        async for event in run:
+            if event.WhichOneof("event") == "text_delta":
+                (session,) = server.server.servicer.runs._sessions.values()
+                assert session._outbox is None
+        await run.result()
+
+
 def test_client_package_needs_only_grpcio_and_protobuf():
     import tomllib
 

@@ -383,7 +383,7 @@ func (r *Run) start() error {
 	req := r.req
 	if len(r.cfg.funcs) > 0 || r.cfg.useHooks {
 		req = r.prepareHooks()
-		if err := r.startHooks(r.cfg.events, r.cfg.blocking); err != nil {
+		if err := r.startHooks(subscribedKinds(r.cfg.events, r.cfg.blocking, r.cfg.hook != nil), r.cfg.blocking); err != nil {
 			return err
 		}
 	}
@@ -448,6 +448,29 @@ func (r *Run) prepareHooks() *pb.StreamPromptRequest {
 	}
 	req.Hooks.WaitForClient = true
 	return req
+}
+
+// subscribedKinds is what a hooks stream asks for: the kinds listed (blocking
+// ones included), every kind for a HookFunc that listed none, and otherwise only
+// tool calls, so that a stream opened for client tools or Cancel is not sent
+// every text delta too.
+func subscribedKinds(events, blocking []pb.HookEventKind, hasFunc bool) []pb.HookEventKind {
+	if len(events) == 0 && hasFunc {
+		return nil // none means all
+	}
+	base := events
+	if len(events) == 0 {
+		base = []pb.HookEventKind{pb.HookEventKind_HOOK_EVENT_KIND_TOOL_CALL}
+	}
+	kinds := make([]pb.HookEventKind, 0, len(base)+len(blocking))
+	seen := map[pb.HookEventKind]bool{}
+	for _, k := range append(append([]pb.HookEventKind{}, base...), blocking...) {
+		if !seen[k] {
+			seen[k] = true
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds
 }
 
 // startHooks attaches to the run (before or after StreamPrompt starts it) and

@@ -396,7 +396,7 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
           case: "attach",
           value: {
             runId: this.runId,
-            events: this.options.hooks?.events ?? [],
+            events: subscribedKinds(this.options.hooks),
             blocking: this.options.hooks?.blocking ?? [],
           },
         },
@@ -431,6 +431,19 @@ export class Run implements AsyncIterable<StreamPromptResponse> {
       outbox.close();
     }
   }
+}
+
+/**
+ * The kinds a hooks stream asks for: the kinds listed (blocking ones included), every kind for an
+ * onEvent that listed none, and otherwise only tool calls, so that a stream opened for client tools
+ * or cancel() is not sent every text delta too.
+ */
+function subscribedKinds(hooks: HookHandler | undefined): HookEventKind[] {
+  const events = hooks?.events ?? [];
+  const blocking = hooks?.blocking ?? [];
+  if (events.length === 0 && hooks?.onEvent) return []; // empty means all
+  const base = events.length > 0 ? events : [HookEventKind.TOOL_CALL];
+  return [...new Set([...base, ...blocking])];
 }
 
 async function runTool(

@@ -258,6 +258,21 @@ class AgentClient:
         )
 
 
+def subscribed_kinds(
+    events: list[pb.HookEventKind.ValueType],
+    blocking: list[pb.HookEventKind.ValueType],
+    has_callback: bool,
+) -> list[pb.HookEventKind.ValueType]:
+    """The kinds a Hooks stream asks for: what the caller listed (blocking kinds included),
+    every kind for a callback that listed none, and otherwise only tool calls, so that a
+    stream opened for client tools or cancel() is not sent every text delta too."""
+    if events:
+        return list(dict.fromkeys([*events, *blocking]))
+    if has_callback:
+        return []  # empty means all
+    return list(dict.fromkeys([pb.HOOK_EVENT_KIND_TOOL_CALL, *blocking]))
+
+
 class Run:
     """One run: iterate it for its StreamPromptResponse events, or await `result()`."""
 
@@ -408,7 +423,8 @@ class Run:
 
     async def _open_hooks(self) -> None:
         self._hooks_call = self._stub.Hooks(metadata=outgoing_metadata())  # type: ignore[call-arg]
-        attach = pb.HookAttach(run_id=self.run_id, events=self._events, blocking=self._blocking)
+        events = subscribed_kinds(self._events, self._blocking, self._on_event is not None)
+        attach = pb.HookAttach(run_id=self.run_id, events=events, blocking=self._blocking)
         await self._hooks_call.write(pb.HooksRequest(attach=attach))
         self._hooks_task = asyncio.create_task(self._serve_hooks())
 
