@@ -218,6 +218,9 @@ class ServerConfig(_Strict):
     hooks_buffer_events: int = Field(256, ge=8)
     # Observe-only deltas are merged over this window (0 = one message per delta).
     hooks_observer_flush_ms: float = Field(2.0, ge=0, le=1000)
+    # Coalesced delivery for requests that do not say (StreamPromptRequest.delivery): the
+    # longest a delta is held to join the next ones; 0 = one message per delta.
+    delivery_max_delay_ms: float = Field(0.0, ge=0, le=1000)
     # OpenTelemetry traces and metrics, set up from the OTEL_* environment variables.
     telemetry: bool = False
     # Record prompts, outputs and tool arguments/results on spans (private: off by default).

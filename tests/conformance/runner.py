@@ -169,6 +169,7 @@ async def run_step(client: AgentClient, step: dict[str, Any], previous: Any) -> 
         hooks=True if hooks is not None else None,
         timeout=30,
         detach=request.detach,
+        **({"delivery": request.delivery} if request.HasField("delivery") else {}),
     )
     await play(run, step, out)
     if step.get("resume"):

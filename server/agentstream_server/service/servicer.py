@@ -28,6 +28,7 @@ from ..limits import RunSlot, RunSlots, RunTooLong, check_request
 from ..telemetry import NO_TELEMETRY, Observation, RunTelemetry
 from .auth import RunKey, current_principal, run_key
 from .convert import ERROR_CODES_PB, history_pb, mcp_server_pb, prompt_request, tool_pb
+from .delivery import DELTA_KINDS, Coalescer, window_s
 from .events import event_pb
 from .hooks import HookSession, HookSettings
 from .hooks_rpc import HooksContext, hooks_stream
@@ -69,6 +70,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         slot: RunSlot | None = None
         try:
             check_request(request, self._limits)
+            window = window_s(request, self._settings.delivery_max_delay_ms)
             principal = current_principal()
             slot = self.slots.acquire(principal.name)
             prompt = await _converted(request)
@@ -99,11 +101,13 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         )
         observation.bind_hooks(session)
         if not request.detach:
-            outcome = await self._execute(key, run, session, log, slot, context.write, observation)
+            outcome = await self._execute(
+                key, run, session, log, slot, context.write, observation, window
+            )
         else:
             caller = _DetachableCaller(context)
             task = asyncio.create_task(
-                self._execute(key, run, session, log, slot, caller.write, observation)
+                self._execute(key, run, session, log, slot, caller.write, observation, window)
             )
             self._detached.add(task)
             task.add_done_callback(self._detached.discard)
@@ -144,10 +148,11 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         slot: RunSlot,
         write: Write,
         observation: Observation,
+        window_s: float,
     ) -> FinalResponse | RunFailed:
         """Runs the loop to its end, keeping the log, the hooks session, the registry, the
         run's slot and its telemetry in step with it."""
-        emit = _Emitter(run, log, write, self._limits.max_response_bytes)
+        emit = _Emitter(run, log, write, self._limits.max_response_bytes, window_s)
         max_s = self._limits.max_run_seconds
         too_long = asyncio.get_running_loop().call_later(max_s, session.stop, RunTooLong(max_s))
         started = time.monotonic()
@@ -278,31 +283,68 @@ async def _converted(request: pb.StreamPromptRequest) -> PromptRequest:
 
 
 class _Emitter:
-    """Numbers each event, adds it to the run's log and writes it to the caller."""
+    """Numbers each event, adds it to the run's log and writes it to the caller; with a
+    coalescing window, through a `Coalescer` that joins consecutive deltas."""
 
-    __slots__ = ("_log", "_max_bytes", "_run", "_run_id", "_write", "seq")
+    __slots__ = ("_coalescer", "_log", "_max_bytes", "_run", "_run_id", "_write", "seq")
 
-    def __init__(self, run: AgentRun, log: RunLog, write: Write, max_bytes: int) -> None:
+    def __init__(
+        self, run: AgentRun, log: RunLog, write: Write, max_bytes: int, window_s: float
+    ) -> None:
         self._run = run
         self._run_id = run.spec.run_id
         self._log = log
         self._write = write
         self._max_bytes = max_bytes
         self.seq = 0
+        self._coalescer = Coalescer(self._run_id, window_s, self._deliver) if window_s else None
 
     def message(self, event: RunEvent) -> pb.StreamPromptResponse:
+        """The run's last event when it ends without writing it; held deltas go to the log."""
+        if self._coalescer is not None:
+            held = self._coalescer.take_held()
+            if held is not None:
+                self.seq += 1
+                held.seq = self.seq
+                self._log.append(held)
         self.seq += 1
         return event_pb(event, self._run_id, self.seq, self._run.turn)
 
     async def __call__(self, event: RunEvent) -> None:
-        self.seq += 1
-        message = event_pb(event, self._run_id, self.seq, self._run.turn)
+        coalescer = self._coalescer
         kind = type(event)
-        if (kind is FinalResponse or kind is RunFailed) and message.ByteSize() > self._max_bytes:
-            message = _without_history(message)
+        if coalescer is not None:
+            if kind in DELTA_KINDS:
+                await coalescer.delta(event, self._run.turn)  # type: ignore[arg-type]
+            else:
+                await coalescer.send(self._rare(event, 0))
+            return
+        self.seq += 1
+        if kind is FinalResponse or kind is RunFailed:
+            message = self._rare(event, self.seq)
+        else:
+            message = event_pb(event, self._run_id, self.seq, self._run.turn)
         self._log.append(message)
         if kind is TurnFinished:  # a point the run can be continued from
             self._log.checkpoint(history_pb(self._run.state.history))
+        await self._write_out(message)
+
+    def _rare(self, event: RunEvent, seq: int) -> pb.StreamPromptResponse:
+        message = event_pb(event, self._run_id, seq, self._run.turn)
+        if type(event) in (FinalResponse, RunFailed) and message.ByteSize() > self._max_bytes:
+            message = _without_history(message)
+        return message
+
+    async def _deliver(self, message: pb.StreamPromptResponse) -> None:
+        """Numbers, logs and writes one message formed by the coalescer."""
+        self.seq += 1
+        message.seq = self.seq
+        self._log.append(message)
+        if message.HasField("turn_finished"):
+            self._log.checkpoint(history_pb(self._run.state.history))
+        await self._write_out(message)
+
+    async def _write_out(self, message: pb.StreamPromptResponse) -> None:
         try:
             await self._write(message)
         except Exception as error:

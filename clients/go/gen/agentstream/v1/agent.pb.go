@@ -1292,7 +1292,10 @@ type StreamPromptRequest struct {
 	Hooks       *HooksOptions    `protobuf:"bytes,13,opt,name=hooks,proto3" json:"hooks,omitempty"`
 	// Keep the run going when the caller disconnects (WatchRun resumes it,
 	// CancelRun stops it). By default a caller leaving cancels the run.
-	Detach        bool `protobuf:"varint,14,opt,name=detach,proto3" json:"detach,omitempty"`
+	Detach bool `protobuf:"varint,14,opt,name=detach,proto3" json:"detach,omitempty"`
+	// How deltas are delivered; absent means the server's default
+	// (server.delivery_max_delay_ms, 0 unless configured).
+	Delivery      *Delivery `protobuf:"bytes,15,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1425,6 +1428,64 @@ func (x *StreamPromptRequest) GetDetach() bool {
 	return false
 }
 
+func (x *StreamPromptRequest) GetDelivery() *Delivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+// Delivery asks for coalesced deltas: consecutive deltas of one kind (text,
+// reasoning, or the arguments of one tool call, in one turn) that wait to be
+// written, or arrive within the window, go out as one message whose text is
+// their exact concatenation, with `merged` saying how many were joined. Never
+// across kinds, turns or calls; never reordered; `seq` stays gap-free.
+type Delivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The longest a delta may be held to merge it with the next ones, 0-1000;
+	// 0 sends one message per delta.
+	MaxDelayMs    uint32 `protobuf:"varint,1,opt,name=max_delay_ms,json=maxDelayMs,proto3" json:"max_delay_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delivery) Reset() {
+	*x = Delivery{}
+	mi := &file_agentstream_v1_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delivery) ProtoMessage() {}
+
+func (x *Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_agentstream_v1_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
+func (*Delivery) Descriptor() ([]byte, []int) {
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Delivery) GetMaxDelayMs() uint32 {
+	if x != nil {
+		return x.MaxDelayMs
+	}
+	return 0
+}
+
 // RunStarted is the first event of every run.
 type RunStarted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1438,7 +1499,7 @@ type RunStarted struct {
 
 func (x *RunStarted) Reset() {
 	*x = RunStarted{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[10]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1511,7 @@ func (x *RunStarted) String() string {
 func (*RunStarted) ProtoMessage() {}
 
 func (x *RunStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[10]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1524,7 @@ func (x *RunStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStarted.ProtoReflect.Descriptor instead.
 func (*RunStarted) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RunStarted) GetAgent() string {
@@ -1496,15 +1557,17 @@ func (x *RunStarted) GetProvider() string {
 
 // TextDelta is a piece of the model's text.
 type TextDelta struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Text  string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Deltas joined into this one besides the first (coalesced delivery); 0 = one.
+	Merged        uint32 `protobuf:"varint,2,opt,name=merged,proto3" json:"merged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TextDelta) Reset() {
 	*x = TextDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[11]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1516,7 +1579,7 @@ func (x *TextDelta) String() string {
 func (*TextDelta) ProtoMessage() {}
 
 func (x *TextDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[11]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1529,7 +1592,7 @@ func (x *TextDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextDelta.ProtoReflect.Descriptor instead.
 func (*TextDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TextDelta) GetText() string {
@@ -1539,17 +1602,26 @@ func (x *TextDelta) GetText() string {
 	return ""
 }
 
+func (x *TextDelta) GetMerged() uint32 {
+	if x != nil {
+		return x.Merged
+	}
+	return 0
+}
+
 // ReasoningDelta is a piece of the model's reasoning.
 type ReasoningDelta struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Text  string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Deltas joined into this one besides the first (coalesced delivery); 0 = one.
+	Merged        uint32 `protobuf:"varint,2,opt,name=merged,proto3" json:"merged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReasoningDelta) Reset() {
 	*x = ReasoningDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[12]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1633,7 @@ func (x *ReasoningDelta) String() string {
 func (*ReasoningDelta) ProtoMessage() {}
 
 func (x *ReasoningDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[12]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1646,7 @@ func (x *ReasoningDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReasoningDelta.ProtoReflect.Descriptor instead.
 func (*ReasoningDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReasoningDelta) GetText() string {
@@ -1582,6 +1654,13 @@ func (x *ReasoningDelta) GetText() string {
 		return x.Text
 	}
 	return ""
+}
+
+func (x *ReasoningDelta) GetMerged() uint32 {
+	if x != nil {
+		return x.Merged
+	}
+	return 0
 }
 
 // ToolCallDelta is a fragment of a tool call as the model generates it.
@@ -1592,13 +1671,15 @@ type ToolCallDelta struct {
 	// Set on the call's first delta only.
 	Name           string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	ArgumentsDelta string `protobuf:"bytes,3,opt,name=arguments_delta,json=argumentsDelta,proto3" json:"arguments_delta,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Deltas joined into this one besides the first (coalesced delivery); 0 = one.
+	Merged        uint32 `protobuf:"varint,4,opt,name=merged,proto3" json:"merged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ToolCallDelta) Reset() {
 	*x = ToolCallDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[13]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1691,7 @@ func (x *ToolCallDelta) String() string {
 func (*ToolCallDelta) ProtoMessage() {}
 
 func (x *ToolCallDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[13]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1704,7 @@ func (x *ToolCallDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallDelta.ProtoReflect.Descriptor instead.
 func (*ToolCallDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ToolCallDelta) GetId() string {
@@ -1647,6 +1728,13 @@ func (x *ToolCallDelta) GetArgumentsDelta() string {
 	return ""
 }
 
+func (x *ToolCallDelta) GetMerged() uint32 {
+	if x != nil {
+		return x.Merged
+	}
+	return 0
+}
+
 // TurnFinished closes a model turn.
 type TurnFinished struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1662,7 +1750,7 @@ type TurnFinished struct {
 
 func (x *TurnFinished) Reset() {
 	*x = TurnFinished{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[14]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +1762,7 @@ func (x *TurnFinished) String() string {
 func (*TurnFinished) ProtoMessage() {}
 
 func (x *TurnFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[14]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1687,7 +1775,7 @@ func (x *TurnFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnFinished.ProtoReflect.Descriptor instead.
 func (*TurnFinished) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TurnFinished) GetUsage() *Usage {
@@ -1736,7 +1824,7 @@ type FinalResponse struct {
 
 func (x *FinalResponse) Reset() {
 	*x = FinalResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[15]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1836,7 @@ func (x *FinalResponse) String() string {
 func (*FinalResponse) ProtoMessage() {}
 
 func (x *FinalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[15]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1849,7 @@ func (x *FinalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalResponse.ProtoReflect.Descriptor instead.
 func (*FinalResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FinalResponse) GetText() string {
@@ -1818,7 +1906,7 @@ type RunError struct {
 
 func (x *RunError) Reset() {
 	*x = RunError{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[16]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1918,7 @@ func (x *RunError) String() string {
 func (*RunError) ProtoMessage() {}
 
 func (x *RunError) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[16]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +1931,7 @@ func (x *RunError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunError.ProtoReflect.Descriptor instead.
 func (*RunError) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RunError) GetCode() ErrorCode {
@@ -1897,7 +1985,7 @@ type ToolProgress struct {
 
 func (x *ToolProgress) Reset() {
 	*x = ToolProgress{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[17]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +1997,7 @@ func (x *ToolProgress) String() string {
 func (*ToolProgress) ProtoMessage() {}
 
 func (x *ToolProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[17]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2010,7 @@ func (x *ToolProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolProgress.ProtoReflect.Descriptor instead.
 func (*ToolProgress) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ToolProgress) GetId() string {
@@ -1980,7 +2068,7 @@ type StreamPromptResponse struct {
 
 func (x *StreamPromptResponse) Reset() {
 	*x = StreamPromptResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[18]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2080,7 @@ func (x *StreamPromptResponse) String() string {
 func (*StreamPromptResponse) ProtoMessage() {}
 
 func (x *StreamPromptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[18]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2093,7 @@ func (x *StreamPromptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamPromptResponse.ProtoReflect.Descriptor instead.
 func (*StreamPromptResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamPromptResponse) GetRunId() string {
@@ -2202,7 +2290,7 @@ type WatchRunRequest struct {
 
 func (x *WatchRunRequest) Reset() {
 	*x = WatchRunRequest{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2302,7 @@ func (x *WatchRunRequest) String() string {
 func (*WatchRunRequest) ProtoMessage() {}
 
 func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[19]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2315,7 @@ func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunRequest.ProtoReflect.Descriptor instead.
 func (*WatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchRunRequest) GetRunId() string {
@@ -2256,7 +2344,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2356,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[20]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2369,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -2310,7 +2398,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2410,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[21]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2423,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CancelRunResponse) GetState() RunState {
@@ -2355,7 +2443,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2455,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[22]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2468,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -2400,7 +2488,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2500,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[23]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2513,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetRunResponse) GetRun() *RunInfo {
@@ -2460,7 +2548,7 @@ type RunInfo struct {
 
 func (x *RunInfo) Reset() {
 	*x = RunInfo{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2560,7 @@ func (x *RunInfo) String() string {
 func (*RunInfo) ProtoMessage() {}
 
 func (x *RunInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[24]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2573,7 @@ func (x *RunInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunInfo.ProtoReflect.Descriptor instead.
 func (*RunInfo) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RunInfo) GetRunId() string {
@@ -2567,7 +2655,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2667,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[25]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2680,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 // AgentInfo describes one configured agent.
@@ -2612,7 +2700,7 @@ type AgentInfo struct {
 
 func (x *AgentInfo) Reset() {
 	*x = AgentInfo{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +2712,7 @@ func (x *AgentInfo) String() string {
 func (*AgentInfo) ProtoMessage() {}
 
 func (x *AgentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[26]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2725,7 @@ func (x *AgentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentInfo.ProtoReflect.Descriptor instead.
 func (*AgentInfo) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AgentInfo) GetName() string {
@@ -2704,7 +2792,7 @@ type McpServerInfo struct {
 
 func (x *McpServerInfo) Reset() {
 	*x = McpServerInfo{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2716,7 +2804,7 @@ func (x *McpServerInfo) String() string {
 func (*McpServerInfo) ProtoMessage() {}
 
 func (x *McpServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[27]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2729,7 +2817,7 @@ func (x *McpServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use McpServerInfo.ProtoReflect.Descriptor instead.
 func (*McpServerInfo) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *McpServerInfo) GetName() string {
@@ -2770,7 +2858,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +2870,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[28]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +2883,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*AgentInfo {
@@ -2823,7 +2911,7 @@ type HookAttach struct {
 
 func (x *HookAttach) Reset() {
 	*x = HookAttach{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2923,7 @@ func (x *HookAttach) String() string {
 func (*HookAttach) ProtoMessage() {}
 
 func (x *HookAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[29]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +2936,7 @@ func (x *HookAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookAttach.ProtoReflect.Descriptor instead.
 func (*HookAttach) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HookAttach) GetRunId() string {
@@ -2888,7 +2976,7 @@ type HookProceed struct {
 
 func (x *HookProceed) Reset() {
 	*x = HookProceed{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2900,7 +2988,7 @@ func (x *HookProceed) String() string {
 func (*HookProceed) ProtoMessage() {}
 
 func (x *HookProceed) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[30]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2913,7 +3001,7 @@ func (x *HookProceed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookProceed.ProtoReflect.Descriptor instead.
 func (*HookProceed) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 // HookCancel ends the run with ERROR_CODE_CANCELLED.
@@ -2926,7 +3014,7 @@ type HookCancel struct {
 
 func (x *HookCancel) Reset() {
 	*x = HookCancel{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +3026,7 @@ func (x *HookCancel) String() string {
 func (*HookCancel) ProtoMessage() {}
 
 func (x *HookCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[31]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +3039,7 @@ func (x *HookCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookCancel.ProtoReflect.Descriptor instead.
 func (*HookCancel) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *HookCancel) GetReason() string {
@@ -2972,7 +3060,7 @@ type HookSkip struct {
 
 func (x *HookSkip) Reset() {
 	*x = HookSkip{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3072,7 @@ func (x *HookSkip) String() string {
 func (*HookSkip) ProtoMessage() {}
 
 func (x *HookSkip) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[32]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3085,7 @@ func (x *HookSkip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookSkip.ProtoReflect.Descriptor instead.
 func (*HookSkip) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *HookSkip) GetReason() string {
@@ -3018,7 +3106,7 @@ type HookToolOutput struct {
 
 func (x *HookToolOutput) Reset() {
 	*x = HookToolOutput{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3030,7 +3118,7 @@ func (x *HookToolOutput) String() string {
 func (*HookToolOutput) ProtoMessage() {}
 
 func (x *HookToolOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[33]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3043,7 +3131,7 @@ func (x *HookToolOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolOutput.ProtoReflect.Descriptor instead.
 func (*HookToolOutput) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *HookToolOutput) GetContent() string {
@@ -3074,7 +3162,7 @@ type HookProgress struct {
 
 func (x *HookProgress) Reset() {
 	*x = HookProgress{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3086,7 +3174,7 @@ func (x *HookProgress) String() string {
 func (*HookProgress) ProtoMessage() {}
 
 func (x *HookProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[34]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3099,7 +3187,7 @@ func (x *HookProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookProgress.ProtoReflect.Descriptor instead.
 func (*HookProgress) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *HookProgress) GetMessage() string {
@@ -3135,7 +3223,7 @@ type HookReply struct {
 
 func (x *HookReply) Reset() {
 	*x = HookReply{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3235,7 @@ func (x *HookReply) String() string {
 func (*HookReply) ProtoMessage() {}
 
 func (x *HookReply) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[35]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3248,7 @@ func (x *HookReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookReply.ProtoReflect.Descriptor instead.
 func (*HookReply) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *HookReply) GetEventId() string {
@@ -3270,7 +3358,7 @@ type HooksRequest struct {
 
 func (x *HooksRequest) Reset() {
 	*x = HooksRequest{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3282,7 +3370,7 @@ func (x *HooksRequest) String() string {
 func (*HooksRequest) ProtoMessage() {}
 
 func (x *HooksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[36]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3295,7 +3383,7 @@ func (x *HooksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksRequest.ProtoReflect.Descriptor instead.
 func (*HooksRequest) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HooksRequest) GetRequest() isHooksRequest_Request {
@@ -3349,7 +3437,7 @@ type HookAttached struct {
 
 func (x *HookAttached) Reset() {
 	*x = HookAttached{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3361,7 +3449,7 @@ func (x *HookAttached) String() string {
 func (*HookAttached) ProtoMessage() {}
 
 func (x *HookAttached) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[37]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3374,7 +3462,7 @@ func (x *HookAttached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookAttached.ProtoReflect.Descriptor instead.
 func (*HookAttached) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *HookAttached) GetRunId() string {
@@ -3397,7 +3485,7 @@ type HookCompletionCall struct {
 
 func (x *HookCompletionCall) Reset() {
 	*x = HookCompletionCall{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3409,7 +3497,7 @@ func (x *HookCompletionCall) String() string {
 func (*HookCompletionCall) ProtoMessage() {}
 
 func (x *HookCompletionCall) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[38]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3422,7 +3510,7 @@ func (x *HookCompletionCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookCompletionCall.ProtoReflect.Descriptor instead.
 func (*HookCompletionCall) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *HookCompletionCall) GetPrompt() string {
@@ -3450,7 +3538,7 @@ type HookTextDelta struct {
 
 func (x *HookTextDelta) Reset() {
 	*x = HookTextDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3462,7 +3550,7 @@ func (x *HookTextDelta) String() string {
 func (*HookTextDelta) ProtoMessage() {}
 
 func (x *HookTextDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[39]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3475,7 +3563,7 @@ func (x *HookTextDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookTextDelta.ProtoReflect.Descriptor instead.
 func (*HookTextDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HookTextDelta) GetDelta() string {
@@ -3502,7 +3590,7 @@ type HookReasoningDelta struct {
 
 func (x *HookReasoningDelta) Reset() {
 	*x = HookReasoningDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3514,7 +3602,7 @@ func (x *HookReasoningDelta) String() string {
 func (*HookReasoningDelta) ProtoMessage() {}
 
 func (x *HookReasoningDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[40]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3527,7 +3615,7 @@ func (x *HookReasoningDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookReasoningDelta.ProtoReflect.Descriptor instead.
 func (*HookReasoningDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HookReasoningDelta) GetDelta() string {
@@ -3543,13 +3631,15 @@ type HookToolCallDelta struct {
 	CallId         string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	Name           string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	ArgumentsDelta string                 `protobuf:"bytes,3,opt,name=arguments_delta,json=argumentsDelta,proto3" json:"arguments_delta,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Deltas joined into this one besides the first (coalesced delivery); 0 = one.
+	Merged        uint32 `protobuf:"varint,4,opt,name=merged,proto3" json:"merged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HookToolCallDelta) Reset() {
 	*x = HookToolCallDelta{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3561,7 +3651,7 @@ func (x *HookToolCallDelta) String() string {
 func (*HookToolCallDelta) ProtoMessage() {}
 
 func (x *HookToolCallDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[41]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3574,7 +3664,7 @@ func (x *HookToolCallDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolCallDelta.ProtoReflect.Descriptor instead.
 func (*HookToolCallDelta) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HookToolCallDelta) GetCallId() string {
@@ -3598,6 +3688,13 @@ func (x *HookToolCallDelta) GetArgumentsDelta() string {
 	return ""
 }
 
+func (x *HookToolCallDelta) GetMerged() uint32 {
+	if x != nil {
+		return x.Merged
+	}
+	return 0
+}
+
 // HookCompletionFinished closes a model turn.
 type HookCompletionFinished struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3610,7 +3707,7 @@ type HookCompletionFinished struct {
 
 func (x *HookCompletionFinished) Reset() {
 	*x = HookCompletionFinished{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3622,7 +3719,7 @@ func (x *HookCompletionFinished) String() string {
 func (*HookCompletionFinished) ProtoMessage() {}
 
 func (x *HookCompletionFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[42]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3635,7 +3732,7 @@ func (x *HookCompletionFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookCompletionFinished.ProtoReflect.Descriptor instead.
 func (*HookCompletionFinished) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{42}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *HookCompletionFinished) GetUsage() *Usage {
@@ -3673,7 +3770,7 @@ type HookToolCall struct {
 
 func (x *HookToolCall) Reset() {
 	*x = HookToolCall{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3685,7 +3782,7 @@ func (x *HookToolCall) String() string {
 func (*HookToolCall) ProtoMessage() {}
 
 func (x *HookToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[43]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3698,7 +3795,7 @@ func (x *HookToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolCall.ProtoReflect.Descriptor instead.
 func (*HookToolCall) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{43}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HookToolCall) GetName() string {
@@ -3743,7 +3840,7 @@ type HookToolResult struct {
 
 func (x *HookToolResult) Reset() {
 	*x = HookToolResult{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[44]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3755,7 +3852,7 @@ func (x *HookToolResult) String() string {
 func (*HookToolResult) ProtoMessage() {}
 
 func (x *HookToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[44]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3768,7 +3865,7 @@ func (x *HookToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolResult.ProtoReflect.Descriptor instead.
 func (*HookToolResult) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{44}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HookToolResult) GetName() string {
@@ -3819,7 +3916,7 @@ type HookToolProgress struct {
 
 func (x *HookToolProgress) Reset() {
 	*x = HookToolProgress{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[45]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3831,7 +3928,7 @@ func (x *HookToolProgress) String() string {
 func (*HookToolProgress) ProtoMessage() {}
 
 func (x *HookToolProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[45]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3844,7 +3941,7 @@ func (x *HookToolProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookToolProgress.ProtoReflect.Descriptor instead.
 func (*HookToolProgress) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{45}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HookToolProgress) GetName() string {
@@ -3911,7 +4008,7 @@ type HookEvent struct {
 
 func (x *HookEvent) Reset() {
 	*x = HookEvent{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[46]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3923,7 +4020,7 @@ func (x *HookEvent) String() string {
 func (*HookEvent) ProtoMessage() {}
 
 func (x *HookEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[46]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3936,7 +4033,7 @@ func (x *HookEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookEvent.ProtoReflect.Descriptor instead.
 func (*HookEvent) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{46}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *HookEvent) GetRunId() string {
@@ -4133,7 +4230,7 @@ type HookRunEnded struct {
 
 func (x *HookRunEnded) Reset() {
 	*x = HookRunEnded{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[47]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4145,7 +4242,7 @@ func (x *HookRunEnded) String() string {
 func (*HookRunEnded) ProtoMessage() {}
 
 func (x *HookRunEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[47]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4158,7 +4255,7 @@ func (x *HookRunEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRunEnded.ProtoReflect.Descriptor instead.
 func (*HookRunEnded) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{47}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HookRunEnded) GetRunId() string {
@@ -4200,7 +4297,7 @@ type HookError struct {
 
 func (x *HookError) Reset() {
 	*x = HookError{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[48]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4212,7 +4309,7 @@ func (x *HookError) String() string {
 func (*HookError) ProtoMessage() {}
 
 func (x *HookError) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[48]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4225,7 +4322,7 @@ func (x *HookError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookError.ProtoReflect.Descriptor instead.
 func (*HookError) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{48}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *HookError) GetEventId() string {
@@ -4258,7 +4355,7 @@ type HooksResponse struct {
 
 func (x *HooksResponse) Reset() {
 	*x = HooksResponse{}
-	mi := &file_agentstream_v1_agent_proto_msgTypes[49]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4270,7 +4367,7 @@ func (x *HooksResponse) String() string {
 func (*HooksResponse) ProtoMessage() {}
 
 func (x *HooksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agentstream_v1_agent_proto_msgTypes[49]
+	mi := &file_agentstream_v1_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4283,7 +4380,7 @@ func (x *HooksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HooksResponse.ProtoReflect.Descriptor instead.
 func (*HooksResponse) Descriptor() ([]byte, []int) {
-	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{49}
+	return file_agentstream_v1_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *HooksResponse) GetResponse() isHooksResponse_Response {
@@ -4410,7 +4507,7 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\fHooksOptions\x12&\n" +
 	"\x0fwait_for_client\x18\x01 \x01(\bR\rwaitForClient\x12*\n" +
 	"\x11attach_timeout_ms\x18\x02 \x01(\rR\x0fattachTimeoutMs\x12(\n" +
-	"\x10reply_timeout_ms\x18\x03 \x01(\rR\x0ereplyTimeoutMs\"\xf5\x04\n" +
+	"\x10reply_timeout_ms\x18\x03 \x01(\rR\x0ereplyTimeoutMs\"\xab\x05\n" +
 	"\x13StreamPromptRequest\x12\x14\n" +
 	"\x05agent\x18\x01 \x01(\tR\x05agent\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x121\n" +
@@ -4428,27 +4525,34 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"toolChoice\x12:\n" +
 	"\fextra_params\x18\f \x01(\v2\x17.google.protobuf.StructR\vextraParams\x122\n" +
 	"\x05hooks\x18\r \x01(\v2\x1c.agentstream.v1.HooksOptionsR\x05hooks\x12\x16\n" +
-	"\x06detach\x18\x0e \x01(\bR\x06detachB\f\n" +
+	"\x06detach\x18\x0e \x01(\bR\x06detach\x124\n" +
+	"\bdelivery\x18\x0f \x01(\v2\x18.agentstream.v1.DeliveryR\bdeliveryB\f\n" +
 	"\n" +
 	"_max_turnsB\b\n" +
 	"\x06_modelB\v\n" +
 	"\t_preambleB\x0e\n" +
 	"\f_temperatureB\r\n" +
-	"\v_max_tokens\"q\n" +
+	"\v_max_tokens\",\n" +
+	"\bDelivery\x12 \n" +
+	"\fmax_delay_ms\x18\x01 \x01(\rR\n" +
+	"maxDelayMs\"q\n" +
 	"\n" +
 	"RunStarted\x12\x14\n" +
 	"\x05agent\x18\x01 \x01(\tR\x05agent\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x1b\n" +
 	"\tmax_turns\x18\x03 \x01(\rR\bmaxTurns\x12\x1a\n" +
-	"\bprovider\x18\x04 \x01(\tR\bprovider\"\x1f\n" +
+	"\bprovider\x18\x04 \x01(\tR\bprovider\"7\n" +
 	"\tTextDelta\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"$\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x16\n" +
+	"\x06merged\x18\x02 \x01(\rR\x06merged\"<\n" +
 	"\x0eReasoningDelta\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\\\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x16\n" +
+	"\x06merged\x18\x02 \x01(\rR\x06merged\"t\n" +
 	"\rToolCallDelta\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
-	"\x0farguments_delta\x18\x03 \x01(\tR\x0eargumentsDelta\"\xb5\x01\n" +
+	"\x0farguments_delta\x18\x03 \x01(\tR\x0eargumentsDelta\x12\x16\n" +
+	"\x06merged\x18\x04 \x01(\rR\x06merged\"\xb5\x01\n" +
 	"\fTurnFinished\x12+\n" +
 	"\x05usage\x18\x01 \x01(\v2\x15.agentstream.v1.UsageR\x05usage\x12A\n" +
 	"\rfinish_reason\x18\x02 \x01(\x0e2\x1c.agentstream.v1.FinishReasonR\ffinishReason\x12\x1f\n" +
@@ -4579,11 +4683,12 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"aggregated\x18\x02 \x01(\tR\n" +
 	"aggregated\"*\n" +
 	"\x12HookReasoningDelta\x12\x14\n" +
-	"\x05delta\x18\x01 \x01(\tR\x05delta\"i\n" +
+	"\x05delta\x18\x01 \x01(\tR\x05delta\"\x81\x01\n" +
 	"\x11HookToolCallDelta\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
-	"\x0farguments_delta\x18\x03 \x01(\tR\x0eargumentsDelta\"\x9c\x01\n" +
+	"\x0farguments_delta\x18\x03 \x01(\tR\x0eargumentsDelta\x12\x16\n" +
+	"\x06merged\x18\x04 \x01(\rR\x06merged\"\x9c\x01\n" +
 	"\x16HookCompletionFinished\x12+\n" +
 	"\x05usage\x18\x01 \x01(\v2\x15.agentstream.v1.UsageR\x05usage\x12A\n" +
 	"\rfinish_reason\x18\x02 \x01(\x0e2\x1c.agentstream.v1.FinishReasonR\ffinishReason\x12\x12\n" +
@@ -4737,7 +4842,7 @@ func file_agentstream_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agentstream_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_agentstream_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_agentstream_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_agentstream_v1_agent_proto_goTypes = []any{
 	(Role)(0),                      // 0: agentstream.v1.Role
 	(ToolSource)(0),                // 1: agentstream.v1.ToolSource
@@ -4758,49 +4863,50 @@ var file_agentstream_v1_agent_proto_goTypes = []any{
 	(*ToolChoice)(nil),             // 16: agentstream.v1.ToolChoice
 	(*HooksOptions)(nil),           // 17: agentstream.v1.HooksOptions
 	(*StreamPromptRequest)(nil),    // 18: agentstream.v1.StreamPromptRequest
-	(*RunStarted)(nil),             // 19: agentstream.v1.RunStarted
-	(*TextDelta)(nil),              // 20: agentstream.v1.TextDelta
-	(*ReasoningDelta)(nil),         // 21: agentstream.v1.ReasoningDelta
-	(*ToolCallDelta)(nil),          // 22: agentstream.v1.ToolCallDelta
-	(*TurnFinished)(nil),           // 23: agentstream.v1.TurnFinished
-	(*FinalResponse)(nil),          // 24: agentstream.v1.FinalResponse
-	(*RunError)(nil),               // 25: agentstream.v1.RunError
-	(*ToolProgress)(nil),           // 26: agentstream.v1.ToolProgress
-	(*StreamPromptResponse)(nil),   // 27: agentstream.v1.StreamPromptResponse
-	(*WatchRunRequest)(nil),        // 28: agentstream.v1.WatchRunRequest
-	(*CancelRunRequest)(nil),       // 29: agentstream.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),      // 30: agentstream.v1.CancelRunResponse
-	(*GetRunRequest)(nil),          // 31: agentstream.v1.GetRunRequest
-	(*GetRunResponse)(nil),         // 32: agentstream.v1.GetRunResponse
-	(*RunInfo)(nil),                // 33: agentstream.v1.RunInfo
-	(*ListAgentsRequest)(nil),      // 34: agentstream.v1.ListAgentsRequest
-	(*AgentInfo)(nil),              // 35: agentstream.v1.AgentInfo
-	(*McpServerInfo)(nil),          // 36: agentstream.v1.McpServerInfo
-	(*ListAgentsResponse)(nil),     // 37: agentstream.v1.ListAgentsResponse
-	(*HookAttach)(nil),             // 38: agentstream.v1.HookAttach
-	(*HookProceed)(nil),            // 39: agentstream.v1.HookProceed
-	(*HookCancel)(nil),             // 40: agentstream.v1.HookCancel
-	(*HookSkip)(nil),               // 41: agentstream.v1.HookSkip
-	(*HookToolOutput)(nil),         // 42: agentstream.v1.HookToolOutput
-	(*HookProgress)(nil),           // 43: agentstream.v1.HookProgress
-	(*HookReply)(nil),              // 44: agentstream.v1.HookReply
-	(*HooksRequest)(nil),           // 45: agentstream.v1.HooksRequest
-	(*HookAttached)(nil),           // 46: agentstream.v1.HookAttached
-	(*HookCompletionCall)(nil),     // 47: agentstream.v1.HookCompletionCall
-	(*HookTextDelta)(nil),          // 48: agentstream.v1.HookTextDelta
-	(*HookReasoningDelta)(nil),     // 49: agentstream.v1.HookReasoningDelta
-	(*HookToolCallDelta)(nil),      // 50: agentstream.v1.HookToolCallDelta
-	(*HookCompletionFinished)(nil), // 51: agentstream.v1.HookCompletionFinished
-	(*HookToolCall)(nil),           // 52: agentstream.v1.HookToolCall
-	(*HookToolResult)(nil),         // 53: agentstream.v1.HookToolResult
-	(*HookToolProgress)(nil),       // 54: agentstream.v1.HookToolProgress
-	(*HookEvent)(nil),              // 55: agentstream.v1.HookEvent
-	(*HookRunEnded)(nil),           // 56: agentstream.v1.HookRunEnded
-	(*HookError)(nil),              // 57: agentstream.v1.HookError
-	(*HooksResponse)(nil),          // 58: agentstream.v1.HooksResponse
-	nil,                            // 59: agentstream.v1.HookEvent.TraceContextEntry
-	(*structpb.Struct)(nil),        // 60: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),  // 61: google.protobuf.Timestamp
+	(*Delivery)(nil),               // 19: agentstream.v1.Delivery
+	(*RunStarted)(nil),             // 20: agentstream.v1.RunStarted
+	(*TextDelta)(nil),              // 21: agentstream.v1.TextDelta
+	(*ReasoningDelta)(nil),         // 22: agentstream.v1.ReasoningDelta
+	(*ToolCallDelta)(nil),          // 23: agentstream.v1.ToolCallDelta
+	(*TurnFinished)(nil),           // 24: agentstream.v1.TurnFinished
+	(*FinalResponse)(nil),          // 25: agentstream.v1.FinalResponse
+	(*RunError)(nil),               // 26: agentstream.v1.RunError
+	(*ToolProgress)(nil),           // 27: agentstream.v1.ToolProgress
+	(*StreamPromptResponse)(nil),   // 28: agentstream.v1.StreamPromptResponse
+	(*WatchRunRequest)(nil),        // 29: agentstream.v1.WatchRunRequest
+	(*CancelRunRequest)(nil),       // 30: agentstream.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),      // 31: agentstream.v1.CancelRunResponse
+	(*GetRunRequest)(nil),          // 32: agentstream.v1.GetRunRequest
+	(*GetRunResponse)(nil),         // 33: agentstream.v1.GetRunResponse
+	(*RunInfo)(nil),                // 34: agentstream.v1.RunInfo
+	(*ListAgentsRequest)(nil),      // 35: agentstream.v1.ListAgentsRequest
+	(*AgentInfo)(nil),              // 36: agentstream.v1.AgentInfo
+	(*McpServerInfo)(nil),          // 37: agentstream.v1.McpServerInfo
+	(*ListAgentsResponse)(nil),     // 38: agentstream.v1.ListAgentsResponse
+	(*HookAttach)(nil),             // 39: agentstream.v1.HookAttach
+	(*HookProceed)(nil),            // 40: agentstream.v1.HookProceed
+	(*HookCancel)(nil),             // 41: agentstream.v1.HookCancel
+	(*HookSkip)(nil),               // 42: agentstream.v1.HookSkip
+	(*HookToolOutput)(nil),         // 43: agentstream.v1.HookToolOutput
+	(*HookProgress)(nil),           // 44: agentstream.v1.HookProgress
+	(*HookReply)(nil),              // 45: agentstream.v1.HookReply
+	(*HooksRequest)(nil),           // 46: agentstream.v1.HooksRequest
+	(*HookAttached)(nil),           // 47: agentstream.v1.HookAttached
+	(*HookCompletionCall)(nil),     // 48: agentstream.v1.HookCompletionCall
+	(*HookTextDelta)(nil),          // 49: agentstream.v1.HookTextDelta
+	(*HookReasoningDelta)(nil),     // 50: agentstream.v1.HookReasoningDelta
+	(*HookToolCallDelta)(nil),      // 51: agentstream.v1.HookToolCallDelta
+	(*HookCompletionFinished)(nil), // 52: agentstream.v1.HookCompletionFinished
+	(*HookToolCall)(nil),           // 53: agentstream.v1.HookToolCall
+	(*HookToolResult)(nil),         // 54: agentstream.v1.HookToolResult
+	(*HookToolProgress)(nil),       // 55: agentstream.v1.HookToolProgress
+	(*HookEvent)(nil),              // 56: agentstream.v1.HookEvent
+	(*HookRunEnded)(nil),           // 57: agentstream.v1.HookRunEnded
+	(*HookError)(nil),              // 58: agentstream.v1.HookError
+	(*HooksResponse)(nil),          // 59: agentstream.v1.HooksResponse
+	nil,                            // 60: agentstream.v1.HookEvent.TraceContextEntry
+	(*structpb.Struct)(nil),        // 61: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),  // 62: google.protobuf.Timestamp
 }
 var file_agentstream_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: agentstream.v1.Message.role:type_name -> agentstream.v1.Role
@@ -4808,84 +4914,85 @@ var file_agentstream_v1_agent_proto_depIdxs = []int32{
 	11, // 2: agentstream.v1.ContentPart.tool_call:type_name -> agentstream.v1.ToolCall
 	12, // 3: agentstream.v1.ContentPart.tool_result:type_name -> agentstream.v1.ToolResult
 	13, // 4: agentstream.v1.ContentPart.reasoning:type_name -> agentstream.v1.Reasoning
-	60, // 5: agentstream.v1.ToolDefinition.parameters:type_name -> google.protobuf.Struct
+	61, // 5: agentstream.v1.ToolDefinition.parameters:type_name -> google.protobuf.Struct
 	1,  // 6: agentstream.v1.ToolDefinition.source:type_name -> agentstream.v1.ToolSource
 	2,  // 7: agentstream.v1.ToolChoice.mode:type_name -> agentstream.v1.ToolChoiceMode
 	9,  // 8: agentstream.v1.StreamPromptRequest.history:type_name -> agentstream.v1.Message
 	14, // 9: agentstream.v1.StreamPromptRequest.tools:type_name -> agentstream.v1.ToolDefinition
 	16, // 10: agentstream.v1.StreamPromptRequest.tool_choice:type_name -> agentstream.v1.ToolChoice
-	60, // 11: agentstream.v1.StreamPromptRequest.extra_params:type_name -> google.protobuf.Struct
+	61, // 11: agentstream.v1.StreamPromptRequest.extra_params:type_name -> google.protobuf.Struct
 	17, // 12: agentstream.v1.StreamPromptRequest.hooks:type_name -> agentstream.v1.HooksOptions
-	15, // 13: agentstream.v1.TurnFinished.usage:type_name -> agentstream.v1.Usage
-	3,  // 14: agentstream.v1.TurnFinished.finish_reason:type_name -> agentstream.v1.FinishReason
-	15, // 15: agentstream.v1.FinalResponse.usage:type_name -> agentstream.v1.Usage
-	9,  // 16: agentstream.v1.FinalResponse.history:type_name -> agentstream.v1.Message
-	4,  // 17: agentstream.v1.RunError.code:type_name -> agentstream.v1.ErrorCode
-	9,  // 18: agentstream.v1.RunError.history:type_name -> agentstream.v1.Message
-	19, // 19: agentstream.v1.StreamPromptResponse.run_started:type_name -> agentstream.v1.RunStarted
-	20, // 20: agentstream.v1.StreamPromptResponse.text_delta:type_name -> agentstream.v1.TextDelta
-	21, // 21: agentstream.v1.StreamPromptResponse.reasoning_delta:type_name -> agentstream.v1.ReasoningDelta
-	22, // 22: agentstream.v1.StreamPromptResponse.tool_call_delta:type_name -> agentstream.v1.ToolCallDelta
-	11, // 23: agentstream.v1.StreamPromptResponse.tool_call:type_name -> agentstream.v1.ToolCall
-	12, // 24: agentstream.v1.StreamPromptResponse.tool_result:type_name -> agentstream.v1.ToolResult
-	23, // 25: agentstream.v1.StreamPromptResponse.turn_finished:type_name -> agentstream.v1.TurnFinished
-	24, // 26: agentstream.v1.StreamPromptResponse.final_response:type_name -> agentstream.v1.FinalResponse
-	25, // 27: agentstream.v1.StreamPromptResponse.error:type_name -> agentstream.v1.RunError
-	26, // 28: agentstream.v1.StreamPromptResponse.tool_progress:type_name -> agentstream.v1.ToolProgress
-	5,  // 29: agentstream.v1.CancelRunResponse.state:type_name -> agentstream.v1.RunState
-	33, // 30: agentstream.v1.GetRunResponse.run:type_name -> agentstream.v1.RunInfo
-	5,  // 31: agentstream.v1.RunInfo.state:type_name -> agentstream.v1.RunState
-	61, // 32: agentstream.v1.RunInfo.started_at:type_name -> google.protobuf.Timestamp
-	61, // 33: agentstream.v1.RunInfo.ended_at:type_name -> google.protobuf.Timestamp
-	4,  // 34: agentstream.v1.RunInfo.error_code:type_name -> agentstream.v1.ErrorCode
-	14, // 35: agentstream.v1.AgentInfo.tools:type_name -> agentstream.v1.ToolDefinition
-	36, // 36: agentstream.v1.AgentInfo.mcp_servers:type_name -> agentstream.v1.McpServerInfo
-	6,  // 37: agentstream.v1.McpServerInfo.state:type_name -> agentstream.v1.McpServerState
-	35, // 38: agentstream.v1.ListAgentsResponse.agents:type_name -> agentstream.v1.AgentInfo
-	7,  // 39: agentstream.v1.HookAttach.events:type_name -> agentstream.v1.HookEventKind
-	7,  // 40: agentstream.v1.HookAttach.blocking:type_name -> agentstream.v1.HookEventKind
-	39, // 41: agentstream.v1.HookReply.proceed:type_name -> agentstream.v1.HookProceed
-	40, // 42: agentstream.v1.HookReply.cancel:type_name -> agentstream.v1.HookCancel
-	41, // 43: agentstream.v1.HookReply.skip:type_name -> agentstream.v1.HookSkip
-	42, // 44: agentstream.v1.HookReply.tool_output:type_name -> agentstream.v1.HookToolOutput
-	43, // 45: agentstream.v1.HookReply.tool_progress:type_name -> agentstream.v1.HookProgress
-	38, // 46: agentstream.v1.HooksRequest.attach:type_name -> agentstream.v1.HookAttach
-	44, // 47: agentstream.v1.HooksRequest.reply:type_name -> agentstream.v1.HookReply
-	9,  // 48: agentstream.v1.HookCompletionCall.history:type_name -> agentstream.v1.Message
-	15, // 49: agentstream.v1.HookCompletionFinished.usage:type_name -> agentstream.v1.Usage
-	3,  // 50: agentstream.v1.HookCompletionFinished.finish_reason:type_name -> agentstream.v1.FinishReason
-	59, // 51: agentstream.v1.HookEvent.trace_context:type_name -> agentstream.v1.HookEvent.TraceContextEntry
-	47, // 52: agentstream.v1.HookEvent.completion_call:type_name -> agentstream.v1.HookCompletionCall
-	48, // 53: agentstream.v1.HookEvent.text_delta:type_name -> agentstream.v1.HookTextDelta
-	49, // 54: agentstream.v1.HookEvent.reasoning_delta:type_name -> agentstream.v1.HookReasoningDelta
-	50, // 55: agentstream.v1.HookEvent.tool_call_delta:type_name -> agentstream.v1.HookToolCallDelta
-	51, // 56: agentstream.v1.HookEvent.completion_finished:type_name -> agentstream.v1.HookCompletionFinished
-	52, // 57: agentstream.v1.HookEvent.tool_call:type_name -> agentstream.v1.HookToolCall
-	53, // 58: agentstream.v1.HookEvent.tool_result:type_name -> agentstream.v1.HookToolResult
-	54, // 59: agentstream.v1.HookEvent.tool_progress:type_name -> agentstream.v1.HookToolProgress
-	8,  // 60: agentstream.v1.HookRunEnded.outcome:type_name -> agentstream.v1.RunOutcome
-	4,  // 61: agentstream.v1.HookRunEnded.error_code:type_name -> agentstream.v1.ErrorCode
-	46, // 62: agentstream.v1.HooksResponse.attached:type_name -> agentstream.v1.HookAttached
-	55, // 63: agentstream.v1.HooksResponse.event:type_name -> agentstream.v1.HookEvent
-	56, // 64: agentstream.v1.HooksResponse.run_ended:type_name -> agentstream.v1.HookRunEnded
-	57, // 65: agentstream.v1.HooksResponse.error:type_name -> agentstream.v1.HookError
-	18, // 66: agentstream.v1.AgentService.StreamPrompt:input_type -> agentstream.v1.StreamPromptRequest
-	45, // 67: agentstream.v1.AgentService.Hooks:input_type -> agentstream.v1.HooksRequest
-	34, // 68: agentstream.v1.AgentService.ListAgents:input_type -> agentstream.v1.ListAgentsRequest
-	28, // 69: agentstream.v1.AgentService.WatchRun:input_type -> agentstream.v1.WatchRunRequest
-	29, // 70: agentstream.v1.AgentService.CancelRun:input_type -> agentstream.v1.CancelRunRequest
-	31, // 71: agentstream.v1.AgentService.GetRun:input_type -> agentstream.v1.GetRunRequest
-	27, // 72: agentstream.v1.AgentService.StreamPrompt:output_type -> agentstream.v1.StreamPromptResponse
-	58, // 73: agentstream.v1.AgentService.Hooks:output_type -> agentstream.v1.HooksResponse
-	37, // 74: agentstream.v1.AgentService.ListAgents:output_type -> agentstream.v1.ListAgentsResponse
-	27, // 75: agentstream.v1.AgentService.WatchRun:output_type -> agentstream.v1.StreamPromptResponse
-	30, // 76: agentstream.v1.AgentService.CancelRun:output_type -> agentstream.v1.CancelRunResponse
-	32, // 77: agentstream.v1.AgentService.GetRun:output_type -> agentstream.v1.GetRunResponse
-	72, // [72:78] is the sub-list for method output_type
-	66, // [66:72] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	19, // 13: agentstream.v1.StreamPromptRequest.delivery:type_name -> agentstream.v1.Delivery
+	15, // 14: agentstream.v1.TurnFinished.usage:type_name -> agentstream.v1.Usage
+	3,  // 15: agentstream.v1.TurnFinished.finish_reason:type_name -> agentstream.v1.FinishReason
+	15, // 16: agentstream.v1.FinalResponse.usage:type_name -> agentstream.v1.Usage
+	9,  // 17: agentstream.v1.FinalResponse.history:type_name -> agentstream.v1.Message
+	4,  // 18: agentstream.v1.RunError.code:type_name -> agentstream.v1.ErrorCode
+	9,  // 19: agentstream.v1.RunError.history:type_name -> agentstream.v1.Message
+	20, // 20: agentstream.v1.StreamPromptResponse.run_started:type_name -> agentstream.v1.RunStarted
+	21, // 21: agentstream.v1.StreamPromptResponse.text_delta:type_name -> agentstream.v1.TextDelta
+	22, // 22: agentstream.v1.StreamPromptResponse.reasoning_delta:type_name -> agentstream.v1.ReasoningDelta
+	23, // 23: agentstream.v1.StreamPromptResponse.tool_call_delta:type_name -> agentstream.v1.ToolCallDelta
+	11, // 24: agentstream.v1.StreamPromptResponse.tool_call:type_name -> agentstream.v1.ToolCall
+	12, // 25: agentstream.v1.StreamPromptResponse.tool_result:type_name -> agentstream.v1.ToolResult
+	24, // 26: agentstream.v1.StreamPromptResponse.turn_finished:type_name -> agentstream.v1.TurnFinished
+	25, // 27: agentstream.v1.StreamPromptResponse.final_response:type_name -> agentstream.v1.FinalResponse
+	26, // 28: agentstream.v1.StreamPromptResponse.error:type_name -> agentstream.v1.RunError
+	27, // 29: agentstream.v1.StreamPromptResponse.tool_progress:type_name -> agentstream.v1.ToolProgress
+	5,  // 30: agentstream.v1.CancelRunResponse.state:type_name -> agentstream.v1.RunState
+	34, // 31: agentstream.v1.GetRunResponse.run:type_name -> agentstream.v1.RunInfo
+	5,  // 32: agentstream.v1.RunInfo.state:type_name -> agentstream.v1.RunState
+	62, // 33: agentstream.v1.RunInfo.started_at:type_name -> google.protobuf.Timestamp
+	62, // 34: agentstream.v1.RunInfo.ended_at:type_name -> google.protobuf.Timestamp
+	4,  // 35: agentstream.v1.RunInfo.error_code:type_name -> agentstream.v1.ErrorCode
+	14, // 36: agentstream.v1.AgentInfo.tools:type_name -> agentstream.v1.ToolDefinition
+	37, // 37: agentstream.v1.AgentInfo.mcp_servers:type_name -> agentstream.v1.McpServerInfo
+	6,  // 38: agentstream.v1.McpServerInfo.state:type_name -> agentstream.v1.McpServerState
+	36, // 39: agentstream.v1.ListAgentsResponse.agents:type_name -> agentstream.v1.AgentInfo
+	7,  // 40: agentstream.v1.HookAttach.events:type_name -> agentstream.v1.HookEventKind
+	7,  // 41: agentstream.v1.HookAttach.blocking:type_name -> agentstream.v1.HookEventKind
+	40, // 42: agentstream.v1.HookReply.proceed:type_name -> agentstream.v1.HookProceed
+	41, // 43: agentstream.v1.HookReply.cancel:type_name -> agentstream.v1.HookCancel
+	42, // 44: agentstream.v1.HookReply.skip:type_name -> agentstream.v1.HookSkip
+	43, // 45: agentstream.v1.HookReply.tool_output:type_name -> agentstream.v1.HookToolOutput
+	44, // 46: agentstream.v1.HookReply.tool_progress:type_name -> agentstream.v1.HookProgress
+	39, // 47: agentstream.v1.HooksRequest.attach:type_name -> agentstream.v1.HookAttach
+	45, // 48: agentstream.v1.HooksRequest.reply:type_name -> agentstream.v1.HookReply
+	9,  // 49: agentstream.v1.HookCompletionCall.history:type_name -> agentstream.v1.Message
+	15, // 50: agentstream.v1.HookCompletionFinished.usage:type_name -> agentstream.v1.Usage
+	3,  // 51: agentstream.v1.HookCompletionFinished.finish_reason:type_name -> agentstream.v1.FinishReason
+	60, // 52: agentstream.v1.HookEvent.trace_context:type_name -> agentstream.v1.HookEvent.TraceContextEntry
+	48, // 53: agentstream.v1.HookEvent.completion_call:type_name -> agentstream.v1.HookCompletionCall
+	49, // 54: agentstream.v1.HookEvent.text_delta:type_name -> agentstream.v1.HookTextDelta
+	50, // 55: agentstream.v1.HookEvent.reasoning_delta:type_name -> agentstream.v1.HookReasoningDelta
+	51, // 56: agentstream.v1.HookEvent.tool_call_delta:type_name -> agentstream.v1.HookToolCallDelta
+	52, // 57: agentstream.v1.HookEvent.completion_finished:type_name -> agentstream.v1.HookCompletionFinished
+	53, // 58: agentstream.v1.HookEvent.tool_call:type_name -> agentstream.v1.HookToolCall
+	54, // 59: agentstream.v1.HookEvent.tool_result:type_name -> agentstream.v1.HookToolResult
+	55, // 60: agentstream.v1.HookEvent.tool_progress:type_name -> agentstream.v1.HookToolProgress
+	8,  // 61: agentstream.v1.HookRunEnded.outcome:type_name -> agentstream.v1.RunOutcome
+	4,  // 62: agentstream.v1.HookRunEnded.error_code:type_name -> agentstream.v1.ErrorCode
+	47, // 63: agentstream.v1.HooksResponse.attached:type_name -> agentstream.v1.HookAttached
+	56, // 64: agentstream.v1.HooksResponse.event:type_name -> agentstream.v1.HookEvent
+	57, // 65: agentstream.v1.HooksResponse.run_ended:type_name -> agentstream.v1.HookRunEnded
+	58, // 66: agentstream.v1.HooksResponse.error:type_name -> agentstream.v1.HookError
+	18, // 67: agentstream.v1.AgentService.StreamPrompt:input_type -> agentstream.v1.StreamPromptRequest
+	46, // 68: agentstream.v1.AgentService.Hooks:input_type -> agentstream.v1.HooksRequest
+	35, // 69: agentstream.v1.AgentService.ListAgents:input_type -> agentstream.v1.ListAgentsRequest
+	29, // 70: agentstream.v1.AgentService.WatchRun:input_type -> agentstream.v1.WatchRunRequest
+	30, // 71: agentstream.v1.AgentService.CancelRun:input_type -> agentstream.v1.CancelRunRequest
+	32, // 72: agentstream.v1.AgentService.GetRun:input_type -> agentstream.v1.GetRunRequest
+	28, // 73: agentstream.v1.AgentService.StreamPrompt:output_type -> agentstream.v1.StreamPromptResponse
+	59, // 74: agentstream.v1.AgentService.Hooks:output_type -> agentstream.v1.HooksResponse
+	38, // 75: agentstream.v1.AgentService.ListAgents:output_type -> agentstream.v1.ListAgentsResponse
+	28, // 76: agentstream.v1.AgentService.WatchRun:output_type -> agentstream.v1.StreamPromptResponse
+	31, // 77: agentstream.v1.AgentService.CancelRun:output_type -> agentstream.v1.CancelRunResponse
+	33, // 78: agentstream.v1.AgentService.GetRun:output_type -> agentstream.v1.GetRunResponse
+	73, // [73:79] is the sub-list for method output_type
+	67, // [67:73] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_agentstream_v1_agent_proto_init() }
@@ -4900,8 +5007,8 @@ func file_agentstream_v1_agent_proto_init() {
 		(*ContentPart_Reasoning)(nil),
 	}
 	file_agentstream_v1_agent_proto_msgTypes[9].OneofWrappers = []any{}
-	file_agentstream_v1_agent_proto_msgTypes[17].OneofWrappers = []any{}
-	file_agentstream_v1_agent_proto_msgTypes[18].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[18].OneofWrappers = []any{}
+	file_agentstream_v1_agent_proto_msgTypes[19].OneofWrappers = []any{
 		(*StreamPromptResponse_RunStarted)(nil),
 		(*StreamPromptResponse_TextDelta)(nil),
 		(*StreamPromptResponse_ReasoningDelta)(nil),
@@ -4913,20 +5020,20 @@ func file_agentstream_v1_agent_proto_init() {
 		(*StreamPromptResponse_Error)(nil),
 		(*StreamPromptResponse_ToolProgress)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[34].OneofWrappers = []any{}
-	file_agentstream_v1_agent_proto_msgTypes[35].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[35].OneofWrappers = []any{}
+	file_agentstream_v1_agent_proto_msgTypes[36].OneofWrappers = []any{
 		(*HookReply_Proceed)(nil),
 		(*HookReply_Cancel)(nil),
 		(*HookReply_Skip)(nil),
 		(*HookReply_ToolOutput)(nil),
 		(*HookReply_ToolProgress)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[36].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[37].OneofWrappers = []any{
 		(*HooksRequest_Attach)(nil),
 		(*HooksRequest_Reply)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[45].OneofWrappers = []any{}
-	file_agentstream_v1_agent_proto_msgTypes[46].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[46].OneofWrappers = []any{}
+	file_agentstream_v1_agent_proto_msgTypes[47].OneofWrappers = []any{
 		(*HookEvent_CompletionCall)(nil),
 		(*HookEvent_TextDelta)(nil),
 		(*HookEvent_ReasoningDelta)(nil),
@@ -4936,7 +5043,7 @@ func file_agentstream_v1_agent_proto_init() {
 		(*HookEvent_ToolResult)(nil),
 		(*HookEvent_ToolProgress)(nil),
 	}
-	file_agentstream_v1_agent_proto_msgTypes[49].OneofWrappers = []any{
+	file_agentstream_v1_agent_proto_msgTypes[50].OneofWrappers = []any{
 		(*HooksResponse_Attached)(nil),
 		(*HooksResponse_Event)(nil),
 		(*HooksResponse_RunEnded)(nil),
@@ -4948,7 +5055,7 @@ func file_agentstream_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agentstream_v1_agent_proto_rawDesc), len(file_agentstream_v1_agent_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   51,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -650,6 +650,7 @@ class StreamPromptRequest(_message.Message):
     EXTRA_PARAMS_FIELD_NUMBER: _builtins.int
     HOOKS_FIELD_NUMBER: _builtins.int
     DETACH_FIELD_NUMBER: _builtins.int
+    DELIVERY_FIELD_NUMBER: _builtins.int
     agent: _builtins.str
     """Configured agent name; empty means the default agent."""
     prompt: _builtins.str
@@ -683,6 +684,12 @@ class StreamPromptRequest(_message.Message):
 
     @_builtins.property
     def hooks(self) -> Global___HooksOptions: ...
+    @_builtins.property
+    def delivery(self) -> Global___Delivery:
+        """How deltas are delivered; absent means the server's default
+        (server.delivery_max_delay_ms, 0 unless configured).
+        """
+
     def __init__(
         self,
         *,
@@ -700,10 +707,11 @@ class StreamPromptRequest(_message.Message):
         extra_params: _struct_pb2.Struct | None = ...,
         hooks: Global___HooksOptions | None = ...,
         detach: _builtins.bool = ...,
+        delivery: Global___Delivery | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_max_turns", b"_max_turns", "_model", b"_model", "_preamble", b"_preamble", "_temperature", b"_temperature", "extra_params", b"extra_params", "hooks", b"hooks", "max_tokens", b"max_tokens", "max_turns", b"max_turns", "model", b"model", "preamble", b"preamble", "temperature", b"temperature", "tool_choice", b"tool_choice"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_max_turns", b"_max_turns", "_model", b"_model", "_preamble", b"_preamble", "_temperature", b"_temperature", "delivery", b"delivery", "extra_params", b"extra_params", "hooks", b"hooks", "max_tokens", b"max_tokens", "max_turns", b"max_turns", "model", b"model", "preamble", b"preamble", "temperature", b"temperature", "tool_choice", b"tool_choice"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_max_turns", b"_max_turns", "_model", b"_model", "_preamble", b"_preamble", "_temperature", b"_temperature", "agent", b"agent", "detach", b"detach", "extra_params", b"extra_params", "history", b"history", "hooks", b"hooks", "max_tokens", b"max_tokens", "max_turns", b"max_turns", "model", b"model", "preamble", b"preamble", "prompt", b"prompt", "run_id", b"run_id", "temperature", b"temperature", "tool_choice", b"tool_choice", "tools", b"tools"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens", "_max_turns", b"_max_turns", "_model", b"_model", "_preamble", b"_preamble", "_temperature", b"_temperature", "agent", b"agent", "delivery", b"delivery", "detach", b"detach", "extra_params", b"extra_params", "history", b"history", "hooks", b"hooks", "max_tokens", b"max_tokens", "max_turns", b"max_turns", "model", b"model", "preamble", b"preamble", "prompt", b"prompt", "run_id", b"run_id", "temperature", b"temperature", "tool_choice", b"tool_choice", "tools", b"tools"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_tokens: _TypeAlias = _typing.Literal["max_tokens"]  # noqa: Y015
     _WhichOneofArgType__max_tokens: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens"]  # noqa: Y015
@@ -727,6 +735,35 @@ class StreamPromptRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__temperature) -> _WhichOneofReturnType__temperature | None: ...
 
 Global___StreamPromptRequest: _TypeAlias = StreamPromptRequest  # noqa: Y015
+
+@_typing.final
+class Delivery(_message.Message):
+    """Delivery asks for coalesced deltas: consecutive deltas of one kind (text,
+    reasoning, or the arguments of one tool call, in one turn) that wait to be
+    written, or arrive within the window, go out as one message whose text is
+    their exact concatenation, with `merged` saying how many were joined. Never
+    across kinds, turns or calls; never reordered; `seq` stays gap-free.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_DELAY_MS_FIELD_NUMBER: _builtins.int
+    max_delay_ms: _builtins.int
+    """The longest a delta may be held to merge it with the next ones, 0-1000;
+    0 sends one message per delta.
+    """
+    def __init__(
+        self,
+        *,
+        max_delay_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_delay_ms", b"max_delay_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Delivery: _TypeAlias = Delivery  # noqa: Y015
 
 @_typing.final
 class RunStarted(_message.Message):
@@ -765,15 +802,19 @@ class TextDelta(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TEXT_FIELD_NUMBER: _builtins.int
+    MERGED_FIELD_NUMBER: _builtins.int
     text: _builtins.str
+    merged: _builtins.int
+    """Deltas joined into this one besides the first (coalesced delivery); 0 = one."""
     def __init__(
         self,
         *,
         text: _builtins.str = ...,
+        merged: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merged", b"merged", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -786,15 +827,19 @@ class ReasoningDelta(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TEXT_FIELD_NUMBER: _builtins.int
+    MERGED_FIELD_NUMBER: _builtins.int
     text: _builtins.str
+    merged: _builtins.int
+    """Deltas joined into this one besides the first (coalesced delivery); 0 = one."""
     def __init__(
         self,
         *,
         text: _builtins.str = ...,
+        merged: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merged", b"merged", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -809,21 +854,25 @@ class ToolCallDelta(_message.Message):
     ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     ARGUMENTS_DELTA_FIELD_NUMBER: _builtins.int
+    MERGED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The call's `id`."""
     name: _builtins.str
     """Set on the call's first delta only."""
     arguments_delta: _builtins.str
+    merged: _builtins.int
+    """Deltas joined into this one besides the first (coalesced delivery); 0 = one."""
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         name: _builtins.str = ...,
         arguments_delta: _builtins.str = ...,
+        merged: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_delta", b"arguments_delta", "id", b"id", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_delta", b"arguments_delta", "id", b"id", "merged", b"merged", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1682,19 +1731,23 @@ class HookToolCallDelta(_message.Message):
     CALL_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     ARGUMENTS_DELTA_FIELD_NUMBER: _builtins.int
+    MERGED_FIELD_NUMBER: _builtins.int
     call_id: _builtins.str
     name: _builtins.str
     arguments_delta: _builtins.str
+    merged: _builtins.int
+    """Deltas joined into this one besides the first (coalesced delivery); 0 = one."""
     def __init__(
         self,
         *,
         call_id: _builtins.str = ...,
         name: _builtins.str = ...,
         arguments_delta: _builtins.str = ...,
+        merged: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_delta", b"arguments_delta", "call_id", b"call_id", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_delta", b"arguments_delta", "call_id", b"call_id", "merged", b"merged", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

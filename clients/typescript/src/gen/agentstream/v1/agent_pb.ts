@@ -12,7 +12,7 @@ import type { JsonObject, Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file agentstream/v1/agent.proto.
  */
 export const file_agentstream_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChphZ2VudHN0cmVhbS92MS9hZ2VudC5wcm90bxIOYWdlbnRzdHJlYW0udjEiWQoHTWVzc2FnZRIiCgRyb2xlGAEgASgOMhQuYWdlbnRzdHJlYW0udjEuUm9sZRIqCgVwYXJ0cxgCIAMoCzIbLmFnZW50c3RyZWFtLnYxLkNvbnRlbnRQYXJ0IrcBCgtDb250ZW50UGFydBIOCgR0ZXh0GAEgASgJSAASLQoJdG9vbF9jYWxsGAIgASgLMhguYWdlbnRzdHJlYW0udjEuVG9vbENhbGxIABIxCgt0b29sX3Jlc3VsdBgDIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xSZXN1bHRIABIuCglyZWFzb25pbmcYBCABKAsyGS5hZ2VudHN0cmVhbS52MS5SZWFzb25pbmdIAEIGCgRwYXJ0IkgKCFRvb2xDYWxsEgoKAmlkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAkiWgoKVG9vbFJlc3VsdBIKCgJpZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEAoIaXNfZXJyb3IYBCABKAgSDAoEbmFtZRgFIAEoCSJHCglSZWFzb25pbmcSDAoEdGV4dBgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkSGQoRZW5jcnlwdGVkX2NvbnRlbnQYAyABKAkinAEKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoGc291cmNlGAQgASgOMhouYWdlbnRzdHJlYW0udjEuVG9vbFNvdXJjZRIOCgZvcmlnaW4YBSABKAkiqgEKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAIgASgEEhQKDHRvdGFsX3Rva2VucxgDIAEoBBIfChdjYWNoZV9yZWFkX2lucHV0X3Rva2VucxgEIAEoBBIjChtjYWNoZV9jcmVhdGlvbl9pbnB1dF90b2tlbnMYBSABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgGIAEoBCJNCgpUb29sQ2hvaWNlEiwKBG1vZGUYASABKA4yHi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlTW9kZRIRCgl0b29sX25hbWUYAiABKAkiXAoMSG9va3NPcHRpb25zEhcKD3dhaXRfZm9yX2NsaWVudBgBIAEoCBIZChFhdHRhY2hfdGltZW91dF9tcxgCIAEoDRIYChByZXBseV90aW1lb3V0X21zGAMgASgNIvQDChNTdHJlYW1Qcm9tcHRSZXF1ZXN0Eg0KBWFnZW50GAEgASgJEg4KBnByb21wdBgCIAEoCRIoCgdoaXN0b3J5GAMgAygLMhcuYWdlbnRzdHJlYW0udjEuTWVzc2FnZRIWCgltYXhfdHVybnMYBCABKA1IAIgBARIOCgZydW5faWQYBSABKAkSLQoFdG9vbHMYBiADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgVtb2RlbBgHIAEoCUgBiAEBEhUKCHByZWFtYmxlGAggASgJSAKIAQESGAoLdGVtcGVyYXR1cmUYCSABKAFIA4gBARIXCgptYXhfdG9rZW5zGAogASgNSASIAQESLwoLdG9vbF9jaG9pY2UYCyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlEi0KDGV4dHJhX3BhcmFtcxgMIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoFaG9va3MYDSABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rc09wdGlvbnMSDgoGZGV0YWNoGA4gASgIQgwKCl9tYXhfdHVybnNCCAoGX21vZGVsQgsKCV9wcmVhbWJsZUIOCgxfdGVtcGVyYXR1cmVCDQoLX21heF90b2tlbnMiTwoKUnVuU3RhcnRlZBINCgVhZ2VudBgBIAEoCRINCgVtb2RlbBgCIAEoCRIRCgltYXhfdHVybnMYAyABKA0SEAoIcHJvdmlkZXIYBCABKAkiGQoJVGV4dERlbHRhEgwKBHRleHQYASABKAkiHgoOUmVhc29uaW5nRGVsdGESDAoEdGV4dBgBIAEoCSJCCg1Ub29sQ2FsbERlbHRhEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSFwoPYXJndW1lbnRzX2RlbHRhGAMgASgJIo0BCgxUdXJuRmluaXNoZWQSJAoFdXNhZ2UYASABKAsyFS5hZ2VudHN0cmVhbS52MS5Vc2FnZRIzCg1maW5pc2hfcmVhc29uGAIgASgOMhwuYWdlbnRzdHJlYW0udjEuRmluaXNoUmVhc29uEhMKC3Jlc3BvbnNlX2lkGAMgASgJEg0KBW1vZGVsGAQgASgJIpUBCg1GaW5hbFJlc3BvbnNlEgwKBHRleHQYASABKAkSJAoFdXNhZ2UYAiABKAsyFS5hZ2VudHN0cmVhbS52MS5Vc2FnZRINCgV0dXJucxgDIAEoDRIoCgdoaXN0b3J5GAQgAygLMhcuYWdlbnRzdHJlYW0udjEuTWVzc2FnZRIXCg9oaXN0b3J5X29taXR0ZWQYBSABKAgimgEKCFJ1bkVycm9yEicKBGNvZGUYASABKA4yGS5hZ2VudHN0cmVhbS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgSKAoHaGlzdG9yeRgEIAMoCzIXLmFnZW50c3RyZWFtLnYxLk1lc3NhZ2USFwoPaGlzdG9yeV9vbWl0dGVkGAUgASgIIl0KDFRvb2xQcm9ncmVzcxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoIZnJhY3Rpb24YBCABKAFIAIgBAUILCglfZnJhY3Rpb24i1wQKFFN0cmVhbVByb21wdFJlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRILCgNzZXEYAiABKAQSDAoEdHVybhgDIAEoDRIxCgtydW5fc3RhcnRlZBgKIAEoCzIaLmFnZW50c3RyZWFtLnYxLlJ1blN0YXJ0ZWRIABIvCgp0ZXh0X2RlbHRhGAsgASgLMhkuYWdlbnRzdHJlYW0udjEuVGV4dERlbHRhSAASOQoPcmVhc29uaW5nX2RlbHRhGAwgASgLMh4uYWdlbnRzdHJlYW0udjEuUmVhc29uaW5nRGVsdGFIABI4Cg90b29sX2NhbGxfZGVsdGEYDSABKAsyHS5hZ2VudHN0cmVhbS52MS5Ub29sQ2FsbERlbHRhSAASLQoJdG9vbF9jYWxsGA4gASgLMhguYWdlbnRzdHJlYW0udjEuVG9vbENhbGxIABIxCgt0b29sX3Jlc3VsdBgPIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xSZXN1bHRIABI1Cg10dXJuX2ZpbmlzaGVkGBAgASgLMhwuYWdlbnRzdHJlYW0udjEuVHVybkZpbmlzaGVkSAASNwoOZmluYWxfcmVzcG9uc2UYESABKAsyHS5hZ2VudHN0cmVhbS52MS5GaW5hbFJlc3BvbnNlSAASKQoFZXJyb3IYEiABKAsyGC5hZ2VudHN0cmVhbS52MS5SdW5FcnJvckgAEjUKDXRvb2xfcHJvZ3Jlc3MYEyABKAsyHC5hZ2VudHN0cmVhbS52MS5Ub29sUHJvZ3Jlc3NIAEIHCgVldmVudCI0Cg9XYXRjaFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoBCIyChBDYW5jZWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPAoRQ2FuY2VsUnVuUmVzcG9uc2USJwoFc3RhdGUYASABKA4yGC5hZ2VudHN0cmVhbS52MS5SdW5TdGF0ZSIfCg1HZXRSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSI2Cg5HZXRSdW5SZXNwb25zZRIkCgNydW4YASABKAsyFy5hZ2VudHN0cmVhbS52MS5SdW5JbmZvIqACCgdSdW5JbmZvEg4KBnJ1bl9pZBgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLmFnZW50c3RyZWFtLnYxLlJ1blN0YXRlEg0KBWFnZW50GAMgASgJEg0KBXR1cm5zGAQgASgNEhAKCGxhc3Rfc2VxGAUgASgEEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVvd25lchgIIAEoCRIQCghkZXRhY2hlZBgJIAEoCBItCgplcnJvcl9jb2RlGAogASgOMhkuYWdlbnRzdHJlYW0udjEuRXJyb3JDb2RlIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IsQBCglBZ2VudEluZm8SDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRIRCgltYXhfdHVybnMYBCABKA0SLQoFdG9vbHMYBSADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgppc19kZWZhdWx0GAYgASgIEjIKC21jcF9zZXJ2ZXJzGAcgAygLMh0uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVySW5mbyJuCg1NY3BTZXJ2ZXJJbmZvEgwKBG5hbWUYASABKAkSEQoJdHJhbnNwb3J0GAIgASgJEi0KBXN0YXRlGAMgASgOMh4uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVyU3RhdGUSDQoFZXJyb3IYBCABKAkiPwoSTGlzdEFnZW50c1Jlc3BvbnNlEikKBmFnZW50cxgBIAMoCzIZLmFnZW50c3RyZWFtLnYxLkFnZW50SW5mbyKaAQoKSG9va0F0dGFjaBIOCgZydW5faWQYASABKAkSLQoGZXZlbnRzGAIgAygOMh0uYWdlbnRzdHJlYW0udjEuSG9va0V2ZW50S2luZBIvCghibG9ja2luZxgDIAMoDjIdLmFnZW50c3RyZWFtLnYxLkhvb2tFdmVudEtpbmQSHAoUb21pdF9hZ2dyZWdhdGVkX3RleHQYBCABKAgiDQoLSG9va1Byb2NlZWQiHAoKSG9va0NhbmNlbBIOCgZyZWFzb24YASABKAkiGgoISG9va1NraXASDgoGcmVhc29uGAEgASgJIjMKDkhvb2tUb29sT3V0cHV0Eg8KB2NvbnRlbnQYASABKAkSEAoIaXNfZXJyb3IYAiABKAgiQwoMSG9va1Byb2dyZXNzEg8KB21lc3NhZ2UYASABKAkSFQoIZnJhY3Rpb24YAiABKAFIAIgBAUILCglfZnJhY3Rpb24inQIKCUhvb2tSZXBseRIQCghldmVudF9pZBgBIAEoCRIuCgdwcm9jZWVkGAIgASgLMhsuYWdlbnRzdHJlYW0udjEuSG9va1Byb2NlZWRIABIsCgZjYW5jZWwYAyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ib29rQ2FuY2VsSAASKAoEc2tpcBgEIAEoCzIYLmFnZW50c3RyZWFtLnYxLkhvb2tTa2lwSAASNQoLdG9vbF9vdXRwdXQYBSABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbE91dHB1dEgAEjUKDXRvb2xfcHJvZ3Jlc3MYBiABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rUHJvZ3Jlc3NIAEIICgZhY3Rpb24icwoMSG9va3NSZXF1ZXN0EiwKBmF0dGFjaBgBIAEoCzIaLmFnZW50c3RyZWFtLnYxLkhvb2tBdHRhY2hIABIqCgVyZXBseRgCIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tSZXBseUgAQgkKB3JlcXVlc3QiHgoMSG9va0F0dGFjaGVkEg4KBnJ1bl9pZBgBIAEoCSJOChJIb29rQ29tcGxldGlvbkNhbGwSDgoGcHJvbXB0GAEgASgJEigKB2hpc3RvcnkYAiADKAsyFy5hZ2VudHN0cmVhbS52MS5NZXNzYWdlIjIKDUhvb2tUZXh0RGVsdGESDQoFZGVsdGEYASABKAkSEgoKYWdncmVnYXRlZBgCIAEoCSIjChJIb29rUmVhc29uaW5nRGVsdGESDQoFZGVsdGEYASABKAkiSwoRSG9va1Rvb2xDYWxsRGVsdGESDwoHY2FsbF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD2FyZ3VtZW50c19kZWx0YRgDIAEoCSKBAQoWSG9va0NvbXBsZXRpb25GaW5pc2hlZBIkCgV1c2FnZRgBIAEoCzIVLmFnZW50c3RyZWFtLnYxLlVzYWdlEjMKDWZpbmlzaF9yZWFzb24YAiABKA4yHC5hZ2VudHN0cmVhbS52MS5GaW5pc2hSZWFzb24SDAoEdGV4dBgDIAEoCSJRCgxIb29rVG9vbENhbGwSDAoEbmFtZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhEKCWFyZ3VtZW50cxgDIAEoCRIPCgdleGVjdXRlGAQgASgIImQKDkhvb2tUb29sUmVzdWx0EgwKBG5hbWUYASABKAkSDwoHY2FsbF9pZBgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkSDgoGcmVzdWx0GAQgASgJEhAKCGlzX2Vycm9yGAUgASgIImYKEEhvb2tUb29sUHJvZ3Jlc3MSDAoEbmFtZRgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoIZnJhY3Rpb24YBCABKAFIAIgBAUILCglfZnJhY3Rpb24i2wUKCUhvb2tFdmVudBIOCgZydW5faWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSDAoEdHVybhgDIAEoDRIWCg5yZXBseV9leHBlY3RlZBgEIAEoCBIOCgZtZXJnZWQYBSABKA0SQgoNdHJhY2VfY29udGV4dBgGIAMoCzIrLmFnZW50c3RyZWFtLnYxLkhvb2tFdmVudC5UcmFjZUNvbnRleHRFbnRyeRIXCg9oaXN0b3J5X29taXR0ZWQYCSABKAgSPQoPY29tcGxldGlvbl9jYWxsGAogASgLMiIuYWdlbnRzdHJlYW0udjEuSG9va0NvbXBsZXRpb25DYWxsSAASMwoKdGV4dF9kZWx0YRgLIAEoCzIdLmFnZW50c3RyZWFtLnYxLkhvb2tUZXh0RGVsdGFIABI9Cg9yZWFzb25pbmdfZGVsdGEYDCABKAsyIi5hZ2VudHN0cmVhbS52MS5Ib29rUmVhc29uaW5nRGVsdGFIABI8Cg90b29sX2NhbGxfZGVsdGEYDSABKAsyIS5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbENhbGxEZWx0YUgAEkUKE2NvbXBsZXRpb25fZmluaXNoZWQYDiABKAsyJi5hZ2VudHN0cmVhbS52MS5Ib29rQ29tcGxldGlvbkZpbmlzaGVkSAASMQoJdG9vbF9jYWxsGA8gASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va1Rvb2xDYWxsSAASNQoLdG9vbF9yZXN1bHQYECABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbFJlc3VsdEgAEjkKDXRvb2xfcHJvZ3Jlc3MYESABKAsyIC5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbFByb2dyZXNzSAAaMwoRVHJhY2VDb250ZXh0RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVldmVudCKLAQoMSG9va1J1bkVuZGVkEg4KBnJ1bl9pZBgBIAEoCRIrCgdvdXRjb21lGAIgASgOMhouYWdlbnRzdHJlYW0udjEuUnVuT3V0Y29tZRItCgplcnJvcl9jb2RlGAMgASgOMhkuYWdlbnRzdHJlYW0udjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYBCABKAkiLgoJSG9va0Vycm9yEhAKCGV2ZW50X2lkGAEgASgJEg8KB21lc3NhZ2UYAiABKAki2AEKDUhvb2tzUmVzcG9uc2USMAoIYXR0YWNoZWQYASABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rQXR0YWNoZWRIABIqCgVldmVudBgCIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tFdmVudEgAEjEKCXJ1bl9lbmRlZBgDIAEoCzIcLmFnZW50c3RyZWFtLnYxLkhvb2tSdW5FbmRlZEgAEioKBWVycm9yGAQgASgLMhkuYWdlbnRzdHJlYW0udjEuSG9va0Vycm9ySABCCgoIcmVzcG9uc2UqPwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAiqHAQoKVG9vbFNvdXJjZRIbChdUT09MX1NPVVJDRV9VTlNQRUNJRklFRBAAEhcKE1RPT0xfU09VUkNFX0JVSUxUSU4QARIWChJUT09MX1NPVVJDRV9QWVRIT04QAhITCg9UT09MX1NPVVJDRV9NQ1AQAxIWChJUT09MX1NPVVJDRV9DTElFTlQQBCqiAQoOVG9vbENob2ljZU1vZGUSIAocVE9PTF9DSE9JQ0VfTU9ERV9VTlNQRUNJRklFRBAAEhkKFVRPT0xfQ0hPSUNFX01PREVfQVVUTxABEhkKFVRPT0xfQ0hPSUNFX01PREVfTk9ORRACEh0KGVRPT0xfQ0hPSUNFX01PREVfUkVRVUlSRUQQAxIZChVUT09MX0NIT0lDRV9NT0RFX1RPT0wQBCq4AQoMRmluaXNoUmVhc29uEh0KGUZJTklTSF9SRUFTT05fVU5TUEVDSUZJRUQQABIWChJGSU5JU0hfUkVBU09OX1NUT1AQARIcChhGSU5JU0hfUkVBU09OX1RPT0xfQ0FMTFMQAhIYChRGSU5JU0hfUkVBU09OX0xFTkdUSBADEiAKHEZJTklTSF9SRUFTT05fQ09OVEVOVF9GSUxURVIQBBIXChNGSU5JU0hfUkVBU09OX09USEVSEAUq3QMKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASHwobRVJST1JfQ09ERV9JTlZBTElEX0FSR1VNRU5UEAESHgoaRVJST1JfQ09ERV9BR0VOVF9OT1RfRk9VTkQQAhIhCh1FUlJPUl9DT0RFX01BWF9UVVJOU19FWENFRURFRBADEhgKFEVSUk9SX0NPREVfQ0FOQ0VMTEVEEAQSIwofRVJST1JfQ09ERV9QUk9WSURFUl9VTkFWQUlMQUJMRRAFEiAKHEVSUk9SX0NPREVfUFJPVklERVJfUkVKRUNURUQQBhIbChdFUlJPUl9DT0RFX0hPT0tTX0ZBSUxFRBAHEhwKGEVSUk9SX0NPREVfU0hVVFRJTkdfRE9XThAIEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQCRIgChxFUlJPUl9DT0RFX0RFQURMSU5FX0VYQ0VFREVEEAoSHAoYRVJST1JfQ09ERV9SVU5fSURfSU5fVVNFEAsSHAoYRVJST1JfQ09ERV9UT09fTUFOWV9SVU5TEAwSFwoTRVJST1JfQ09ERV9SVU5fTE9TVBAQEiQKIEVSUk9SX0NPREVfUlVOX1NUT1JFX1VOQVZBSUxBQkxFEBEqhAEKCFJ1blN0YXRlEhkKFVJVTl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEVJVTl9TVEFURV9SVU5OSU5HEAESFwoTUlVOX1NUQVRFX0NPTVBMRVRFRBACEhQKEFJVTl9TVEFURV9GQUlMRUQQAxIXChNSVU5fU1RBVEVfQ0FOQ0VMTEVEEAQqigEKDk1jcFNlcnZlclN0YXRlEiAKHE1DUF9TRVJWRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIdChlNQ1BfU0VSVkVSX1NUQVRFX1NUQVJUSU5HEAESGgoWTUNQX1NFUlZFUl9TVEFURV9SRUFEWRACEhsKF01DUF9TRVJWRVJfU1RBVEVfRkFJTEVEEAMqywIKDUhvb2tFdmVudEtpbmQSHwobSE9PS19FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASIwofSE9PS19FVkVOVF9LSU5EX0NPTVBMRVRJT05fQ0FMTBABEh4KGkhPT0tfRVZFTlRfS0lORF9URVhUX0RFTFRBEAISIwofSE9PS19FVkVOVF9LSU5EX1JFQVNPTklOR19ERUxUQRADEiMKH0hPT0tfRVZFTlRfS0lORF9UT09MX0NBTExfREVMVEEQBBInCiNIT09LX0VWRU5UX0tJTkRfQ09NUExFVElPTl9GSU5JU0hFRBAFEh0KGUhPT0tfRVZFTlRfS0lORF9UT09MX0NBTEwQBhIfChtIT09LX0VWRU5UX0tJTkRfVE9PTF9SRVNVTFQQBxIhCh1IT09LX0VWRU5UX0tJTkRfVE9PTF9QUk9HUkVTUxAIKpIBCgpSdW5PdXRjb21lEhsKF1JVTl9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGQoVUlVOX09VVENPTUVfQ09NUExFVEVEEAESFgoSUlVOX09VVENPTUVfRkFJTEVEEAISGQoVUlVOX09VVENPTUVfQ0FOQ0VMTEVEEAMSGQoVUlVOX09VVENPTUVfQUJBTkRPTkVEEAQy+gMKDEFnZW50U2VydmljZRJbCgxTdHJlYW1Qcm9tcHQSIy5hZ2VudHN0cmVhbS52MS5TdHJlYW1Qcm9tcHRSZXF1ZXN0GiQuYWdlbnRzdHJlYW0udjEuU3RyZWFtUHJvbXB0UmVzcG9uc2UwARJICgVIb29rcxIcLmFnZW50c3RyZWFtLnYxLkhvb2tzUmVxdWVzdBodLmFnZW50c3RyZWFtLnYxLkhvb2tzUmVzcG9uc2UoATABElMKCkxpc3RBZ2VudHMSIS5hZ2VudHN0cmVhbS52MS5MaXN0QWdlbnRzUmVxdWVzdBoiLmFnZW50c3RyZWFtLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJTCghXYXRjaFJ1bhIfLmFnZW50c3RyZWFtLnYxLldhdGNoUnVuUmVxdWVzdBokLmFnZW50c3RyZWFtLnYxLlN0cmVhbVByb21wdFJlc3BvbnNlMAESUAoJQ2FuY2VsUnVuEiAuYWdlbnRzdHJlYW0udjEuQ2FuY2VsUnVuUmVxdWVzdBohLmFnZW50c3RyZWFtLnYxLkNhbmNlbFJ1blJlc3BvbnNlEkcKBkdldFJ1bhIdLmFnZW50c3RyZWFtLnYxLkdldFJ1blJlcXVlc3QaHi5hZ2VudHN0cmVhbS52MS5HZXRSdW5SZXNwb25zZUKyAQoYaW8uZ2l0aHViLmFnZW50c3RyZWFtLnYxQgpBZ2VudFByb3RvUAFaTmdpdGh1Yi5jb20vYWdlbnRzdHJlYW0vYWdlbnRzdHJlYW0vY2xpZW50cy9nby9nZW4vYWdlbnRzdHJlYW0vdjE7YWdlbnRzdHJlYW12MaICA0FTWKoCDkFnZW50U3RyZWFtLlYxygIOQWdlbnRTdHJlYW1cVjHqAg9BZ2VudFN0cmVhbTo6VjFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChphZ2VudHN0cmVhbS92MS9hZ2VudC5wcm90bxIOYWdlbnRzdHJlYW0udjEiWQoHTWVzc2FnZRIiCgRyb2xlGAEgASgOMhQuYWdlbnRzdHJlYW0udjEuUm9sZRIqCgVwYXJ0cxgCIAMoCzIbLmFnZW50c3RyZWFtLnYxLkNvbnRlbnRQYXJ0IrcBCgtDb250ZW50UGFydBIOCgR0ZXh0GAEgASgJSAASLQoJdG9vbF9jYWxsGAIgASgLMhguYWdlbnRzdHJlYW0udjEuVG9vbENhbGxIABIxCgt0b29sX3Jlc3VsdBgDIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xSZXN1bHRIABIuCglyZWFzb25pbmcYBCABKAsyGS5hZ2VudHN0cmVhbS52MS5SZWFzb25pbmdIAEIGCgRwYXJ0IkgKCFRvb2xDYWxsEgoKAmlkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAkiWgoKVG9vbFJlc3VsdBIKCgJpZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEAoIaXNfZXJyb3IYBCABKAgSDAoEbmFtZRgFIAEoCSJHCglSZWFzb25pbmcSDAoEdGV4dBgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkSGQoRZW5jcnlwdGVkX2NvbnRlbnQYAyABKAkinAEKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKgoGc291cmNlGAQgASgOMhouYWdlbnRzdHJlYW0udjEuVG9vbFNvdXJjZRIOCgZvcmlnaW4YBSABKAkiqgEKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAIgASgEEhQKDHRvdGFsX3Rva2VucxgDIAEoBBIfChdjYWNoZV9yZWFkX2lucHV0X3Rva2VucxgEIAEoBBIjChtjYWNoZV9jcmVhdGlvbl9pbnB1dF90b2tlbnMYBSABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgGIAEoBCJNCgpUb29sQ2hvaWNlEiwKBG1vZGUYASABKA4yHi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlTW9kZRIRCgl0b29sX25hbWUYAiABKAkiXAoMSG9va3NPcHRpb25zEhcKD3dhaXRfZm9yX2NsaWVudBgBIAEoCBIZChFhdHRhY2hfdGltZW91dF9tcxgCIAEoDRIYChByZXBseV90aW1lb3V0X21zGAMgASgNIqAEChNTdHJlYW1Qcm9tcHRSZXF1ZXN0Eg0KBWFnZW50GAEgASgJEg4KBnByb21wdBgCIAEoCRIoCgdoaXN0b3J5GAMgAygLMhcuYWdlbnRzdHJlYW0udjEuTWVzc2FnZRIWCgltYXhfdHVybnMYBCABKA1IAIgBARIOCgZydW5faWQYBSABKAkSLQoFdG9vbHMYBiADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgVtb2RlbBgHIAEoCUgBiAEBEhUKCHByZWFtYmxlGAggASgJSAKIAQESGAoLdGVtcGVyYXR1cmUYCSABKAFIA4gBARIXCgptYXhfdG9rZW5zGAogASgNSASIAQESLwoLdG9vbF9jaG9pY2UYCyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ub29sQ2hvaWNlEi0KDGV4dHJhX3BhcmFtcxgMIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSKwoFaG9va3MYDSABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rc09wdGlvbnMSDgoGZGV0YWNoGA4gASgIEioKCGRlbGl2ZXJ5GA8gASgLMhguYWdlbnRzdHJlYW0udjEuRGVsaXZlcnlCDAoKX21heF90dXJuc0IICgZfbW9kZWxCCwoJX3ByZWFtYmxlQg4KDF90ZW1wZXJhdHVyZUINCgtfbWF4X3Rva2VucyIgCghEZWxpdmVyeRIUCgxtYXhfZGVsYXlfbXMYASABKA0iTwoKUnVuU3RhcnRlZBINCgVhZ2VudBgBIAEoCRINCgVtb2RlbBgCIAEoCRIRCgltYXhfdHVybnMYAyABKA0SEAoIcHJvdmlkZXIYBCABKAkiKQoJVGV4dERlbHRhEgwKBHRleHQYASABKAkSDgoGbWVyZ2VkGAIgASgNIi4KDlJlYXNvbmluZ0RlbHRhEgwKBHRleHQYASABKAkSDgoGbWVyZ2VkGAIgASgNIlIKDVRvb2xDYWxsRGVsdGESCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIXCg9hcmd1bWVudHNfZGVsdGEYAyABKAkSDgoGbWVyZ2VkGAQgASgNIo0BCgxUdXJuRmluaXNoZWQSJAoFdXNhZ2UYASABKAsyFS5hZ2VudHN0cmVhbS52MS5Vc2FnZRIzCg1maW5pc2hfcmVhc29uGAIgASgOMhwuYWdlbnRzdHJlYW0udjEuRmluaXNoUmVhc29uEhMKC3Jlc3BvbnNlX2lkGAMgASgJEg0KBW1vZGVsGAQgASgJIpUBCg1GaW5hbFJlc3BvbnNlEgwKBHRleHQYASABKAkSJAoFdXNhZ2UYAiABKAsyFS5hZ2VudHN0cmVhbS52MS5Vc2FnZRINCgV0dXJucxgDIAEoDRIoCgdoaXN0b3J5GAQgAygLMhcuYWdlbnRzdHJlYW0udjEuTWVzc2FnZRIXCg9oaXN0b3J5X29taXR0ZWQYBSABKAgimgEKCFJ1bkVycm9yEicKBGNvZGUYASABKA4yGS5hZ2VudHN0cmVhbS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgSKAoHaGlzdG9yeRgEIAMoCzIXLmFnZW50c3RyZWFtLnYxLk1lc3NhZ2USFwoPaGlzdG9yeV9vbWl0dGVkGAUgASgIIl0KDFRvb2xQcm9ncmVzcxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoIZnJhY3Rpb24YBCABKAFIAIgBAUILCglfZnJhY3Rpb24i1wQKFFN0cmVhbVByb21wdFJlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRILCgNzZXEYAiABKAQSDAoEdHVybhgDIAEoDRIxCgtydW5fc3RhcnRlZBgKIAEoCzIaLmFnZW50c3RyZWFtLnYxLlJ1blN0YXJ0ZWRIABIvCgp0ZXh0X2RlbHRhGAsgASgLMhkuYWdlbnRzdHJlYW0udjEuVGV4dERlbHRhSAASOQoPcmVhc29uaW5nX2RlbHRhGAwgASgLMh4uYWdlbnRzdHJlYW0udjEuUmVhc29uaW5nRGVsdGFIABI4Cg90b29sX2NhbGxfZGVsdGEYDSABKAsyHS5hZ2VudHN0cmVhbS52MS5Ub29sQ2FsbERlbHRhSAASLQoJdG9vbF9jYWxsGA4gASgLMhguYWdlbnRzdHJlYW0udjEuVG9vbENhbGxIABIxCgt0b29sX3Jlc3VsdBgPIAEoCzIaLmFnZW50c3RyZWFtLnYxLlRvb2xSZXN1bHRIABI1Cg10dXJuX2ZpbmlzaGVkGBAgASgLMhwuYWdlbnRzdHJlYW0udjEuVHVybkZpbmlzaGVkSAASNwoOZmluYWxfcmVzcG9uc2UYESABKAsyHS5hZ2VudHN0cmVhbS52MS5GaW5hbFJlc3BvbnNlSAASKQoFZXJyb3IYEiABKAsyGC5hZ2VudHN0cmVhbS52MS5SdW5FcnJvckgAEjUKDXRvb2xfcHJvZ3Jlc3MYEyABKAsyHC5hZ2VudHN0cmVhbS52MS5Ub29sUHJvZ3Jlc3NIAEIHCgVldmVudCI0Cg9XYXRjaFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoBCIyChBDYW5jZWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPAoRQ2FuY2VsUnVuUmVzcG9uc2USJwoFc3RhdGUYASABKA4yGC5hZ2VudHN0cmVhbS52MS5SdW5TdGF0ZSIfCg1HZXRSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSI2Cg5HZXRSdW5SZXNwb25zZRIkCgNydW4YASABKAsyFy5hZ2VudHN0cmVhbS52MS5SdW5JbmZvIqACCgdSdW5JbmZvEg4KBnJ1bl9pZBgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLmFnZW50c3RyZWFtLnYxLlJ1blN0YXRlEg0KBWFnZW50GAMgASgJEg0KBXR1cm5zGAQgASgNEhAKCGxhc3Rfc2VxGAUgASgEEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVvd25lchgIIAEoCRIQCghkZXRhY2hlZBgJIAEoCBItCgplcnJvcl9jb2RlGAogASgOMhkuYWdlbnRzdHJlYW0udjEuRXJyb3JDb2RlIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IsQBCglBZ2VudEluZm8SDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRIRCgltYXhfdHVybnMYBCABKA0SLQoFdG9vbHMYBSADKAsyHi5hZ2VudHN0cmVhbS52MS5Ub29sRGVmaW5pdGlvbhISCgppc19kZWZhdWx0GAYgASgIEjIKC21jcF9zZXJ2ZXJzGAcgAygLMh0uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVySW5mbyJuCg1NY3BTZXJ2ZXJJbmZvEgwKBG5hbWUYASABKAkSEQoJdHJhbnNwb3J0GAIgASgJEi0KBXN0YXRlGAMgASgOMh4uYWdlbnRzdHJlYW0udjEuTWNwU2VydmVyU3RhdGUSDQoFZXJyb3IYBCABKAkiPwoSTGlzdEFnZW50c1Jlc3BvbnNlEikKBmFnZW50cxgBIAMoCzIZLmFnZW50c3RyZWFtLnYxLkFnZW50SW5mbyKaAQoKSG9va0F0dGFjaBIOCgZydW5faWQYASABKAkSLQoGZXZlbnRzGAIgAygOMh0uYWdlbnRzdHJlYW0udjEuSG9va0V2ZW50S2luZBIvCghibG9ja2luZxgDIAMoDjIdLmFnZW50c3RyZWFtLnYxLkhvb2tFdmVudEtpbmQSHAoUb21pdF9hZ2dyZWdhdGVkX3RleHQYBCABKAgiDQoLSG9va1Byb2NlZWQiHAoKSG9va0NhbmNlbBIOCgZyZWFzb24YASABKAkiGgoISG9va1NraXASDgoGcmVhc29uGAEgASgJIjMKDkhvb2tUb29sT3V0cHV0Eg8KB2NvbnRlbnQYASABKAkSEAoIaXNfZXJyb3IYAiABKAgiQwoMSG9va1Byb2dyZXNzEg8KB21lc3NhZ2UYASABKAkSFQoIZnJhY3Rpb24YAiABKAFIAIgBAUILCglfZnJhY3Rpb24inQIKCUhvb2tSZXBseRIQCghldmVudF9pZBgBIAEoCRIuCgdwcm9jZWVkGAIgASgLMhsuYWdlbnRzdHJlYW0udjEuSG9va1Byb2NlZWRIABIsCgZjYW5jZWwYAyABKAsyGi5hZ2VudHN0cmVhbS52MS5Ib29rQ2FuY2VsSAASKAoEc2tpcBgEIAEoCzIYLmFnZW50c3RyZWFtLnYxLkhvb2tTa2lwSAASNQoLdG9vbF9vdXRwdXQYBSABKAsyHi5hZ2VudHN0cmVhbS52MS5Ib29rVG9vbE91dHB1dEgAEjUKDXRvb2xfcHJvZ3Jlc3MYBiABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rUHJvZ3Jlc3NIAEIICgZhY3Rpb24icwoMSG9va3NSZXF1ZXN0EiwKBmF0dGFjaBgBIAEoCzIaLmFnZW50c3RyZWFtLnYxLkhvb2tBdHRhY2hIABIqCgVyZXBseRgCIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tSZXBseUgAQgkKB3JlcXVlc3QiHgoMSG9va0F0dGFjaGVkEg4KBnJ1bl9pZBgBIAEoCSJOChJIb29rQ29tcGxldGlvbkNhbGwSDgoGcHJvbXB0GAEgASgJEigKB2hpc3RvcnkYAiADKAsyFy5hZ2VudHN0cmVhbS52MS5NZXNzYWdlIjIKDUhvb2tUZXh0RGVsdGESDQoFZGVsdGEYASABKAkSEgoKYWdncmVnYXRlZBgCIAEoCSIjChJIb29rUmVhc29uaW5nRGVsdGESDQoFZGVsdGEYASABKAkiWwoRSG9va1Rvb2xDYWxsRGVsdGESDwoHY2FsbF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD2FyZ3VtZW50c19kZWx0YRgDIAEoCRIOCgZtZXJnZWQYBCABKA0igQEKFkhvb2tDb21wbGV0aW9uRmluaXNoZWQSJAoFdXNhZ2UYASABKAsyFS5hZ2VudHN0cmVhbS52MS5Vc2FnZRIzCg1maW5pc2hfcmVhc29uGAIgASgOMhwuYWdlbnRzdHJlYW0udjEuRmluaXNoUmVhc29uEgwKBHRleHQYAyABKAkiUQoMSG9va1Rvb2xDYWxsEgwKBG5hbWUYASABKAkSDwoHY2FsbF9pZBgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkSDwoHZXhlY3V0ZRgEIAEoCCJkCg5Ib29rVG9vbFJlc3VsdBIMCgRuYW1lGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSEQoJYXJndW1lbnRzGAMgASgJEg4KBnJlc3VsdBgEIAEoCRIQCghpc19lcnJvchgFIAEoCCJmChBIb29rVG9vbFByb2dyZXNzEgwKBG5hbWUYASABKAkSDwoHY2FsbF9pZBgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhUKCGZyYWN0aW9uGAQgASgBSACIAQFCCwoJX2ZyYWN0aW9uItsFCglIb29rRXZlbnQSDgoGcnVuX2lkGAEgASgJEhAKCGV2ZW50X2lkGAIgASgJEgwKBHR1cm4YAyABKA0SFgoOcmVwbHlfZXhwZWN0ZWQYBCABKAgSDgoGbWVyZ2VkGAUgASgNEkIKDXRyYWNlX2NvbnRleHQYBiADKAsyKy5hZ2VudHN0cmVhbS52MS5Ib29rRXZlbnQuVHJhY2VDb250ZXh0RW50cnkSFwoPaGlzdG9yeV9vbWl0dGVkGAkgASgIEj0KD2NvbXBsZXRpb25fY2FsbBgKIAEoCzIiLmFnZW50c3RyZWFtLnYxLkhvb2tDb21wbGV0aW9uQ2FsbEgAEjMKCnRleHRfZGVsdGEYCyABKAsyHS5hZ2VudHN0cmVhbS52MS5Ib29rVGV4dERlbHRhSAASPQoPcmVhc29uaW5nX2RlbHRhGAwgASgLMiIuYWdlbnRzdHJlYW0udjEuSG9va1JlYXNvbmluZ0RlbHRhSAASPAoPdG9vbF9jYWxsX2RlbHRhGA0gASgLMiEuYWdlbnRzdHJlYW0udjEuSG9va1Rvb2xDYWxsRGVsdGFIABJFChNjb21wbGV0aW9uX2ZpbmlzaGVkGA4gASgLMiYuYWdlbnRzdHJlYW0udjEuSG9va0NvbXBsZXRpb25GaW5pc2hlZEgAEjEKCXRvb2xfY2FsbBgPIAEoCzIcLmFnZW50c3RyZWFtLnYxLkhvb2tUb29sQ2FsbEgAEjUKC3Rvb2xfcmVzdWx0GBAgASgLMh4uYWdlbnRzdHJlYW0udjEuSG9va1Rvb2xSZXN1bHRIABI5Cg10b29sX3Byb2dyZXNzGBEgASgLMiAuYWdlbnRzdHJlYW0udjEuSG9va1Rvb2xQcm9ncmVzc0gAGjMKEVRyYWNlQ29udGV4dEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFZXZlbnQiiwEKDEhvb2tSdW5FbmRlZBIOCgZydW5faWQYASABKAkSKwoHb3V0Y29tZRgCIAEoDjIaLmFnZW50c3RyZWFtLnYxLlJ1bk91dGNvbWUSLQoKZXJyb3JfY29kZRgDIAEoDjIZLmFnZW50c3RyZWFtLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAQgASgJIi4KCUhvb2tFcnJvchIQCghldmVudF9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJItgBCg1Ib29rc1Jlc3BvbnNlEjAKCGF0dGFjaGVkGAEgASgLMhwuYWdlbnRzdHJlYW0udjEuSG9va0F0dGFjaGVkSAASKgoFZXZlbnQYAiABKAsyGS5hZ2VudHN0cmVhbS52MS5Ib29rRXZlbnRIABIxCglydW5fZW5kZWQYAyABKAsyHC5hZ2VudHN0cmVhbS52MS5Ib29rUnVuRW5kZWRIABIqCgVlcnJvchgEIAEoCzIZLmFnZW50c3RyZWFtLnYxLkhvb2tFcnJvckgAQgoKCHJlc3BvbnNlKj8KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg0KCVJPTEVfVVNFUhABEhIKDlJPTEVfQVNTSVNUQU5UEAIqhwEKClRvb2xTb3VyY2USGwoXVE9PTF9TT1VSQ0VfVU5TUEVDSUZJRUQQABIXChNUT09MX1NPVVJDRV9CVUlMVElOEAESFgoSVE9PTF9TT1VSQ0VfUFlUSE9OEAISEwoPVE9PTF9TT1VSQ0VfTUNQEAMSFgoSVE9PTF9TT1VSQ0VfQ0xJRU5UEAQqogEKDlRvb2xDaG9pY2VNb2RlEiAKHFRPT0xfQ0hPSUNFX01PREVfVU5TUEVDSUZJRUQQABIZChVUT09MX0NIT0lDRV9NT0RFX0FVVE8QARIZChVUT09MX0NIT0lDRV9NT0RFX05PTkUQAhIdChlUT09MX0NIT0lDRV9NT0RFX1JFUVVJUkVEEAMSGQoVVE9PTF9DSE9JQ0VfTU9ERV9UT09MEAQquAEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAISGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAQSFwoTRklOSVNIX1JFQVNPTl9PVEhFUhAFKt0DCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBABEh4KGkVSUk9SX0NPREVfQUdFTlRfTk9UX0ZPVU5EEAISIQodRVJST1JfQ09ERV9NQVhfVFVSTlNfRVhDRUVERUQQAxIYChRFUlJPUl9DT0RFX0NBTkNFTExFRBAEEiMKH0VSUk9SX0NPREVfUFJPVklERVJfVU5BVkFJTEFCTEUQBRIgChxFUlJPUl9DT0RFX1BST1ZJREVSX1JFSkVDVEVEEAYSGwoXRVJST1JfQ09ERV9IT09LU19GQUlMRUQQBxIcChhFUlJPUl9DT0RFX1NIVVRUSU5HX0RPV04QCBIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAkSIAocRVJST1JfQ09ERV9ERUFETElORV9FWENFRURFRBAKEhwKGEVSUk9SX0NPREVfUlVOX0lEX0lOX1VTRRALEhwKGEVSUk9SX0NPREVfVE9PX01BTllfUlVOUxAMEhcKE0VSUk9SX0NPREVfUlVOX0xPU1QQEBIkCiBFUlJPUl9DT0RFX1JVTl9TVE9SRV9VTkFWQUlMQUJMRRARKoQBCghSdW5TdGF0ZRIZChVSVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIVChFSVU5fU1RBVEVfUlVOTklORxABEhcKE1JVTl9TVEFURV9DT01QTEVURUQQAhIUChBSVU5fU1RBVEVfRkFJTEVEEAMSFwoTUlVOX1NUQVRFX0NBTkNFTExFRBAEKooBCg5NY3BTZXJ2ZXJTdGF0ZRIgChxNQ1BfU0VSVkVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZTUNQX1NFUlZFUl9TVEFURV9TVEFSVElORxABEhoKFk1DUF9TRVJWRVJfU1RBVEVfUkVBRFkQAhIbChdNQ1BfU0VSVkVSX1NUQVRFX0ZBSUxFRBADKssCCg1Ib29rRXZlbnRLaW5kEh8KG0hPT0tfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH0hPT0tfRVZFTlRfS0lORF9DT01QTEVUSU9OX0NBTEwQARIeChpIT09LX0VWRU5UX0tJTkRfVEVYVF9ERUxUQRACEiMKH0hPT0tfRVZFTlRfS0lORF9SRUFTT05JTkdfREVMVEEQAxIjCh9IT09LX0VWRU5UX0tJTkRfVE9PTF9DQUxMX0RFTFRBEAQSJwojSE9PS19FVkVOVF9LSU5EX0NPTVBMRVRJT05fRklOSVNIRUQQBRIdChlIT09LX0VWRU5UX0tJTkRfVE9PTF9DQUxMEAYSHwobSE9PS19FVkVOVF9LSU5EX1RPT0xfUkVTVUxUEAcSIQodSE9PS19FVkVOVF9LSU5EX1RPT0xfUFJPR1JFU1MQCCqSAQoKUnVuT3V0Y29tZRIbChdSVU5fT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFVJVTl9PVVRDT01FX0NPTVBMRVRFRBABEhYKElJVTl9PVVRDT01FX0ZBSUxFRBACEhkKFVJVTl9PVVRDT01FX0NBTkNFTExFRBADEhkKFVJVTl9PVVRDT01FX0FCQU5ET05FRBAEMvoDCgxBZ2VudFNlcnZpY2USWwoMU3RyZWFtUHJvbXB0EiMuYWdlbnRzdHJlYW0udjEuU3RyZWFtUHJvbXB0UmVxdWVzdBokLmFnZW50c3RyZWFtLnYxLlN0cmVhbVByb21wdFJlc3BvbnNlMAESSAoFSG9va3MSHC5hZ2VudHN0cmVhbS52MS5Ib29rc1JlcXVlc3QaHS5hZ2VudHN0cmVhbS52MS5Ib29rc1Jlc3BvbnNlKAEwARJTCgpMaXN0QWdlbnRzEiEuYWdlbnRzdHJlYW0udjEuTGlzdEFnZW50c1JlcXVlc3QaIi5hZ2VudHN0cmVhbS52MS5MaXN0QWdlbnRzUmVzcG9uc2USUwoIV2F0Y2hSdW4SHy5hZ2VudHN0cmVhbS52MS5XYXRjaFJ1blJlcXVlc3QaJC5hZ2VudHN0cmVhbS52MS5TdHJlYW1Qcm9tcHRSZXNwb25zZTABElAKCUNhbmNlbFJ1bhIgLmFnZW50c3RyZWFtLnYxLkNhbmNlbFJ1blJlcXVlc3QaIS5hZ2VudHN0cmVhbS52MS5DYW5jZWxSdW5SZXNwb25zZRJHCgZHZXRSdW4SHS5hZ2VudHN0cmVhbS52MS5HZXRSdW5SZXF1ZXN0Gh4uYWdlbnRzdHJlYW0udjEuR2V0UnVuUmVzcG9uc2VCsgEKGGlvLmdpdGh1Yi5hZ2VudHN0cmVhbS52MUIKQWdlbnRQcm90b1ABWk5naXRodWIuY29tL2FnZW50c3RyZWFtL2FnZW50c3RyZWFtL2NsaWVudHMvZ28vZ2VuL2FnZW50c3RyZWFtL3YxO2FnZW50c3RyZWFtdjGiAgNBU1iqAg5BZ2VudFN0cmVhbS5WMcoCDkFnZW50U3RyZWFtXFYx6gIPQWdlbnRTdHJlYW06OlYxYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Message is one entry of a conversation. Each assistant turn is one message
@@ -446,6 +446,14 @@ export type StreamPromptRequest = Message$1<"agentstream.v1.StreamPromptRequest"
    * @generated from field: bool detach = 14;
    */
   detach: boolean;
+
+  /**
+   * How deltas are delivered; absent means the server's default
+   * (server.delivery_max_delay_ms, 0 unless configured).
+   *
+   * @generated from field: agentstream.v1.Delivery delivery = 15;
+   */
+  delivery?: Delivery | undefined;
 };
 
 /**
@@ -454,6 +462,32 @@ export type StreamPromptRequest = Message$1<"agentstream.v1.StreamPromptRequest"
  */
 export const StreamPromptRequestSchema: GenMessage<StreamPromptRequest> = /*@__PURE__*/
   messageDesc(file_agentstream_v1_agent, 9);
+
+/**
+ * Delivery asks for coalesced deltas: consecutive deltas of one kind (text,
+ * reasoning, or the arguments of one tool call, in one turn) that wait to be
+ * written, or arrive within the window, go out as one message whose text is
+ * their exact concatenation, with `merged` saying how many were joined. Never
+ * across kinds, turns or calls; never reordered; `seq` stays gap-free.
+ *
+ * @generated from message agentstream.v1.Delivery
+ */
+export type Delivery = Message$1<"agentstream.v1.Delivery"> & {
+  /**
+   * The longest a delta may be held to merge it with the next ones, 0-1000;
+   * 0 sends one message per delta.
+   *
+   * @generated from field: uint32 max_delay_ms = 1;
+   */
+  maxDelayMs: number;
+};
+
+/**
+ * Describes the message agentstream.v1.Delivery.
+ * Use `create(DeliverySchema)` to create a new message.
+ */
+export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
+  messageDesc(file_agentstream_v1_agent, 10);
 
 /**
  * RunStarted is the first event of every run.
@@ -487,7 +521,7 @@ export type RunStarted = Message$1<"agentstream.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 10);
+  messageDesc(file_agentstream_v1_agent, 11);
 
 /**
  * TextDelta is a piece of the model's text.
@@ -499,6 +533,13 @@ export type TextDelta = Message$1<"agentstream.v1.TextDelta"> & {
    * @generated from field: string text = 1;
    */
   text: string;
+
+  /**
+   * Deltas joined into this one besides the first (coalesced delivery); 0 = one.
+   *
+   * @generated from field: uint32 merged = 2;
+   */
+  merged: number;
 };
 
 /**
@@ -506,7 +547,7 @@ export type TextDelta = Message$1<"agentstream.v1.TextDelta"> & {
  * Use `create(TextDeltaSchema)` to create a new message.
  */
 export const TextDeltaSchema: GenMessage<TextDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 11);
+  messageDesc(file_agentstream_v1_agent, 12);
 
 /**
  * ReasoningDelta is a piece of the model's reasoning.
@@ -518,6 +559,13 @@ export type ReasoningDelta = Message$1<"agentstream.v1.ReasoningDelta"> & {
    * @generated from field: string text = 1;
    */
   text: string;
+
+  /**
+   * Deltas joined into this one besides the first (coalesced delivery); 0 = one.
+   *
+   * @generated from field: uint32 merged = 2;
+   */
+  merged: number;
 };
 
 /**
@@ -525,7 +573,7 @@ export type ReasoningDelta = Message$1<"agentstream.v1.ReasoningDelta"> & {
  * Use `create(ReasoningDeltaSchema)` to create a new message.
  */
 export const ReasoningDeltaSchema: GenMessage<ReasoningDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 12);
+  messageDesc(file_agentstream_v1_agent, 13);
 
 /**
  * ToolCallDelta is a fragment of a tool call as the model generates it.
@@ -551,6 +599,13 @@ export type ToolCallDelta = Message$1<"agentstream.v1.ToolCallDelta"> & {
    * @generated from field: string arguments_delta = 3;
    */
   argumentsDelta: string;
+
+  /**
+   * Deltas joined into this one besides the first (coalesced delivery); 0 = one.
+   *
+   * @generated from field: uint32 merged = 4;
+   */
+  merged: number;
 };
 
 /**
@@ -558,7 +613,7 @@ export type ToolCallDelta = Message$1<"agentstream.v1.ToolCallDelta"> & {
  * Use `create(ToolCallDeltaSchema)` to create a new message.
  */
 export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 13);
+  messageDesc(file_agentstream_v1_agent, 14);
 
 /**
  * TurnFinished closes a model turn.
@@ -596,7 +651,7 @@ export type TurnFinished = Message$1<"agentstream.v1.TurnFinished"> & {
  * Use `create(TurnFinishedSchema)` to create a new message.
  */
 export const TurnFinishedSchema: GenMessage<TurnFinished> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 14);
+  messageDesc(file_agentstream_v1_agent, 15);
 
 /**
  * FinalResponse ends a successful run.
@@ -642,7 +697,7 @@ export type FinalResponse = Message$1<"agentstream.v1.FinalResponse"> & {
  * Use `create(FinalResponseSchema)` to create a new message.
  */
 export const FinalResponseSchema: GenMessage<FinalResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 15);
+  messageDesc(file_agentstream_v1_agent, 16);
 
 /**
  * RunError ends a failed run; the call then ends with the matching status.
@@ -689,7 +744,7 @@ export type RunError = Message$1<"agentstream.v1.RunError"> & {
  * Use `create(RunErrorSchema)` to create a new message.
  */
 export const RunErrorSchema: GenMessage<RunError> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 16);
+  messageDesc(file_agentstream_v1_agent, 17);
 
 /**
  * ToolProgress reports how far a running tool has got. A tool's reports are
@@ -728,7 +783,7 @@ export type ToolProgress = Message$1<"agentstream.v1.ToolProgress"> & {
  * Use `create(ToolProgressSchema)` to create a new message.
  */
 export const ToolProgressSchema: GenMessage<ToolProgress> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 17);
+  messageDesc(file_agentstream_v1_agent, 18);
 
 /**
  * StreamPromptResponse is one event of a run.
@@ -826,7 +881,7 @@ export type StreamPromptResponse = Message$1<"agentstream.v1.StreamPromptRespons
  * Use `create(StreamPromptResponseSchema)` to create a new message.
  */
 export const StreamPromptResponseSchema: GenMessage<StreamPromptResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 18);
+  messageDesc(file_agentstream_v1_agent, 19);
 
 /**
  * WatchRunRequest names the run to watch and the last event already seen.
@@ -852,7 +907,7 @@ export type WatchRunRequest = Message$1<"agentstream.v1.WatchRunRequest"> & {
  * Use `create(WatchRunRequestSchema)` to create a new message.
  */
 export const WatchRunRequestSchema: GenMessage<WatchRunRequest> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 19);
+  messageDesc(file_agentstream_v1_agent, 20);
 
 /**
  * CancelRunRequest names the run to cancel.
@@ -878,7 +933,7 @@ export type CancelRunRequest = Message$1<"agentstream.v1.CancelRunRequest"> & {
  * Use `create(CancelRunRequestSchema)` to create a new message.
  */
 export const CancelRunRequestSchema: GenMessage<CancelRunRequest> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 20);
+  messageDesc(file_agentstream_v1_agent, 21);
 
 /**
  * CancelRunResponse tells what the cancel found.
@@ -900,7 +955,7 @@ export type CancelRunResponse = Message$1<"agentstream.v1.CancelRunResponse"> & 
  * Use `create(CancelRunResponseSchema)` to create a new message.
  */
 export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 21);
+  messageDesc(file_agentstream_v1_agent, 22);
 
 /**
  * GetRunRequest names a run.
@@ -919,7 +974,7 @@ export type GetRunRequest = Message$1<"agentstream.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 22);
+  messageDesc(file_agentstream_v1_agent, 23);
 
 /**
  * GetRunResponse describes the run.
@@ -938,7 +993,7 @@ export type GetRunResponse = Message$1<"agentstream.v1.GetRunResponse"> & {
  * Use `create(GetRunResponseSchema)` to create a new message.
  */
 export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 23);
+  messageDesc(file_agentstream_v1_agent, 24);
 
 /**
  * RunInfo describes a run.
@@ -1014,7 +1069,7 @@ export type RunInfo = Message$1<"agentstream.v1.RunInfo"> & {
  * Use `create(RunInfoSchema)` to create a new message.
  */
 export const RunInfoSchema: GenMessage<RunInfo> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 24);
+  messageDesc(file_agentstream_v1_agent, 25);
 
 /**
  * ListAgentsRequest asks for the configured agents.
@@ -1029,7 +1084,7 @@ export type ListAgentsRequest = Message$1<"agentstream.v1.ListAgentsRequest"> & 
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 25);
+  messageDesc(file_agentstream_v1_agent, 26);
 
 /**
  * AgentInfo describes one configured agent.
@@ -1080,7 +1135,7 @@ export type AgentInfo = Message$1<"agentstream.v1.AgentInfo"> & {
  * Use `create(AgentInfoSchema)` to create a new message.
  */
 export const AgentInfoSchema: GenMessage<AgentInfo> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 26);
+  messageDesc(file_agentstream_v1_agent, 27);
 
 /**
  * McpServerInfo describes an MCP server an agent draws tools from.
@@ -1118,7 +1173,7 @@ export type McpServerInfo = Message$1<"agentstream.v1.McpServerInfo"> & {
  * Use `create(McpServerInfoSchema)` to create a new message.
  */
 export const McpServerInfoSchema: GenMessage<McpServerInfo> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 27);
+  messageDesc(file_agentstream_v1_agent, 28);
 
 /**
  * ListAgentsResponse lists the configured agents.
@@ -1137,7 +1192,7 @@ export type ListAgentsResponse = Message$1<"agentstream.v1.ListAgentsResponse"> 
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 28);
+  messageDesc(file_agentstream_v1_agent, 29);
 
 /**
  * HookAttach is the first message of a Hooks stream.
@@ -1179,7 +1234,7 @@ export type HookAttach = Message$1<"agentstream.v1.HookAttach"> & {
  * Use `create(HookAttachSchema)` to create a new message.
  */
 export const HookAttachSchema: GenMessage<HookAttach> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 29);
+  messageDesc(file_agentstream_v1_agent, 30);
 
 /**
  * HookProceed lets the loop go on.
@@ -1194,7 +1249,7 @@ export type HookProceed = Message$1<"agentstream.v1.HookProceed"> & {
  * Use `create(HookProceedSchema)` to create a new message.
  */
 export const HookProceedSchema: GenMessage<HookProceed> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 30);
+  messageDesc(file_agentstream_v1_agent, 31);
 
 /**
  * HookCancel ends the run with ERROR_CODE_CANCELLED.
@@ -1213,7 +1268,7 @@ export type HookCancel = Message$1<"agentstream.v1.HookCancel"> & {
  * Use `create(HookCancelSchema)` to create a new message.
  */
 export const HookCancelSchema: GenMessage<HookCancel> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 31);
+  messageDesc(file_agentstream_v1_agent, 32);
 
 /**
  * HookSkip answers a tool call without running it; the model receives the
@@ -1233,7 +1288,7 @@ export type HookSkip = Message$1<"agentstream.v1.HookSkip"> & {
  * Use `create(HookSkipSchema)` to create a new message.
  */
 export const HookSkipSchema: GenMessage<HookSkip> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 32);
+  messageDesc(file_agentstream_v1_agent, 33);
 
 /**
  * HookToolOutput is the result of a tool the client executed.
@@ -1257,7 +1312,7 @@ export type HookToolOutput = Message$1<"agentstream.v1.HookToolOutput"> & {
  * Use `create(HookToolOutputSchema)` to create a new message.
  */
 export const HookToolOutputSchema: GenMessage<HookToolOutput> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 33);
+  messageDesc(file_agentstream_v1_agent, 34);
 
 /**
  * HookProgress reports a client tool's progress: a reply to its `tool_call`
@@ -1285,7 +1340,7 @@ export type HookProgress = Message$1<"agentstream.v1.HookProgress"> & {
  * Use `create(HookProgressSchema)` to create a new message.
  */
 export const HookProgressSchema: GenMessage<HookProgress> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 34);
+  messageDesc(file_agentstream_v1_agent, 35);
 
 /**
  * HookReply answers a hook event. A `cancel` with an empty event_id cancels
@@ -1340,7 +1395,7 @@ export type HookReply = Message$1<"agentstream.v1.HookReply"> & {
  * Use `create(HookReplySchema)` to create a new message.
  */
 export const HookReplySchema: GenMessage<HookReply> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 35);
+  messageDesc(file_agentstream_v1_agent, 36);
 
 /**
  * HooksRequest is a message from the hooks client.
@@ -1371,7 +1426,7 @@ export type HooksRequest = Message$1<"agentstream.v1.HooksRequest"> & {
  * Use `create(HooksRequestSchema)` to create a new message.
  */
 export const HooksRequestSchema: GenMessage<HooksRequest> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 36);
+  messageDesc(file_agentstream_v1_agent, 37);
 
 /**
  * HookAttached confirms an attach.
@@ -1390,7 +1445,7 @@ export type HookAttached = Message$1<"agentstream.v1.HookAttached"> & {
  * Use `create(HookAttachedSchema)` to create a new message.
  */
 export const HookAttachedSchema: GenMessage<HookAttached> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 37);
+  messageDesc(file_agentstream_v1_agent, 38);
 
 /**
  * HookCompletionCall comes before each model call.
@@ -1418,7 +1473,7 @@ export type HookCompletionCall = Message$1<"agentstream.v1.HookCompletionCall"> 
  * Use `create(HookCompletionCallSchema)` to create a new message.
  */
 export const HookCompletionCallSchema: GenMessage<HookCompletionCall> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 38);
+  messageDesc(file_agentstream_v1_agent, 39);
 
 /**
  * HookTextDelta is a piece of text with the turn's text so far.
@@ -1442,7 +1497,7 @@ export type HookTextDelta = Message$1<"agentstream.v1.HookTextDelta"> & {
  * Use `create(HookTextDeltaSchema)` to create a new message.
  */
 export const HookTextDeltaSchema: GenMessage<HookTextDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 39);
+  messageDesc(file_agentstream_v1_agent, 40);
 
 /**
  * HookReasoningDelta is a piece of reasoning.
@@ -1461,7 +1516,7 @@ export type HookReasoningDelta = Message$1<"agentstream.v1.HookReasoningDelta"> 
  * Use `create(HookReasoningDeltaSchema)` to create a new message.
  */
 export const HookReasoningDeltaSchema: GenMessage<HookReasoningDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 40);
+  messageDesc(file_agentstream_v1_agent, 41);
 
 /**
  * HookToolCallDelta is a tool call fragment.
@@ -1483,6 +1538,13 @@ export type HookToolCallDelta = Message$1<"agentstream.v1.HookToolCallDelta"> & 
    * @generated from field: string arguments_delta = 3;
    */
   argumentsDelta: string;
+
+  /**
+   * Deltas joined into this one besides the first (coalesced delivery); 0 = one.
+   *
+   * @generated from field: uint32 merged = 4;
+   */
+  merged: number;
 };
 
 /**
@@ -1490,7 +1552,7 @@ export type HookToolCallDelta = Message$1<"agentstream.v1.HookToolCallDelta"> & 
  * Use `create(HookToolCallDeltaSchema)` to create a new message.
  */
 export const HookToolCallDeltaSchema: GenMessage<HookToolCallDelta> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 41);
+  messageDesc(file_agentstream_v1_agent, 42);
 
 /**
  * HookCompletionFinished closes a model turn.
@@ -1519,7 +1581,7 @@ export type HookCompletionFinished = Message$1<"agentstream.v1.HookCompletionFin
  * Use `create(HookCompletionFinishedSchema)` to create a new message.
  */
 export const HookCompletionFinishedSchema: GenMessage<HookCompletionFinished> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 42);
+  messageDesc(file_agentstream_v1_agent, 43);
 
 /**
  * HookToolCall comes before a tool runs.
@@ -1555,7 +1617,7 @@ export type HookToolCall = Message$1<"agentstream.v1.HookToolCall"> & {
  * Use `create(HookToolCallSchema)` to create a new message.
  */
 export const HookToolCallSchema: GenMessage<HookToolCall> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 43);
+  messageDesc(file_agentstream_v1_agent, 44);
 
 /**
  * HookToolResult comes after a tool ran.
@@ -1594,7 +1656,7 @@ export type HookToolResult = Message$1<"agentstream.v1.HookToolResult"> & {
  * Use `create(HookToolResultSchema)` to create a new message.
  */
 export const HookToolResultSchema: GenMessage<HookToolResult> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 44);
+  messageDesc(file_agentstream_v1_agent, 45);
 
 /**
  * HookToolProgress reports how far a running tool has got.
@@ -1628,7 +1690,7 @@ export type HookToolProgress = Message$1<"agentstream.v1.HookToolProgress"> & {
  * Use `create(HookToolProgressSchema)` to create a new message.
  */
 export const HookToolProgressSchema: GenMessage<HookToolProgress> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 45);
+  messageDesc(file_agentstream_v1_agent, 46);
 
 /**
  * HookEvent is one event of the attached run.
@@ -1743,7 +1805,7 @@ export type HookEvent = Message$1<"agentstream.v1.HookEvent"> & {
  * Use `create(HookEventSchema)` to create a new message.
  */
 export const HookEventSchema: GenMessage<HookEvent> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 46);
+  messageDesc(file_agentstream_v1_agent, 47);
 
 /**
  * HookRunEnded is the last message of a Hooks stream.
@@ -1779,7 +1841,7 @@ export type HookRunEnded = Message$1<"agentstream.v1.HookRunEnded"> & {
  * Use `create(HookRunEndedSchema)` to create a new message.
  */
 export const HookRunEndedSchema: GenMessage<HookRunEnded> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 47);
+  messageDesc(file_agentstream_v1_agent, 48);
 
 /**
  * HookError reports a reply the server could not use; the run is unharmed.
@@ -1803,7 +1865,7 @@ export type HookError = Message$1<"agentstream.v1.HookError"> & {
  * Use `create(HookErrorSchema)` to create a new message.
  */
 export const HookErrorSchema: GenMessage<HookError> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 48);
+  messageDesc(file_agentstream_v1_agent, 49);
 
 /**
  * HooksResponse is a message to the hooks client.
@@ -1846,7 +1908,7 @@ export type HooksResponse = Message$1<"agentstream.v1.HooksResponse"> & {
  * Use `create(HooksResponseSchema)` to create a new message.
  */
 export const HooksResponseSchema: GenMessage<HooksResponse> = /*@__PURE__*/
-  messageDesc(file_agentstream_v1_agent, 49);
+  messageDesc(file_agentstream_v1_agent, 50);
 
 /**
  * Role of a message's author.

@@ -1,0 +1,148 @@
+"""Coalesced delivery: consecutive deltas of one kind leave as one message.
+
+A delta (text, reasoning, or the arguments of one tool call) is held up to the request's
+window; deltas of the same kind, turn and call that arrive meanwhile, or while an earlier
+message is still being written to a slow reader, are joined to it. Anything else (another
+kind, another call, a non-delta event) first sends what is held, so nothing is reordered.
+Messages are numbered when they are sent, so `seq` stays gap-free for the caller and for
+the run's log alike. Without a window (the default) none of this runs: one message per
+delta, written straight from the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from agentstream.v1 import agent_pb2 as pb
+
+from ..core.errors import InvalidRequest
+from ..core.events import ReasoningDelta, TextDelta, ToolCallDelta
+
+MAX_WINDOW_MS = 1000
+DELTA_KINDS = (TextDelta, ReasoningDelta, ToolCallDelta)
+Delta = TextDelta | ReasoningDelta | ToolCallDelta
+# Sends one message: numbers it, logs it, writes it. Called one at a time.
+Deliver = Callable[[pb.StreamPromptResponse], Awaitable[None]]
+
+
+def window_s(request: pb.StreamPromptRequest, default_ms: float) -> float:
+    """The request's coalescing window in seconds (the server's default when it has none)."""
+    if not request.HasField("delivery"):
+        return default_ms / 1000
+    ms = request.delivery.max_delay_ms
+    if ms > MAX_WINDOW_MS:
+        raise InvalidRequest(
+            "delivery.max_delay_ms", f"{ms} is over the limit of {MAX_WINDOW_MS} ms"
+        )
+    return ms / 1000
+
+
+@dataclass(slots=True)
+class _Held:
+    """Deltas waiting to leave as one message."""
+
+    kind: type
+    turn: int
+    call_id: str
+    name: str
+    pieces: list[str] = field(default_factory=list)
+
+    def joins(self, event: Delta, turn: int) -> bool:
+        if type(event) is not self.kind or turn != self.turn:
+            return False
+        return not isinstance(event, ToolCallDelta) or event.id == self.call_id
+
+    def message(self, run_id: str) -> pb.StreamPromptResponse:
+        text, merged = "".join(self.pieces), len(self.pieces) - 1
+        response = pb.StreamPromptResponse(run_id=run_id, turn=self.turn)
+        if self.kind is TextDelta:
+            response.text_delta.SetInParent()
+            response.text_delta.text, response.text_delta.merged = text, merged
+        elif self.kind is ReasoningDelta:
+            response.reasoning_delta.SetInParent()
+            response.reasoning_delta.text, response.reasoning_delta.merged = text, merged
+        else:
+            d = response.tool_call_delta
+            d.id, d.name, d.arguments_delta, d.merged = self.call_id, self.name, text, merged
+        return response
+
+
+def _held(event: Delta, turn: int) -> _Held:
+    if isinstance(event, ToolCallDelta):
+        return _Held(ToolCallDelta, turn, event.id, event.name, [event.arguments_delta])
+    return _Held(type(event), turn, "", "", [event.text])
+
+
+def _piece(event: Delta) -> str:
+    return event.arguments_delta if isinstance(event, ToolCallDelta) else event.text
+
+
+class Coalescer:
+    """Holds, joins and sends one run's deltas; every message of the run passes through it."""
+
+    def __init__(self, run_id: str, window_s: float, deliver: Deliver) -> None:
+        self._run_id = run_id
+        self._window_s = window_s
+        self._deliver = deliver
+        # One message at a time, in the order they were formed.
+        self._sending = asyncio.Lock()
+        self._held: _Held | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+
+    async def delta(self, event: Delta, turn: int) -> None:
+        self._raise_failure()
+        held = self._held
+        if held is not None and held.joins(event, turn):
+            held.pieces.append(_piece(event))
+            return
+        if held is not None:
+            async with self._sending:
+                await self._send_held()
+        self._held = _held(event, turn)
+        self._timer = asyncio.get_running_loop().call_later(self._window_s, self._window_over)
+
+    async def send(self, message: pb.StreamPromptResponse) -> None:
+        """A message that is not a delta: after whatever is held, never joined."""
+        self._raise_failure()
+        async with self._sending:
+            await self._send_held()
+            await self._deliver(message)
+
+    def take_held(self) -> pb.StreamPromptResponse | None:
+        """What is held, for a run that ends without writing it (its caller left)."""
+        held, self._held = self._held, None
+        self._cancel_timer()
+        return held.message(self._run_id) if held is not None else None
+
+    def _window_over(self) -> None:
+        self._timer = None
+        task = asyncio.create_task(self._flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self) -> None:
+        try:
+            async with self._sending:
+                await self._send_held()
+        except (Exception, asyncio.CancelledError) as error:
+            # The caller left (a failed write is CallerGone, a CancelledError): the loop
+            # learns it with its next event.
+            self._failure = error
+
+    async def _send_held(self) -> None:
+        held = self.take_held()
+        if held is not None:
+            await self._deliver(held)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
