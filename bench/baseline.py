@@ -1,7 +1,9 @@
 """A bare grpc.aio server-streaming baseline: the same messages, none of the agent loop.
 
 Run as `python -m bench.baseline PORT`: serves AgentService.StreamPrompt, sending
-`extra_params.count` StreamPromptResponse text deltas of `extra_params.word`.
+`extra_params.count` StreamPromptResponse text deltas of `extra_params.word`. With
+`extra_params.at_ms` (bench/concurrency.py) it first sends a run_started event, then
+sends delta i at_ms[i] milliseconds after that, as the offline model's scripted `at_ms` does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ class Baseline(pb_grpc.AgentServiceServicer):
         count = int(request.extra_params["count"])
         word = request.extra_params["word"]
         run_id = request.run_id
+        at_ms = request.extra_params.get("at_ms")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        if at_ms is not None:
+            await context.write(pb.StreamPromptResponse(run_id=run_id, run_started=pb.RunStarted()))
         for seq in range(1, count + 1):
+            if at_ms is not None:
+                await asyncio.sleep(began + at_ms[seq - 1] / 1000 - loop.time())
             await context.write(
                 pb.StreamPromptResponse(
                     run_id=run_id, seq=seq, turn=1, text_delta=pb.TextDelta(text=word)

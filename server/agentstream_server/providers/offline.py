@@ -16,6 +16,8 @@ Script: a list of turns, each a list of steps:
   {"usage": {"input_tokens": 1, "output_tokens": 2}}
   {"finish_reason": "stop"}
   {"delay_ms": 5}                      pause before the next step
+  {"at_ms": 250}                       pause until 250 ms after the turn began (a
+                                       schedule that does not drift, for benchmarks)
   {"hang": true}                       wait until the call is cancelled
   {"error": {"message": "...", "retryable": true}}
 """
@@ -95,8 +97,9 @@ def _step_problem(step: Any) -> str | None:
     """What is wrong with a scripted step, checked before any of its turn plays."""
     if not isinstance(step, dict):
         return "a step must be an object"
-    if "delay_ms" in step and not _is_number(step["delay_ms"]):
-        return "delay_ms must be a number"
+    for key in ("delay_ms", "at_ms"):
+        if key in step and not _is_number(step[key]):
+            return f"{key} must be a number"
     if "error" in step and not isinstance(step["error"], dict):
         return "error must be an object"
     usage = step.get("usage", {})
@@ -146,9 +149,13 @@ async def _play(
     finish: FinishReason | None = None
     output_words = reasoning_words = 0
     calls = 0
+    loop = asyncio.get_running_loop()
+    began = loop.time()
     for step in steps:
         if "delay_ms" in step:
             await asyncio.sleep(float(step["delay_ms"]) / 1000)
+        if "at_ms" in step:
+            await asyncio.sleep(began + float(step["at_ms"]) / 1000 - loop.time())
         if step.get("hang"):
             await asyncio.Event().wait()
         if "error" in step:
