@@ -289,7 +289,7 @@ class _Emitter:
     __slots__ = ("_coalescer", "_log", "_max_bytes", "_run", "_run_id", "_write", "seq")
 
     def __init__(
-        self, run: AgentRun, log: RunLog, write: Write, max_bytes: int, window_s: float
+        self, run: AgentRun, log: RunLog, write: Write, max_bytes: int, window_s: float = 0.0
     ) -> None:
         self._run = run
         self._run_id = run.spec.run_id
