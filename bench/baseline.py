@@ -22,7 +22,7 @@ class Baseline(pb_grpc.AgentServiceServicer):
         count = int(request.extra_params["count"])
         word = request.extra_params["word"]
         run_id = request.run_id
-        at_ms = request.extra_params.get("at_ms")
+        at_ms = request.extra_params["at_ms"] if "at_ms" in request.extra_params else None  # noqa: SIM401 (a Struct has no get)
         loop = asyncio.get_running_loop()
         began = loop.time()
         if at_ms is not None:

@@ -79,6 +79,12 @@ func main() {
 		conns = append(conns, client)
 	}
 	results := make([]runResult, c.runs)
+	var started sync.WaitGroup // each run's first event; then "all started" on stderr
+	started.Add(c.runs)
+	go func() {
+		started.Wait()
+		fmt.Fprintln(os.Stderr, "all started")
+	}()
 	var wg sync.WaitGroup
 	for i := range c.runs {
 		delays := schedule(c, int64(i))
@@ -89,7 +95,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = run(conns[i/c.perConn], req, delays)
+			results[i] = run(conns[i/c.perConn], req, delays, started.Done)
 		}()
 	}
 	wg.Wait()
@@ -138,11 +144,12 @@ func request(c config, i int, delays []float64) (*pb.StreamPromptRequest, error)
 	return req, nil
 }
 
-func run(client pb.AgentServiceClient, req *pb.StreamPromptRequest, delays []float64) runResult {
+func run(client pb.AgentServiceClient, req *pb.StreamPromptRequest, delays []float64, started func()) runResult {
 	var r runResult
 	start := time.Now()
 	stream, err := client.StreamPrompt(context.Background(), req)
 	if err != nil {
+		started()
 		r.err = err
 		return r
 	}
@@ -153,6 +160,9 @@ func run(client pb.AgentServiceClient, req *pb.StreamPromptRequest, delays []flo
 		event, err := stream.Recv()
 		now := time.Now()
 		if err != nil {
+			if anchor.IsZero() {
+				started()
+			}
 			if !errors.Is(err, io.EOF) {
 				r.err = err
 			} else if next != len(delays) {
@@ -162,6 +172,7 @@ func run(client pb.AgentServiceClient, req *pb.StreamPromptRequest, delays []flo
 		}
 		if anchor.IsZero() {
 			anchor, r.first = now, now.Sub(start)
+			started()
 		}
 		delta := event.GetTextDelta()
 		if delta == nil {
