@@ -155,13 +155,12 @@ async def test_no_tools_and_no_callback_open_no_hooks_stream(start_server):
     hangs = [[{"text": "hi"}, {"hang": True}]]  # the run stays while the test looks at it
     async with AgentClient(server.address) as client:
         run = client.run("go", agent="echo", extra_params={"script": hangs})
-        async for event in run:
-            if event.WhichOneof("event") == "text_delta":
-                (session,) = server.server.servicer.runs._sessions.values()
-                assert session._outbox is None and not session.settings.wait_for_client
-                await run.cancel()
-        with pytest.raises(RunFailed):
-            await run.result()
+        with pytest.raises(RunFailed):  # the iteration of a cancelled run ends with its error
+            async for event in run:
+                if event.WhichOneof("event") == "text_delta":
+                    (session,) = server.server.servicer.runs._sessions.values()
+                    assert session._outbox is None and not session.settings.wait_for_client
+                    await run.cancel()
 
 
 def test_client_package_needs_only_grpcio_and_protobuf():
