@@ -7,18 +7,13 @@ append-only file, so a restart (the outage tests) brings the same data back.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 import redis
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .helpers import free_port
 
 
 class RedisServer:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from agentstream import AgentClient
 from agentstream.v1 import agent_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .helpers import collect, script
+from .helpers import collect, free_port, script
 from .hooks_client import HookStream, output
 from .security import JwtIssuer, api_keys_file
 
@@ -32,12 +31,6 @@ PROMPT = "SECRET-PROMPT-TEXT-91bd44"
 HISTORY = "SECRET-HISTORY-TEXT-3e8a17"
 TOOL_OUTPUT = "SECRET-TOOL-OUTPUT-d2c6f9"
 MARKERS = (API_KEY, WRONG_TOKEN, JWT_SUBJECT_NOISE, PROMPT, HISTORY, TOOL_OUTPUT)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -55,7 +48,7 @@ async def server_process(tmp_path: Path):
         "server": {"hooks_attach_timeout_ms": 200, "grace_period_s": 0.2},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     log_path = tmp_path / "server.log"
     with _create(log_path) as log:
         process = await asyncio.create_subprocess_exec(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from agentstream_server.tools.catalogue import ToolCatalogue
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from .helpers import script
+from .helpers import free_port, script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,12 +114,6 @@ def test_built_in_default_config_is_valid():
     assert config.default_agent_name == "assistant"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _start_process(config: Path, address: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -157,7 +150,7 @@ async def test_sigterm_drains_running_streams(tmp_path):
     config.write_text(
         "agents:\n  - name: a\n    provider: offline\n    model: m\nserver:\n  grace_period_s: 20\n"
     )
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     process = await _start_process(config, address)
     try:
         async with grpc.aio.insecure_channel(address) as channel:

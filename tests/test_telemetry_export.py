@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import urllib.request
@@ -26,7 +25,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from .helpers import collect, script, wait_until
+from .helpers import collect, free_port, script, wait_until
 
 SECRET = "my card is 4111-1111-1111-1111"
 
@@ -85,19 +84,13 @@ def receiver() -> Iterator[OtlpReceiver]:
     receiver.server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _scrape(address: str) -> str:
     with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
         return str(response.read().decode())
 
 
 async def test_traces_metrics_and_logs_leave_the_process(tmp_path: Path, receiver: OtlpReceiver):
-    metrics_addr = f"127.0.0.1:{_free_port()}"
+    metrics_addr = f"127.0.0.1:{free_port()}"
     config = tmp_path / "telemetry.yaml"
     config.write_text(
         "agents:\n"

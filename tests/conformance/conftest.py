@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,21 +13,17 @@ import pytest
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
+from ..helpers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 TOOLS = ROOT / ".tools"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def conformance_server() -> Iterator[str]:
     """Starts `python -m agentstream_server` with config.yaml here; yields its address."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     log = open(TOOLS / "conformance-server.log", "w") if TOOLS.is_dir() else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [
