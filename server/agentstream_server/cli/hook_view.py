@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 from agentstream.v1 import agent_pb2 as pb
-from rich.text import Text
 
-from .terminal import (
-    ERROR,
-    NOTE,
-    REASONING,
-    TOOL_CALL,
-    TOOL_OK,
-    Terminal,
-    compact_json,
-    duration,
-    preview,
-)
+from .terminal import ERROR, NOTE, REASONING, Terminal, ToolLines
 
 
 class ReadableHookView:
     def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
-        self._calls: dict[str, float] = {}
+        self._tools = ToolLines(terminal)
 
     def show(self, response: pb.HooksResponse) -> None:
         kind = response.WhichOneof("response")
@@ -53,23 +40,15 @@ class ReadableHookView:
             )
         elif kind == "tool_call":
             call = event.tool_call
-            self._calls[call.call_id] = time.monotonic()
             where = " (client tool)" if call.execute else ""
-            self.terminal.line(f"→ {call.name} {compact_json(call.arguments)}{where}", TOOL_CALL)
+            self._tools.call(call.call_id, call.name, call.arguments, where)
         elif kind == "tool_result":
-            self._tool_result(event.tool_result)
+            result = event.tool_result
+            self._tools.result(result.call_id, result.name, result.result, result.is_error)
         elif kind == "tool_progress":
             progress = event.tool_progress
-            fraction = f" {progress.fraction:.0%}" if progress.HasField("fraction") else ""
-            self.terminal.line(f"  {progress.name}: {preview(progress.message)}{fraction}", NOTE)
-
-    def _tool_result(self, result: pb.HookToolResult) -> None:
-        started = self._calls.pop(result.call_id, None)
-        took = f"  ({duration(time.monotonic() - started)})" if started is not None else ""
-        line = Text(f"← {result.name} ", style=ERROR if result.is_error else TOOL_OK)
-        line.append(("error: " if result.is_error else "") + preview(result.result))
-        line.append(took, style=NOTE)
-        self.terminal.line(line)
+            fraction = progress.fraction if progress.HasField("fraction") else None
+            self._tools.progress(progress.name, progress.message, fraction)
 
     def _ended(self, ended: pb.HookRunEnded) -> None:
         outcome = pb.RunOutcome.Name(ended.outcome).removeprefix("RUN_OUTCOME_")

@@ -7,19 +7,8 @@ import time
 
 from agentstream.v1 import agent_pb2 as pb
 from google.protobuf import json_format
-from rich.text import Text
 
-from .terminal import (
-    ERROR,
-    NOTE,
-    REASONING,
-    TOOL_CALL,
-    TOOL_OK,
-    Terminal,
-    compact_json,
-    duration,
-    preview,
-)
+from .terminal import ERROR, NOTE, REASONING, Terminal, ToolLines, duration
 
 
 class JsonView:
@@ -37,7 +26,7 @@ class ReadableView:
     def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
         self._started = time.monotonic()
-        self._calls: dict[str, float] = {}  # tool call id -> when its call event came
+        self._tools = ToolLines(terminal)
 
     def show(self, event: pb.StreamPromptResponse) -> None:
         kind = event.WhichOneof("event")
@@ -46,37 +35,25 @@ class ReadableView:
         elif kind == "reasoning_delta":
             self.terminal.stream(event.reasoning_delta.text, REASONING, to_stderr=True)
         elif kind == "tool_call":
-            self._tool_call(event.tool_call)
+            call = event.tool_call
+            self._tools.call(call.id, call.name, call.arguments)
         elif kind == "tool_result":
-            self._tool_result(event.tool_result)
+            result = event.tool_result
+            self._tools.result(result.id, result.name, result.content, result.is_error)
         elif kind == "final_response":
             self._final(event.run_id, event.final_response)
         elif kind == "error":
             self._error(event.error)
         elif kind == "tool_progress":
-            self._tool_progress(event.tool_progress)
+            progress = event.tool_progress
+            fraction = progress.fraction if progress.HasField("fraction") else None
+            self._tools.progress(progress.name, progress.message, fraction)
         elif kind == "turn_finished" and event.turn_finished.finish_reason not in _USUAL_FINISH:
             reason = pb.FinishReason.Name(event.turn_finished.finish_reason)
             self.terminal.line(f"turn {event.turn} ended: {reason.removeprefix('FINISH_REASON_')}")
 
     def interrupted(self, message: str) -> None:
         self.terminal.line(message, ERROR)
-
-    def _tool_call(self, call: pb.ToolCall) -> None:
-        self._calls[call.id] = time.monotonic()
-        self.terminal.line(f"→ {call.name} {compact_json(call.arguments)}", TOOL_CALL)
-
-    def _tool_result(self, result: pb.ToolResult) -> None:
-        started = self._calls.pop(result.id, None)
-        took = f"  ({duration(time.monotonic() - started)})" if started is not None else ""
-        line = Text(f"← {result.name} ", style=ERROR if result.is_error else TOOL_OK)
-        line.append(("error: " if result.is_error else "") + preview(result.content))
-        line.append(took, style=NOTE)
-        self.terminal.line(line)
-
-    def _tool_progress(self, progress: pb.ToolProgress) -> None:
-        fraction = f" {progress.fraction:.0%}" if progress.HasField("fraction") else ""
-        self.terminal.line(f"  {progress.name}: {preview(progress.message)}{fraction}", NOTE)
 
     def _final(self, run_id: str, final: pb.FinalResponse) -> None:
         self.terminal.end_line()

@@ -8,6 +8,7 @@ Colours follow rich's detection (a terminal, NO_COLOR, FORCE_COLOR, TERM=dumb).
 from __future__ import annotations
 
 import json
+import time
 
 from rich.console import Console
 from rich.text import Text
@@ -67,3 +68,28 @@ def compact_json(arguments: str) -> str:
 
 def duration(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+class ToolLines:
+    """Tool calls, their progress and their results as compact lines; a result shows how
+    long its call took, timed from the call's own line."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+        self._started: dict[str, float] = {}  # call id -> when its call line was shown
+
+    def call(self, call_id: str, name: str, arguments: str, note: str = "") -> None:
+        self._started[call_id] = time.monotonic()
+        self.terminal.line(f"→ {name} {compact_json(arguments)}{note}", TOOL_CALL)
+
+    def progress(self, name: str, message: str, fraction: float | None) -> None:
+        share = f" {fraction:.0%}" if fraction is not None else ""
+        self.terminal.line(f"  {name}: {preview(message)}{share}", NOTE)
+
+    def result(self, call_id: str, name: str, content: str, is_error: bool) -> None:
+        started = self._started.pop(call_id, None)
+        took = f"  ({duration(time.monotonic() - started)})" if started is not None else ""
+        line = Text(f"← {name} ", style=ERROR if is_error else TOOL_OK)
+        line.append(("error: " if is_error else "") + preview(content))
+        line.append(took, style=NOTE)
+        self.terminal.line(line)
