@@ -49,9 +49,9 @@ def test_json_through_a_pipe_is_one_proto_json_event_per_line_without_colours(en
     assert "\x1b[" not in result.stdout + result.stderr
     events = json_lines(result.stdout)
     assert [int(e["seq"]) for e in events] == list(range(1, len(events) + 1))
-    assert "runStarted" in events[0] and events[0]["runStarted"]["agent"] == "assistant"
-    assert events[-1]["finalResponse"]["text"].startswith("Here is what the tools said")
-    assert {e["toolResult"]["name"] for e in events if "toolResult" in e} == {
+    assert "run_started" in events[0] and events[0]["run_started"]["agent"] == "assistant"
+    assert events[-1]["final_response"]["text"].startswith("Here is what the tools said")
+    assert {e["tool_result"]["name"] for e in events if "tool_result" in e} == {
         "calculator",
         "current_time",
     }
@@ -92,8 +92,8 @@ def test_save_then_continue_sends_the_conversation_back(env, tmp_path):
     )
     assert second.returncode == 0, second.stderr
     events = json_lines(second.stdout)
-    assert events[0]["runStarted"]["agent"] == "echo"
-    history = events[-1]["finalResponse"]["history"]
+    assert events[0]["run_started"]["agent"] == "echo"
+    history = events[-1]["final_response"]["history"]
     assert history[:2] == saved["history"]
     assert history[2]["parts"][0]["text"] == "What is my name?"
     assert len(json.loads(chat.read_text())["history"]) == 4
@@ -170,12 +170,12 @@ def test_tool_serves_a_client_tool_with_a_shell_command(env):
     )
     assert result.returncode == 0, result.stderr
     results = {
-        e["toolResult"]["name"]: e["toolResult"]
+        e["tool_result"]["name"]: e["tool_result"]
         for e in json_lines(result.stdout)
-        if "toolResult" in e
+        if "tool_result" in e
     }
     assert results["shout"]["content"] == "QUIET PLEASE"
-    assert results["broken"]["isError"] is True
+    assert results["broken"]["is_error"] is True
     assert results["broken"]["content"] == "exit status 3: disk on fire"
 
 

@@ -59,7 +59,9 @@ def test_attach_approves_one_call_and_skips_another_while_watch_looks_on(env):
     watched, _ = watcher.communicate(timeout=60)
     assert attached.returncode == 0, attached.stderr
     assert prompt.returncode == 0, err
-    results = {e["toolResult"]["id"]: e["toolResult"] for e in json_lines(out) if "toolResult" in e}
+    results = {
+        e["tool_result"]["id"]: e["tool_result"] for e in json_lines(out) if "tool_result" in e
+    }
     assert results["c1"]["content"] == "42"
     assert results["c2"]["content"] == "not today"  # skipped: the model reads the reason
     lines = attached.stderr.splitlines()

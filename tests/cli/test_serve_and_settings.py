@@ -82,7 +82,7 @@ def test_flags_beat_environment_which_beats_the_config_file(tmp_path, cli_server
     config.write_text(f"server: {cli_server}\nprompt: {{agent: echo}}\n")
     from_file = run("prompt", "--json", "hi", env=env)
     assert from_file.returncode == 0, from_file.stderr
-    assert json.loads(from_file.stdout.splitlines()[0])["runStarted"]["agent"] == "echo"
+    assert json.loads(from_file.stdout.splitlines()[0])["run_started"]["agent"] == "echo"
 
     env_wins = run("agents", env={**env, "AGENTSTREAM_SERVER": nowhere})
     assert env_wins.returncode == 3

@@ -22,7 +22,11 @@ def agents(connection: Connection, as_json: bool) -> None:
     """List the server's agents: provider, model, turn budget and tools (* = default)."""
     listed = asyncio.run(_list(connection))
     if as_json:
-        click.echo(json_format.MessageToJson(pb.ListAgentsResponse(agents=listed), indent=2))
+        click.echo(
+            json_format.MessageToJson(
+                pb.ListAgentsResponse(agents=listed), indent=2, preserving_proto_field_name=True
+            )
+        )
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("agent", "provider", "model", "max turns", "tools"):

@@ -42,7 +42,9 @@ def save(path: Path, agent: str, run_id: str, history: Iterable[pb.Message]) -> 
     data = {
         "agent": agent,
         "run_id": run_id,
-        "history": [json_format.MessageToDict(m) for m in history],
+        "history": [
+            json_format.MessageToDict(m, preserving_proto_field_name=True) for m in history
+        ],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

@@ -15,7 +15,9 @@ class JsonView:
     """One StreamPromptResponse per line, in proto JSON (as grpcurl prints them)."""
 
     def show(self, event: pb.StreamPromptResponse) -> None:
-        sys.stdout.write(json_format.MessageToJson(event, indent=None) + "\n")
+        sys.stdout.write(
+            json_format.MessageToJson(event, indent=None, preserving_proto_field_name=True) + "\n"
+        )
         sys.stdout.flush()
 
 
