@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # Each name is a module of this package with `async def main() -> None`.
-BENCHES = ["stream", "parse", "openai_e2e", "hooks", "durable", "concurrency"]
+BENCHES = ["stream", "parse", "openai_e2e", "hooks", "observer", "durable", "concurrency"]
 
 
 def run(names: list[str]) -> None:
