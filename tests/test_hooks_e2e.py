@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import grpc
@@ -244,6 +245,33 @@ async def test_cancel_without_event_id_stops_a_streaming_run(hooked):
     result = await result_task
     assert result.code == grpc.StatusCode.CANCELLED
     assert len(result.of("text_delta")) < 6000
+
+
+async def test_cancel_run_while_the_run_waits_for_its_hooks_client_ends_it_cancelled(hooked):
+    call_ = hooked.stub.StreamPrompt(
+        pb.StreamPromptRequest(
+            prompt="go",
+            run_id="waiting",
+            extra_params=script([{"text": "never said"}]),
+            hooks=pb.HooksOptions(wait_for_client=True, attach_timeout_ms=60_000),
+        )
+    )
+    assert (await call_.read()).HasField("run_started")
+    response = await hooked.stub.CancelRun(pb.CancelRunRequest(run_id="waiting", reason="no"))
+    assert response.state == pb.RUN_STATE_RUNNING
+    # Guarded: without the fix the run waits out the minute-long attach timeout.
+    rest = await asyncio.wait_for(_rest_of(call_), 20)
+    assert await call_.code() == grpc.StatusCode.CANCELLED
+    assert rest[-1].error.code == pb.ERROR_CODE_CANCELLED and "no" in rest[-1].error.message
+    assert [e.WhichOneof("event") for e in rest] == ["error"]  # no model call was made
+
+
+async def _rest_of(call_):
+    events = []
+    with contextlib.suppress(grpc.aio.AioRpcError):  # the status is read from the call
+        while (event := await call_.read()) is not grpc.aio.EOF:
+            events.append(event)
+    return events
 
 
 async def test_cancel_stops_a_silent_model_at_once(hooked, caplog):

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from .helpers import collect, script, wait_until
-from .hooks_client import HookStream, cancel, output
+from .hooks_client import PROCEED, HookStream, cancel, output
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "tests" / "telemetry_client.py"
@@ -366,6 +366,34 @@ async def test_metrics_points(start_server, otel):
         "agentstream.tool.side": "server",
     }
     assert tool.count == 1
+
+
+async def test_hooks_round_trips_are_recorded_by_event(start_server, otel):
+    server = await start_server(CONFIG, run_telemetry=otel.telemetry)
+    hooks = HookStream(server.stub)
+    lookup = pb.ToolDefinition(name="lookup_order", description="where an order is")
+    request = _request(
+        "calc",
+        [{"tool_call": {"name": "lookup_order", "arguments": {"order_id": "A-7"}, "id": "c1"}}],
+        [{"text": "In Lyon."}],
+        run_id="round-trips",
+        tools=[lookup],
+    )
+    result_task = asyncio.create_task(collect(server.stub, request))
+    await hooks.attach("round-trips", blocking=(pb.HOOK_EVENT_KIND_COMPLETION_CALL,))
+    # A blocking completion_call in each turn, and the client tool call between them.
+    await hooks.reply((await hooks.event("completion_call")).event_id, **PROCEED)
+    await hooks.reply((await hooks.event("tool_call")).event_id, **output("Lyon"))
+    await hooks.reply((await hooks.event("completion_call")).event_id, **PROCEED)
+    assert (await result_task).code == grpc.StatusCode.OK
+    points = {
+        p.attributes["agentstream.hook.event"]: p
+        for p in otel.points("agentstream.hooks.round_trip")
+    }
+    assert sorted(points) == ["completion_call", "tool_call"]
+    assert points["completion_call"].count == 2 and points["tool_call"].count == 1
+    assert all(p.attributes["gen_ai.agent.name"] == "calc" for p in points.values())
+    assert all(0 < p.sum < 60 for p in points.values())  # seconds, not ms or ns
 
 
 async def test_an_instrumented_process_gets_no_second_provider_or_interceptor(
