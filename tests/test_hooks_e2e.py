@@ -192,6 +192,27 @@ async def test_an_observer_may_leave_out_the_aggregated_text(hooked):
     assert all(d.aggregated == "" for d in deltas)
 
 
+async def test_aggregated_text_stops_past_its_limit(start_server):
+    agent = {"name": "a", "provider": "offline", "model": "m"}
+    server = await start_server({"agents": [agent], "limits": {"max_hook_aggregated_chars": 10}})
+    text = (pb.HOOK_EVENT_KIND_TEXT_DELTA,)
+    hooks, result_task = await attached_run(
+        server.stub,
+        "long-text",
+        [{"text": "one two three four"}],
+        events=text,
+        blocking=text,  # one event per delta, whatever the timing
+        hooks=pb.HooksOptions(wait_for_client=True),
+    )
+    deltas = []
+    for _ in range(4):
+        event = await hooks.event("text_delta")
+        deltas.append((event.text_delta.delta, event.text_delta.aggregated))
+        await hooks.reply(event.event_id, **PROCEED)
+    assert deltas == [("one ", "one "), ("two ", "one two "), ("three ", ""), ("four", "")]
+    assert (await result_task).code == grpc.StatusCode.OK
+
+
 # 3. Cancel from a hook ends the run at once.
 async def test_cancel_on_completion_call_makes_no_model_call(hooked):
     hooks, result_task = await attached_run(

@@ -48,6 +48,10 @@ class Limits(BaseModel):
     # Replies a hooks stream may send per second (bursts of as many are fine); the
     # surplus is refused with a HookError and changes nothing.
     max_hook_replies_per_second: float = Field(200.0, gt=0)
+    # A hooks text delta carries its turn's text so far in `aggregated` while that text is
+    # at most this long, and nothing past it: each event repeats the whole text, so an
+    # unbounded one costs bytes quadratic in the answer's length.
+    max_hook_aggregated_chars: int = Field(32 * KIB, ge=0)
 
 
 def grpc_options(limits: Limits) -> list[tuple[str, int]]:

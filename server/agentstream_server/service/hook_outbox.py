@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from agentstream.v1 import agent_pb2 as pb
 
+from .hook_events import TurnText
+
 
 @dataclass(slots=True)
 class DeltaRun:
@@ -27,9 +29,9 @@ class DeltaRun:
     call_id: str
     name: str
     pieces: list[str]
-    # Text deltas: the turn's text pieces and how many of them this run ends at,
-    # so `aggregated` is built once, when the message is.
-    turn_text: list[str]
+    # Text deltas: the turn's text and how many of its pieces this run ends at, so
+    # `aggregated` is built once, when the message is (None: not wanted).
+    turn_text: TurnText | None
     text_upto: int
 
     def takes(self, turn: int, field: str, call_id: str) -> bool:
@@ -75,7 +77,7 @@ class Outbox:
         *,
         call_id: str = "",
         name: str = "",
-        turn_text: list[str] | None = None,
+        turn_text: TurnText | None = None,
     ) -> None:
         """Adds an observe-only delta: to the queued run it continues, or as a new run
         while there is room; otherwise it is dropped and counted."""
@@ -83,7 +85,7 @@ class Outbox:
         if isinstance(tail, DeltaRun) and tail.takes(turn, field, call_id):
             tail.pieces.append(piece)
         elif len(self._items) < self._limit:
-            tail = DeltaRun(turn, field, call_id, name, [piece], turn_text or [], 0)
+            tail = DeltaRun(turn, field, call_id, name, [piece], turn_text, 0)
             self._items.append(tail)
             if not self._gathering:  # a gathering writer picks it up when its window ends
                 self._ready.set()

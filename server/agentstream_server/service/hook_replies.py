@@ -19,6 +19,15 @@ CLIENT_TOOL_ACTIONS = frozenset({"cancel", "skip", "tool_output", "tool_progress
 _MAX_EVENT_ID_DIGITS = 20
 
 
+class ReplyTimeout(Exception):
+    """No reply came within the reply timeout."""
+
+
+def _time_out(future: asyncio.Future[pb.HookReply]) -> None:
+    if not future.done():
+        future.set_exception(ReplyTimeout())
+
+
 @dataclass(slots=True)
 class Pending:
     """An event the run waits on until the client answers it."""
@@ -61,8 +70,18 @@ class Replies:
         self._pending[event_id] = Pending(future, field, allowed, call_id)
         return future
 
-    def forget(self, event_id: str) -> None:
-        del self._pending[event_id]
+    async def wait(
+        self, event_id: str, future: asyncio.Future[pb.HookReply], timeout_s: float
+    ) -> pb.HookReply:
+        """The reply to `event_id` (see `expect`); raises ReplyTimeout after `timeout_s`.
+        A timer handle rather than asyncio.timeout: this runs once per blocking event,
+        and the handle is the cheaper of the two."""
+        handle = asyncio.get_running_loop().call_later(timeout_s, _time_out, future)
+        try:
+            return await future
+        finally:
+            handle.cancel()
+            del self._pending[event_id]
 
     def match(self, reply: pb.HookReply) -> Pending | str | None:
         """The waiting event `reply` answers, why it fits none (a message for the client),

@@ -13,7 +13,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from agentstream.v1 import agent_pb2 as pb
 
@@ -22,7 +21,17 @@ from ..core.events import ReasoningDelta, TextDelta, ToolCallDelta, ToolProgress
 from ..core.messages import Message, ToolCall, ToolResult
 from ..core.progress import check_fraction
 from ..core.tools import error_result
-from .convert import FINISH_REASONS_PB, history_pb, usage_pb
+from .hook_events import (
+    TurnText,
+    fill_completion_call,
+    fill_completion_finished,
+    fill_delta,
+    fill_tool_call,
+    fill_tool_progress,
+    fill_tool_result,
+    new_event,
+    tool_answer,
+)
 from .hook_outbox import DeltaRun, Outbox
 from .hook_replies import (
     CLIENT_TOOL_ACTIONS,
@@ -30,9 +39,17 @@ from .hook_replies import (
     SERVER_TOOL_ACTIONS,
     Pending,
     Replies,
+    ReplyTimeout,
 )
 
 ALL_KINDS = frozenset(pb.HookEventKind.values()) - {pb.HOOK_EVENT_KIND_UNSPECIFIED}
+DELTA_KINDS = frozenset(
+    {
+        pb.HOOK_EVENT_KIND_TEXT_DELTA,
+        pb.HOOK_EVENT_KIND_REASONING_DELTA,
+        pb.HOOK_EVENT_KIND_TOOL_CALL_DELTA,
+    }
+)
 
 # Reports a running client tool's progress: (call id, message, fraction).
 ReportProgress = Callable[[str, str, float | None], None]
@@ -47,6 +64,8 @@ class HookSettings:
     observer_flush_s: float
     # An event larger than this could not be sent (limits.max_response_bytes).
     max_event_bytes: int = 16 << 20
+    # A turn's text longer than this leaves `aggregated` empty (limits.max_hook_aggregated_chars).
+    max_aggregated_chars: int = 32 * 1024
 
 
 class AlreadyAttached(Exception):
@@ -60,7 +79,8 @@ class HookSession:
         self.run_id = run_id
         self.settings = settings
         self.client_tools = client_tools
-        # True while a client is attached, so every token passes a cancel check.
+        # True while the attached client takes some kind of delta: otherwise no token
+        # costs the run a call here (a cancel still stops it: see `interrupt`).
         self.wants_deltas = False
         self._outbox: Outbox | None = None
         self._events: frozenset[int] = frozenset()
@@ -70,8 +90,7 @@ class HookSession:
         self._cancel_reason: str | None = None
         self._stopped: AgentError | None = None
         self._aggregated_text = True
-        self._text_turn = 0
-        self._text_pieces: list[str] = []  # this turn's text so far
+        self._turn_text: TurnText | None = None  # for `aggregated`, while it is wanted
         # Set by whoever runs the loop, so a cancel does not wait for the next step.
         self.interrupt: Callable[[AgentError], None] | None = None
         self.report_progress: ReportProgress | None = None
@@ -99,7 +118,7 @@ class HookSession:
         self._events = events or ALL_KINDS
         self._blocking = blocking
         self._aggregated_text = aggregated_text
-        self.wants_deltas = True
+        self.wants_deltas = not self._events.isdisjoint(DELTA_KINDS)
         self._replies.reopen()
         self._attached.set()
         return self._outbox
@@ -195,30 +214,23 @@ class HookSession:
     async def completion_call(self, turn: int, messages: list[Message]) -> None:
         self._check_cancelled()
         if self._subscribed(pb.HOOK_EVENT_KIND_COMPLETION_CALL):
-            prompt = messages[-1].text if messages else ""
-            payload = pb.HookCompletionCall(prompt=prompt, history=history_pb(messages))
-            omitted = payload.ByteSize() > self.settings.max_event_bytes
-            if omitted:  # said, not silently dropped: the client may keep its own copy
-                del payload.history[:]
+            max_bytes = self.settings.max_event_bytes
             await self._send(
                 turn,
                 pb.HOOK_EVENT_KIND_COMPLETION_CALL,
-                completion_call=payload,
-                history_omitted=omitted,
+                lambda event: fill_completion_call(event, messages, max_bytes),
             )
 
     async def delta(self, turn: int, event: TextDelta | ReasoningDelta | ToolCallDelta) -> None:
         self._check_cancelled()
-        turn_text = None
+        text = None
         call_id = name = ""
-        if isinstance(event, TextDelta):
+        if type(event) is TextDelta:
             kind, field, piece = pb.HOOK_EVENT_KIND_TEXT_DELTA, "text_delta", event.text
-            if self._aggregated_text:
-                turn_text = self._turn_text(turn)
-                turn_text.append(piece)
-        elif isinstance(event, ReasoningDelta):
+        elif type(event) is ReasoningDelta:
             kind, field, piece = pb.HOOK_EVENT_KIND_REASONING_DELTA, "reasoning_delta", event.text
         else:
+            assert isinstance(event, ToolCallDelta)
             kind, field, piece = (
                 pb.HOOK_EVENT_KIND_TOOL_CALL_DELTA,
                 "tool_call_delta",
@@ -227,81 +239,79 @@ class HookSession:
             call_id, name = event.id, event.name
         if not self._subscribed(kind):
             return
-        if kind in self._blocking:
-            run = DeltaRun(
-                turn, field, call_id, name, [piece], turn_text or [], len(turn_text or [])
-            )
-            await self._send(turn, kind, **{field: _delta_payload(run)})
-        elif self._outbox is not None:
-            self._outbox.put_delta(
-                turn, field, piece, call_id=call_id, name=name, turn_text=turn_text
-            )
+        if kind == pb.HOOK_EVENT_KIND_TEXT_DELTA and self._aggregated_text:
+            text = self._text_of(turn)
+            text.add(piece)
+        outbox = self._outbox
+        if kind not in self._blocking:
+            if outbox is not None:
+                outbox.put_delta(turn, field, piece, call_id=call_id, name=name, turn_text=text)
+            return
+        response, hook_event = self._event(turn, blocking=True)
+        aggregated = text.upto(len(text)) if text is not None else ""
+        fill_delta(hook_event, field, piece, aggregated, call_id, name)
+        assert outbox is not None  # _subscribed said so
+        await self._await_reply(outbox, response, hook_event, must_answer=False)
 
-    def _turn_text(self, turn: int) -> list[str]:
-        if turn != self._text_turn:
-            self._text_turn, self._text_pieces = turn, []
-        return self._text_pieces
+    def _text_of(self, turn: int) -> TurnText:
+        text = self._turn_text
+        if text is None or text.turn != turn:
+            text = self._turn_text = TurnText(turn, self.settings.max_aggregated_chars)
+        return text
 
     def _delta_event(self, run: DeltaRun) -> pb.HooksResponse:
         """The message for a run of merged observe-only deltas, built as it is sent."""
-        event = pb.HookEvent(
-            run_id=self.run_id,
-            event_id=self._replies.next_id(),
-            turn=run.turn,
-            merged=len(run.pieces) - 1,
-            trace_context=self.run_trace_context or None,
-            **{run.field: _delta_payload(run)},
+        response, event = new_event(
+            self.run_id, self._replies.next_id(), run.turn, trace_context=self.run_trace_context
         )
-        return pb.HooksResponse(event=event)
+        if len(run.pieces) > 1:
+            event.merged = len(run.pieces) - 1
+        text = run.turn_text
+        aggregated = text.upto(run.text_upto) if text is not None else ""
+        fill_delta(event, run.field, "".join(run.pieces), aggregated, run.call_id, run.name)
+        return response
 
     async def completion_finished(self, turn: int, finished: TurnFinished, text: str) -> None:
         self._check_cancelled()
         if self._subscribed(pb.HOOK_EVENT_KIND_COMPLETION_FINISHED):
-            payload = pb.HookCompletionFinished(
-                usage=usage_pb(finished.usage),
-                finish_reason=FINISH_REASONS_PB[finished.finish_reason],
-                text=text,
-            )
             await self._send(
-                turn, pb.HOOK_EVENT_KIND_COMPLETION_FINISHED, completion_finished=payload
+                turn,
+                pb.HOOK_EVENT_KIND_COMPLETION_FINISHED,
+                lambda event: fill_completion_finished(event, finished, text),
             )
 
     async def tool_call(self, turn: int, call: ToolCall, execute: bool) -> ToolResult | None:
         self._check_cancelled()
         if not execute and not self._subscribed(pb.HOOK_EVENT_KIND_TOOL_CALL):
             return None
-        payload = pb.HookToolCall(
-            name=call.name, call_id=call.id, arguments=call.arguments, execute=execute
-        )
         try:
             reply = await self._send(
-                turn, pb.HOOK_EVENT_KIND_TOOL_CALL, must_answer=execute, tool_call=payload
+                turn,
+                pb.HOOK_EVENT_KIND_TOOL_CALL,
+                lambda event: fill_tool_call(event, call, execute),
+                must_answer=execute,
             )
-        except _ReplyTimeout as timeout:
+        except _ClientToolTimeout as timeout:
             return error_result(call, f"client tool {quote(call.name)}: {timeout}")
-        return _tool_answer(call, reply)
+        return tool_answer(call, reply)
 
     async def tool_progress(self, turn: int, progress: ToolProgress) -> None:
         self._check_cancelled()
         if self._subscribed(pb.HOOK_EVENT_KIND_TOOL_PROGRESS):
-            payload = pb.HookToolProgress(
-                name=progress.name, call_id=progress.id, message=progress.message
+            await self._send(
+                turn,
+                pb.HOOK_EVENT_KIND_TOOL_PROGRESS,
+                lambda event: fill_tool_progress(event, progress),
             )
-            if progress.fraction is not None:
-                payload.fraction = progress.fraction
-            await self._send(turn, pb.HOOK_EVENT_KIND_TOOL_PROGRESS, tool_progress=payload)
 
     async def tool_result(self, turn: int, call: ToolCall, result: ToolResult) -> None:
         self._check_cancelled()
         if self._subscribed(pb.HOOK_EVENT_KIND_TOOL_RESULT):
-            payload = pb.HookToolResult(
-                name=call.name,
-                call_id=call.id,
-                arguments=call.arguments,
-                result=result.content,
-                is_error=result.is_error,
+            await self._send(
+                turn,
+                pb.HOOK_EVENT_KIND_TOOL_RESULT,
+                lambda event: fill_tool_result(event, call, result),
             )
-            await self._send(turn, pb.HOOK_EVENT_KIND_TOOL_RESULT, tool_result=payload)
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -317,10 +327,20 @@ class HookSession:
             return False
         return kind in self._events
 
+    def _event(self, turn: int, blocking: bool) -> tuple[pb.HooksResponse, pb.HookEvent]:
+        trace_context = self.trace_context() if self.trace_context is not None else None
+        return new_event(self.run_id, self._replies.next_id(), turn, blocking, trace_context)
+
     async def _send(
-        self, turn: int, kind: int, *, must_answer: bool = False, **event: Any
+        self,
+        turn: int,
+        kind: int,
+        fill: Callable[[pb.HookEvent], None],
+        *,
+        must_answer: bool = False,
     ) -> pb.HookReply | None:
-        """Sends one event; for blocking kinds and client tools, returns the client's reply."""
+        """Sends one event, its payload filled by `fill`; for blocking kinds and client
+        tools, returns the client's reply."""
         outbox = self._outbox
         if outbox is None:
             if must_answer:
@@ -328,72 +348,41 @@ class HookSession:
                     "the hooks client disconnected and the run needs it for client tools"
                 )
             return None
-        event_id = self._replies.next_id()
         blocking = must_answer or kind in self._blocking
-        response = pb.HooksResponse(
-            event=pb.HookEvent(
-                run_id=self.run_id,
-                event_id=event_id,
-                turn=turn,
-                reply_expected=blocking,
-                trace_context=self.trace_context() if self.trace_context else None,
-                **event,
-            )
-        )
+        response, event = self._event(turn, blocking)
+        fill(event)
         if not blocking:
             outbox.put(response)
             return None
-        return await self._await_reply(outbox, response, event_id, must_answer)
+        return await self._await_reply(outbox, response, event, must_answer)
 
     async def _await_reply(
-        self, outbox: Outbox, response: pb.HooksResponse, event_id: str, must_answer: bool
+        self, outbox: Outbox, response: pb.HooksResponse, event: pb.HookEvent, must_answer: bool
     ) -> pb.HookReply:
-        field = str(response.event.WhichOneof("event"))
-        allowed = OBSERVE_ACTIONS
+        field = str(event.WhichOneof("event"))
+        allowed, call_id = OBSERVE_ACTIONS, ""
         if field == "tool_call":
             allowed = CLIENT_TOOL_ACTIONS if must_answer else SERVER_TOOL_ACTIONS
-        call_id = response.event.tool_call.call_id if field == "tool_call" else ""
+            call_id = event.tool_call.call_id
+        event_id = event.event_id
         future = self._replies.expect(event_id, field, allowed, call_id)
         outbox.put(response)
         timeout = self.settings.reply_timeout_s
         sent = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
-                reply = await future
-            if self.reply_observer is not None:
-                self.reply_observer(field, time.perf_counter() - sent)
-        except TimeoutError:
+            reply = await self._replies.wait(event_id, future, timeout)
+        except ReplyTimeout:
             message = f"no reply from the hooks client within {timeout * 1000:.0f} ms"
             if must_answer:
-                raise _ReplyTimeout(message) from None
+                raise _ClientToolTimeout(message) from None
             raise HooksFailed(f"{field} event {event_id}: {message}") from None
-        finally:
-            self._replies.forget(event_id)
+        if self.reply_observer is not None:
+            self.reply_observer(field, time.perf_counter() - sent)
         if reply.WhichOneof("action") == "cancel":
             self.cancel(reply.cancel.reason)
             raise RunCancelled(reply.cancel.reason)
         return reply
 
 
-def _delta_payload(run: DeltaRun) -> Any:
-    text = "".join(run.pieces)
-    if run.field == "text_delta":
-        return pb.HookTextDelta(delta=text, aggregated="".join(run.turn_text[: run.text_upto]))
-    if run.field == "reasoning_delta":
-        return pb.HookReasoningDelta(delta=text)
-    return pb.HookToolCallDelta(call_id=run.call_id, name=run.name, arguments_delta=text)
-
-
-class _ReplyTimeout(Exception):
+class _ClientToolTimeout(Exception):
     pass
-
-
-def _tool_answer(call: ToolCall, reply: pb.HookReply | None) -> ToolResult | None:
-    action = reply.WhichOneof("action") if reply is not None else "proceed"
-    if reply is None or action == "proceed":
-        return None
-    if action == "skip":
-        # The tool did not run; the model reads the client's reason as its result.
-        return ToolResult(call.id, reply.skip.reason, True, call.name, call.call_id)
-    output = reply.tool_output
-    return ToolResult(call.id, output.content, output.is_error, call.name, call.call_id)

@@ -206,6 +206,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             buffer_events=server.hooks_buffer_events,
             observer_flush_s=server.hooks_observer_flush_ms / 1000,
             max_event_bytes=self._limits.max_response_bytes,
+            max_aggregated_chars=self._limits.max_hook_aggregated_chars,
         )
 
     async def ListAgents(
