@@ -36,7 +36,8 @@ async def hooks_stream(
     limits: Limits,
     request_iterator: AsyncIterator[pb.HooksRequest],
     context: HooksContext,
-) -> AsyncIterator[pb.HooksResponse]:
+) -> None:
+    """Serves one Hooks stream, writing with `context.write` (no generator hop per event)."""
     requests = aiter(request_iterator)
     try:
         first = await anext(requests, None)
@@ -53,8 +54,7 @@ async def hooks_stream(
     if await _runs_elsewhere(runs, bus, key):
         from .remote_hooks import relay_hooks  # imports this module
 
-        async for relayed in relay_hooks(bus, log_key(*key), first, requests, context):
-            yield relayed
+        await relay_hooks(bus, log_key(*key), first, requests, context)
         return
     session = await runs.find(key, timeout_s)
     if session is None:
@@ -73,9 +73,9 @@ async def hooks_stream(
     rate = ReplyRate(limits.max_hook_replies_per_second)
     reader = asyncio.create_task(_read_replies(requests, session, outbox, rate))
     try:
-        yield pb.HooksResponse(attached=pb.HookAttached(run_id=session.run_id))
+        await context.write(pb.HooksResponse(attached=pb.HookAttached(run_id=session.run_id)))
         while (response := await outbox.get()) is not None:
-            yield response
+            await context.write(response)
     finally:
         reader.cancel()
         session.detach(outbox)

@@ -49,7 +49,7 @@ async def relay_hooks(
     first: pb.HooksRequest,
     requests: AsyncIterator[pb.HooksRequest],
     context: HooksContext,
-) -> AsyncIterator[pb.HooksResponse]:
+) -> None:
     """Serves a Hooks stream for a run another replica runs."""
     attach_id = secrets.token_hex(12)
     try:
@@ -66,7 +66,7 @@ async def relay_hooks(
                         code, _, text = message[1:].decode().partition("\n")
                         await context.abort(grpc.StatusCode[code], text)
                     response = pb.HooksResponse.FromString(message[1:])
-                    yield response
+                    await context.write(response)
                     if response.WhichOneof("response") == "run_ended":
                         return
             finally:

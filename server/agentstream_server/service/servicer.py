@@ -256,11 +256,13 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         request_iterator: AsyncIterator[pb.HooksRequest],
         context: HooksContext,
     ) -> AsyncIterator[pb.HooksResponse]:
-        stream = hooks_stream(
+        # Written with context.write, like StreamPrompt, and an async generator for the
+        # same reason.
+        await hooks_stream(
             self.runs, self.bus, self._settings, self._limits, request_iterator, context
         )
-        async for response in stream:
-            yield response
+        return
+        yield
 
 
 def _end_session(session: HookSession, outcome: FinalResponse | RunFailed) -> None:

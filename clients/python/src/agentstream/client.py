@@ -92,6 +92,8 @@ class ToolOutput:
 
 
 HookAction = Proceed | Cancel | Skip | ToolOutput
+_ACTIONS = (Proceed, Cancel, Skip, ToolOutput)
+_PROCEED = Proceed()
 # Called for each hook event; return None to proceed. May be sync or async.
 EventCallback = Callable[[pb.HookEvent], HookAction | Awaitable[HookAction | None] | None]
 
@@ -449,9 +451,14 @@ class Run:
         action: HookAction | None = None
         if self._on_event is not None:
             answer = self._on_event(event)
-            action = await answer if inspect.isawaitable(answer) else answer
+            # Checked against the actions first: inspect.isawaitable is the slower test,
+            # and this runs once per event.
+            if answer is None or isinstance(answer, _ACTIONS):
+                action = answer
+            else:
+                action = await answer
         if event.reply_expected:
-            await self._send_action(event.event_id, action or Proceed())
+            await self._send_action(event.event_id, action or _PROCEED)
 
     async def _execute(self, event: pb.HookEvent) -> None:
         call = event.tool_call
@@ -485,22 +492,35 @@ class Run:
         return progress
 
     async def _send_action(self, event_id: str, action: HookAction) -> None:
+        # The reply is filled in place: one message built per event, none copied.
+        request = pb.HooksRequest()
+        reply = request.reply
+        reply.event_id = event_id
         if isinstance(action, Proceed):
-            await self._reply(event_id, proceed=pb.HookProceed())
+            reply.proceed.SetInParent()
         elif isinstance(action, Cancel):
-            await self._reply(event_id, cancel=pb.HookCancel(reason=action.reason))
+            reply.cancel.SetInParent()
+            reply.cancel.reason = action.reason
         elif isinstance(action, Skip):
-            await self._reply(event_id, skip=pb.HookSkip(reason=action.reason))
+            reply.skip.SetInParent()
+            reply.skip.reason = action.reason
         else:
-            output = pb.HookToolOutput(content=action.content, is_error=action.is_error)
-            await self._reply(event_id, tool_output=output)
+            reply.tool_output.SetInParent()
+            reply.tool_output.content = action.content
+            reply.tool_output.is_error = action.is_error
+        await self._write_reply(request)
 
     async def _reply(self, event_id: str, **action: Any) -> None:
-        reply = pb.HookReply(event_id=event_id, **action)
-        # A write fails only once the run has ended; its outcome arrives on StreamPrompt.
+        await self._write_reply(pb.HooksRequest(reply=pb.HookReply(event_id=event_id, **action)))
+
+    async def _write_reply(self, request: pb.HooksRequest) -> None:
+        # gRPC allows one write at a time on a stream; tool tasks reply concurrently. A write
+        # fails only once the run has ended, and its outcome arrives on StreamPrompt.
         async with self._write_lock:
-            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                await self._hooks_call.write(pb.HooksRequest(reply=reply))
+            try:  # noqa: SIM105 (contextlib.suppress costs an object per reply)
+                await self._hooks_call.write(request)
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                pass
 
     async def _close_hooks(self) -> None:
         if self._cancel_hooks is not None:
