@@ -35,4 +35,4 @@ def test_turn_text_is_aggregated_up_to_its_limit_and_not_past_it():
         text.add(piece)
     assert (text.upto(1), text.upto(3), text.upto(2)) == ("ab", "abcdef", "abcd")
     text.add("g")  # 7 characters: over the limit
-    assert (len(text), text.upto(4), text.upto(3)) == (4, "", "abcdef")
+    assert (text.count, text.upto(4), text.upto(3)) == (4, "", "abcdef")

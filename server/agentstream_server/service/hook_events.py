@@ -22,26 +22,21 @@ class TurnText:
     left empty (an observer that needs more keeps its own copy from the deltas). The
     text is joined once and extended as events are built, not joined again each time."""
 
-    __slots__ = ("_joined", "_joined_upto", "_limit", "_pieces", "_total", "chars", "turn")
+    __slots__ = ("_joined", "_joined_upto", "_pieces", "_room", "count", "turn")
 
     def __init__(self, turn: int, limit: int) -> None:
         self.turn = turn
-        self._limit = limit
+        self._room = limit  # characters still kept
         self._pieces: list[str] = []  # only while within the limit
-        self._total = 0  # pieces added, kept or not
-        self.chars = 0
+        self.count = 0  # pieces added, kept or not: what an event marks as its text's end
         self._joined = ""
         self._joined_upto = 0
 
     def add(self, piece: str) -> None:
-        self._total += 1
-        self.chars += len(piece)
-        if self.chars <= self._limit:
+        self.count += 1
+        self._room -= len(piece)
+        if self._room >= 0:
             self._pieces.append(piece)
-
-    def __len__(self) -> int:
-        """Pieces added so far: what an event marks as the end of its text."""
-        return self._total
 
     def upto(self, count: int) -> str:
         """The text of the first `count` pieces; "" when they pass the limit."""

@@ -93,7 +93,7 @@ class Outbox:
             self.dropped += 1
             return
         if turn_text is not None:
-            tail.text_upto = len(turn_text)
+            tail.text_upto = turn_text.count
 
     def close(self) -> None:
         self._closed = True
@@ -134,10 +134,11 @@ class Outbox:
             return
         self._gathering = True
         self._ready.clear()
+        # The window's end sets `_ready` like a put would: for an observer it ends every
+        # window, and a timeout would cost an exception each time.
+        window = asyncio.get_running_loop().call_later(self._flush_s, self._ready.set)
         try:
-            async with asyncio.timeout(self._flush_s):
-                await self._ready.wait()
-        except TimeoutError:
-            pass
+            await self._ready.wait()
         finally:
+            window.cancel()
             self._gathering = False

@@ -240,7 +240,9 @@ class HookSession:
         if not self._subscribed(kind):
             return
         if kind == pb.HOOK_EVENT_KIND_TEXT_DELTA and self._aggregated_text:
-            text = self._text_of(turn)
+            text = self._turn_text
+            if text is None or text.turn != turn:
+                text = self._turn_text = TurnText(turn, self.settings.max_aggregated_chars)
             text.add(piece)
         outbox = self._outbox
         if kind not in self._blocking:
@@ -248,16 +250,10 @@ class HookSession:
                 outbox.put_delta(turn, field, piece, call_id=call_id, name=name, turn_text=text)
             return
         response, hook_event = self._event(turn, blocking=True)
-        aggregated = text.upto(len(text)) if text is not None else ""
+        aggregated = text.upto(text.count) if text is not None else ""
         fill_delta(hook_event, field, piece, aggregated, call_id, name)
         assert outbox is not None  # _subscribed said so
         await self._await_reply(outbox, response, hook_event, must_answer=False)
-
-    def _text_of(self, turn: int) -> TurnText:
-        text = self._turn_text
-        if text is None or text.turn != turn:
-            text = self._turn_text = TurnText(turn, self.settings.max_aggregated_chars)
-        return text
 
     def _delta_event(self, run: DeltaRun) -> pb.HooksResponse:
         """The message for a run of merged observe-only deltas, built as it is sent."""
