@@ -6,6 +6,9 @@ consecutive deltas of one kind (and one tool call) collect in a `DeltaRun`, a li
 of strings, and turn into a single `HookEvent` when the stream sends it: at most
 one message per flush window while the client keeps up, fewer when it falls
 behind. Blocking events, notices and the run's end are never held back.
+
+A run's window opens when its first delta is queued and its end wakes the writer: one
+wake-up per observed event, whatever the number of deltas in it.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ class Outbox:
         self._build = build
         self._ready = asyncio.Event()
         self._closed = False
-        self._gathering = False
+        # The open window of a lone queued delta run: the writer leaves it to grow.
+        self._window: asyncio.TimerHandle | None = None
+        self._gathering = False  # the writer waits for a window to end
         self.dropped = 0
         self._notices = 0  # HookErrors queued
         self.dropped_notices = 0
@@ -57,7 +62,7 @@ class Outbox:
     def put(self, response: pb.HooksResponse) -> None:
         """Queues a message that must not wait (blocking event, notice, run end)."""
         self._items.append(response)
-        self._ready.set()
+        self._wake()
 
     def put_notice(self, response: pb.HooksResponse) -> None:
         """Queues a HookError answering a bad reply. A client that sends bad replies and
@@ -67,7 +72,7 @@ class Outbox:
             return
         self._notices += 1
         self._items.append(response)
-        self._ready.set()
+        self._wake()
 
     def put_delta(
         self,
@@ -81,14 +86,19 @@ class Outbox:
     ) -> None:
         """Adds an observe-only delta: to the queued run it continues, or as a new run
         while there is room; otherwise it is dropped and counted."""
-        tail = self._items[-1] if self._items else None
+        items = self._items
+        tail = items[-1] if items else None
         if isinstance(tail, DeltaRun) and tail.takes(turn, field, call_id):
             tail.pieces.append(piece)
-        elif len(self._items) < self._limit:
+        elif len(items) < self._limit:
             tail = DeltaRun(turn, field, call_id, name, [piece], turn_text, 0)
-            self._items.append(tail)
-            if not self._gathering:  # a gathering writer picks it up when its window ends
-                self._ready.set()
+            items.append(tail)
+            if len(items) == 1 and self._flush_s > 0 and not self._closed:
+                self._window = asyncio.get_running_loop().call_later(
+                    self._flush_s, self._window_ended
+                )
+            else:  # behind something already queued, it goes out as soon as its turn comes
+                self._wake()
         else:
             self.dropped += 1
             return
@@ -97,20 +107,34 @@ class Outbox:
 
     def close(self) -> None:
         self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """Something must go out now: a lone delta run queued before it stops growing."""
+        if self._window is not None:
+            self._window.cancel()
+            self._window = None
+        self._ready.set()
+
+    def _window_ended(self) -> None:
+        self._window = None
         self._ready.set()
 
     async def get(self) -> pb.HooksResponse | None:
         """The next message, or None once closed and drained."""
-        while not self._items:
-            if self._closed:
+        items = self._items
+        while not items or self._window is not None:
+            if not items and self._closed:
                 return None
+            self._gathering = self._window is not None
             self._ready.clear()
-            await self._ready.wait()
+            try:
+                await self._ready.wait()
+            finally:
+                self._gathering = False
         if self.dropped or self.dropped_notices:
             return self._overflow()
-        if isinstance(self._items[0], DeltaRun) and len(self._items) == 1:
-            await self._gather()
-        head = self._items.popleft()
+        head = items.popleft()
         if isinstance(head, DeltaRun):
             return self._build(head)
         if self._notices and head.WhichOneof("response") == "error":
@@ -126,19 +150,3 @@ class Outbox:
         self.dropped = self.dropped_notices = 0
         notice = f"overflow: {' and '.join(lost)} dropped; the client read too slowly"
         return pb.HooksResponse(error=pb.HookError(message=notice))
-
-    async def _gather(self) -> None:
-        """Lets the lone queued delta run grow for one flush window; only something that
-        must not wait (put, close) ends the window early."""
-        if self._closed or self._flush_s <= 0:
-            return
-        self._gathering = True
-        self._ready.clear()
-        # The window's end sets `_ready` like a put would: for an observer it ends every
-        # window, and a timeout would cost an exception each time.
-        window = asyncio.get_running_loop().call_later(self._flush_s, self._ready.set)
-        try:
-            await self._ready.wait()
-        finally:
-            window.cancel()
-            self._gathering = False
