@@ -19,6 +19,7 @@ from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 from google.protobuf import struct_pb2
 
+from . import hooks_session
 from .common import agent_server, cpu_seconds, median, p99, process, stream_once
 
 ROUND_TRIPS = 2000
@@ -144,3 +145,4 @@ async def main() -> None:
             f"over {len(gaps)}; server CPU {cpu * 1e6:.0f} us per round trip"
         )
     print("target: agentstream p50 < 300 us")
+    await hooks_session.main()
