@@ -63,7 +63,7 @@ def final(seq):
 
 
 async def drain(bus, run_id, after_seq=0):
-    return [e async for e in bus.watch(run_id, after_seq)]
+    return [e async for batch in bus.watch(run_id, after_seq) for e in batch]
 
 
 async def test_replay_then_follow_is_gap_free_and_duplicate_free(make_bus):
@@ -74,8 +74,8 @@ async def test_replay_then_follow_is_gap_free_and_duplicate_free(make_bus):
     watched = []
 
     async def follow():
-        async for e in bus.watch("r", 2):
-            watched.append(e.seq)
+        async for batch in bus.watch("r", 2):
+            watched.extend(e.seq for e in batch)
 
     follower = asyncio.create_task(follow())
     await wait_until(lambda: watched == [3, 4, 5])
@@ -87,6 +87,20 @@ async def test_replay_then_follow_is_gap_free_and_duplicate_free(make_bus):
     assert watched == list(range(3, 10))
     assert [e.seq for e in await drain(bus, "r")] == list(range(1, 10))
     assert await drain(bus, "r", 9) == []
+
+
+async def test_a_replay_is_read_in_large_batches_from_any_point(make_bus):
+    bus = await make_bus()
+    log = await bus.open_run(RunRecord("r", "agent"), lambda m: None)
+    for seq in range(1, 10_000):
+        log.append(event(seq))
+    log.append(final(10_000))
+    log.close(RunStatus.COMPLETED)
+    await wait_until_async(lambda: bus.get("r"), lambda r: r.status is RunStatus.COMPLETED)
+    for after_seq in (0, 1, 255, 256, 257, 4095, 4096, 5000, 9_999, 10_000):
+        batches = [batch async for batch in bus.watch("r", after_seq)]
+        assert [e.seq for batch in batches for e in batch] == list(range(after_seq + 1, 10_001))
+        assert len(batches) <= 1 + (10_000 - after_seq) // 1000  # not one event at a time
 
 
 async def test_the_record_follows_the_run(make_bus):

@@ -54,6 +54,7 @@ impl AgentClient {
         let request = pb::WatchRunRequest {
             run_id: run_id.into(),
             after_seq,
+            coalesce: false,
         };
         let stream = self.service().watch_run(request).await?.into_inner();
         Ok(Watch {

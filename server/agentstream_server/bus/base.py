@@ -157,9 +157,10 @@ class RunBus(Protocol):
         """The run's record, or None when unknown or past its retention."""
         ...
 
-    def watch(self, run_id: str, after_seq: int) -> AsyncIterator[Event]:
-        """The run's events with seq > after_seq, then the live ones, until its last event.
-        Raises RunNotFound, EventsGone or BusUnavailable."""
+    def watch(self, run_id: str, after_seq: int) -> AsyncIterator[Sequence[Event]]:
+        """The run's events with seq > after_seq, then the live ones, until its last event,
+        in batches of consecutive events (as many as are at hand, so a replay is read in
+        large pieces). Raises RunNotFound, EventsGone or BusUnavailable."""
         ...
 
     async def send_control(self, run_id: str, message: bytes) -> bool:

@@ -23,6 +23,9 @@ from .base import (
     RunStatus,
 )
 
+# The most events a watcher is handed at once: a slice of the log, not a copy of it all.
+WATCH_BATCH = 4096
+
 
 @dataclass(slots=True)
 class _Log:
@@ -121,7 +124,7 @@ class MemoryBus:
         log = self._logs.get(run_id)
         return None if log is None else _copy(log.record)
 
-    async def watch(self, run_id: str, after_seq: int) -> AsyncIterator[Event]:
+    async def watch(self, run_id: str, after_seq: int) -> AsyncIterator[Sequence[Event]]:
         log = self._logs.get(run_id)
         if log is None:
             raise RunNotFound(run_id)
@@ -133,8 +136,9 @@ class MemoryBus:
                         f"after_seq: events up to seq {log.first_seq - 1} of run {quote(run_id)} "
                         "are no longer kept"
                     )
-                yield log.events[index]
-                next_seq += 1
+                batch = log.events[index : index + WATCH_BATCH]
+                yield batch
+                next_seq += len(batch)
             if log.ended:
                 return
             await log.changed()

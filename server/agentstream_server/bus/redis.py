@@ -385,7 +385,7 @@ class RedisBus:
             ],
         )
 
-    async def watch(self, run_id: str, after_seq: int) -> AsyncIterator[Event]:
+    async def watch(self, run_id: str, after_seq: int) -> AsyncIterator[list[Event]]:
         if await self.get(run_id) is None:
             raise RunNotFound(run_id)
         log = self._key(run_id, "log")
@@ -412,18 +412,13 @@ class RedisBus:
                     raise _gap(run_id, last)
                 ended_seen = True  # its last event may have just been written: read again
                 continue
-            for _entry_id, fields in reply[0][1]:
-                seq = int(fields[b"f"])
-                if seq > last + 1:
-                    raise _gap(run_id, last)
-                for data in _unpack(fields[b"e"]):
-                    if seq > last:  # an entry may begin before after_seq
-                        event = Event.FromString(data)
-                        yield event
-                        last = seq
-                        if event.WhichOneof("event") in FINAL_KINDS:
-                            return
-                    seq += 1
+            batch, last, gap = _read_entries(reply[0][1], last)
+            if batch:
+                yield batch
+            if gap:
+                raise _gap(run_id, last)
+            if batch and batch[-1].WhichOneof("event") in FINAL_KINDS:
+                return
 
     async def send_control(self, run_id: str, message: bytes) -> bool:
         try:
@@ -462,6 +457,23 @@ async def _messages(pubsub: Any) -> AsyncIterator[bytes]:
             raise _unreachable(error) from None
         if message is not None and message.get("type") == "message":
             yield bytes(message["data"])
+
+
+def _read_entries(entries: Any, last: int) -> tuple[list[Event], int, bool]:
+    """The events after seq `last` in an XREAD reply's entries, the seq of the last one,
+    and whether the entries skip some (a gap: the events are then those before it)."""
+    batch: list[Event] = []
+    parse = Event.FromString
+    for _entry_id, fields in entries:
+        seq = int(fields[b"f"])
+        if seq > last + 1:
+            return batch, last, True
+        for data in _unpack(fields[b"e"]):
+            if seq > last:  # an entry may begin before after_seq
+                batch.append(parse(data))
+                last = seq
+            seq += 1
+    return batch, last, False
 
 
 def _pack(events: list[bytes]) -> bytes:

@@ -7,12 +7,16 @@ kind, another call, a non-delta event) first sends what is held, so nothing is r
 Messages are numbered when they are sent, so `seq` stays gap-free for the caller and for
 the run's log alike. Without a window (the default) none of this runs: one message per
 delta, written straight from the loop.
+
+WatchRun's `coalesce` applies the same rules to messages already in the log
+(`join_logged`): they are numbered already, so a joined message covers the seqs
+`first_seq`..`seq` of the messages it joins.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from agentstream.v1 import agent_pb2 as pb
@@ -21,6 +25,15 @@ from ..core.errors import InvalidRequest
 from ..core.events import ReasoningDelta, TextDelta, ToolCallDelta
 
 MAX_WINDOW_MS = 1000
+# A message joined from logged deltas holds at most about this many characters: a long
+# answer replays as a few large messages, far from any message size limit.
+MAX_JOINED_CHARS = 16 * 1024
+# The oneof fields of the logged delta messages, and the field holding each one's piece.
+_LOGGED_PIECE = {
+    "text_delta": "text",
+    "reasoning_delta": "text",
+    "tool_call_delta": "arguments_delta",
+}
 DELTA_KINDS = (TextDelta, ReasoningDelta, ToolCallDelta)
 Delta = TextDelta | ReasoningDelta | ToolCallDelta
 # Sends one message: numbers it, logs it, writes it. Called one at a time.
@@ -146,3 +159,71 @@ class Coalescer:
     def _raise_failure(self) -> None:
         if self._failure is not None:
             raise self._failure
+
+
+class _Joining:
+    """Logged delta messages of one kind, turn and call, to leave as one."""
+
+    __slots__ = ("call_id", "first", "kind", "last_seq", "merged", "pieces", "size")
+
+    def __init__(self, first: pb.StreamPromptResponse, kind: str, piece: str, merged: int) -> None:
+        self.first, self.kind = first, kind
+        self.call_id = first.tool_call_delta.id if kind == "tool_call_delta" else ""
+        self.pieces, self.size, self.merged = [piece], len(piece), merged
+        self.last_seq = first.seq
+
+    def joins(self, event: pb.StreamPromptResponse, kind: str, piece: str) -> bool:
+        return (
+            kind == self.kind
+            and event.turn == self.first.turn
+            and self.size + len(piece) <= MAX_JOINED_CHARS
+            and (kind != "tool_call_delta" or event.tool_call_delta.id == self.call_id)
+        )
+
+    def add(self, event: pb.StreamPromptResponse, piece: str, merged: int) -> None:
+        self.pieces.append(piece)
+        self.size += len(piece)
+        self.merged += merged + 1
+        self.last_seq = event.seq
+
+    def message(self) -> pb.StreamPromptResponse:
+        first = self.first
+        if len(self.pieces) == 1:
+            return first
+        joined = pb.StreamPromptResponse(
+            run_id=first.run_id, seq=self.last_seq, turn=first.turn, first_seq=first.seq
+        )
+        delta = getattr(joined, self.kind)
+        delta.CopyFrom(getattr(first, self.kind))
+        setattr(delta, _LOGGED_PIECE[self.kind], "".join(self.pieces))
+        delta.merged = self.merged
+        return joined
+
+
+def join_logged(events: Sequence[pb.StreamPromptResponse]) -> Iterator[pb.StreamPromptResponse]:
+    """`events` (consecutive logged messages) with each run of consecutive deltas of one
+    kind, turn and call joined into one message, up to MAX_JOINED_CHARS: its text the exact
+    concatenation, `merged` the deltas joined besides the first (counting those a message
+    had joined already), `first_seq`..`seq` the messages it covers. Everything else passes
+    as it is; nothing is reordered."""
+    joining: _Joining | None = None
+    for event in events:
+        kind = event.WhichOneof("event")
+        field = _LOGGED_PIECE.get(kind or "")
+        if field is None:
+            if joining is not None:
+                yield joining.message()
+                joining = None
+            yield event
+            continue
+        assert kind is not None
+        delta = getattr(event, kind)
+        piece: str = getattr(delta, field)
+        if joining is not None and joining.joins(event, kind, piece):
+            joining.add(event, piece, delta.merged)
+            continue
+        if joining is not None:
+            yield joining.message()
+        joining = _Joining(event, kind, piece, delta.merged)
+    if joining is not None:
+        yield joining.message()

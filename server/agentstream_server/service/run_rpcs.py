@@ -14,6 +14,7 @@ from ..bus import FINAL_KINDS, BusError, RunBus, RunRecord, RunStatus, log_key
 from ..core.errors import InvalidRequest, quote
 from .auth import addressed_run, current_principal, may_address
 from .convert import check_run_id
+from .delivery import join_logged
 from .hooks import HookSession
 from .remote_hooks import RemoteHookClients
 from .status import BUS_STATUS, STATUS_OF_PB
@@ -53,13 +54,15 @@ async def watch_run(
     request: pb.WatchRunRequest,
     context: grpc.aio.ServicerContext[pb.WatchRunRequest, pb.StreamPromptResponse],
 ) -> None:
-    """Writes the run's events after `after_seq`, then ends with the run's own status."""
+    """Writes the run's events after `after_seq` (their deltas joined with `coalesce`),
+    then ends with the run's own status."""
     key = (await visible_run(bus, request.run_id, context)).key
     last: pb.StreamPromptResponse | None = None
     try:
-        async for event in bus.watch(key, request.after_seq):
-            await context.write(event)
-            last = event
+        async for batch in bus.watch(key, request.after_seq):
+            for event in join_logged(batch) if request.coalesce else batch:
+                await context.write(event)
+            last = batch[-1]
         record = await bus.get(key)
     except BusError as error:
         await context.abort(BUS_STATUS[type(error)], str(error))

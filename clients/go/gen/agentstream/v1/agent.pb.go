@@ -2045,10 +2045,16 @@ func (x *ToolProgress) GetFraction() float64 {
 type StreamPromptResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	// 1, 2, 3, ... with no gaps within a run.
+	// 1, 2, 3, ... with no gaps within a run. A message that covers several
+	// logged events (WatchRun with `coalesce`) carries the seq of the last one,
+	// so resuming after `seq` never repeats or skips an event.
 	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	// 1-based model call number; 0 before the first call.
 	Turn uint32 `protobuf:"varint,3,opt,name=turn,proto3" json:"turn,omitempty"`
+	// Set only on a message that covers several logged events (WatchRun with
+	// `coalesce`): the seq of the first one; the message then covers
+	// first_seq..seq. 0 means the message is the one event `seq`.
+	FirstSeq uint64 `protobuf:"varint,4,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
 	// Types that are valid to be assigned to Event:
 	//
 	//	*StreamPromptResponse_RunStarted
@@ -2113,6 +2119,13 @@ func (x *StreamPromptResponse) GetSeq() uint64 {
 func (x *StreamPromptResponse) GetTurn() uint32 {
 	if x != nil {
 		return x.Turn
+	}
+	return 0
+}
+
+func (x *StreamPromptResponse) GetFirstSeq() uint64 {
+	if x != nil {
+		return x.FirstSeq
 	}
 	return 0
 }
@@ -2283,7 +2296,16 @@ type WatchRunRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// Events with seq greater than this are sent; 0 sends the whole run.
-	AfterSeq      uint64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	AfterSeq uint64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// Join consecutive logged deltas of one kind (text, reasoning, or the
+	// arguments of one tool call, in one turn) that are already in the log when
+	// they are read (the whole replay, and a live run when the watcher falls
+	// behind) into one message: their exact concatenation, `merged` counting
+	// the deltas joined besides the first, `first_seq`..`seq` the events it
+	// covers. Never across kinds, turns or calls; never reordered; nothing is
+	// held back to wait for more. Off by default, so a plain client gets one
+	// message per event with `seq` 1, 2, 3, ...; the client helpers turn it on.
+	Coalesce      bool `protobuf:"varint,3,opt,name=coalesce,proto3" json:"coalesce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2330,6 +2352,13 @@ func (x *WatchRunRequest) GetAfterSeq() uint64 {
 		return x.AfterSeq
 	}
 	return 0
+}
+
+func (x *WatchRunRequest) GetCoalesce() bool {
+	if x != nil {
+		return x.Coalesce
+	}
+	return false
 }
 
 // CancelRunRequest names the run to cancel.
@@ -4576,11 +4605,12 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1f\n" +
 	"\bfraction\x18\x04 \x01(\x01H\x00R\bfraction\x88\x01\x01B\v\n" +
-	"\t_fraction\"\xe7\x05\n" +
+	"\t_fraction\"\x84\x06\n" +
 	"\x14StreamPromptResponse\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
-	"\x04turn\x18\x03 \x01(\rR\x04turn\x12=\n" +
+	"\x04turn\x18\x03 \x01(\rR\x04turn\x12\x1b\n" +
+	"\tfirst_seq\x18\x04 \x01(\x04R\bfirstSeq\x12=\n" +
 	"\vrun_started\x18\n" +
 	" \x01(\v2\x1a.agentstream.v1.RunStartedH\x00R\n" +
 	"runStarted\x12:\n" +
@@ -4595,10 +4625,11 @@ const file_agentstream_v1_agent_proto_rawDesc = "" +
 	"\x0efinal_response\x18\x11 \x01(\v2\x1d.agentstream.v1.FinalResponseH\x00R\rfinalResponse\x120\n" +
 	"\x05error\x18\x12 \x01(\v2\x18.agentstream.v1.RunErrorH\x00R\x05error\x12C\n" +
 	"\rtool_progress\x18\x13 \x01(\v2\x1c.agentstream.v1.ToolProgressH\x00R\ftoolProgressB\a\n" +
-	"\x05event\"E\n" +
+	"\x05event\"a\n" +
 	"\x0fWatchRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1b\n" +
-	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\"A\n" +
+	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\x12\x1a\n" +
+	"\bcoalesce\x18\x03 \x01(\bR\bcoalesce\"A\n" +
 	"\x10CancelRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"C\n" +

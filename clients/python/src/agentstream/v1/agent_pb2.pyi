@@ -1040,6 +1040,7 @@ class StreamPromptResponse(_message.Message):
     RUN_ID_FIELD_NUMBER: _builtins.int
     SEQ_FIELD_NUMBER: _builtins.int
     TURN_FIELD_NUMBER: _builtins.int
+    FIRST_SEQ_FIELD_NUMBER: _builtins.int
     RUN_STARTED_FIELD_NUMBER: _builtins.int
     TEXT_DELTA_FIELD_NUMBER: _builtins.int
     REASONING_DELTA_FIELD_NUMBER: _builtins.int
@@ -1052,9 +1053,17 @@ class StreamPromptResponse(_message.Message):
     TOOL_PROGRESS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     seq: _builtins.int
-    """1, 2, 3, ... with no gaps within a run."""
+    """1, 2, 3, ... with no gaps within a run. A message that covers several
+    logged events (WatchRun with `coalesce`) carries the seq of the last one,
+    so resuming after `seq` never repeats or skips an event.
+    """
     turn: _builtins.int
     """1-based model call number; 0 before the first call."""
+    first_seq: _builtins.int
+    """Set only on a message that covers several logged events (WatchRun with
+    `coalesce`): the seq of the first one; the message then covers
+    first_seq..seq. 0 means the message is the one event `seq`.
+    """
     @_builtins.property
     def run_started(self) -> Global___RunStarted: ...
     @_builtins.property
@@ -1081,6 +1090,7 @@ class StreamPromptResponse(_message.Message):
         run_id: _builtins.str = ...,
         seq: _builtins.int = ...,
         turn: _builtins.int = ...,
+        first_seq: _builtins.int = ...,
         run_started: Global___RunStarted | None = ...,
         text_delta: Global___TextDelta | None = ...,
         reasoning_delta: Global___ReasoningDelta | None = ...,
@@ -1094,7 +1104,7 @@ class StreamPromptResponse(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "final_response", b"final_response", "reasoning_delta", b"reasoning_delta", "run_started", b"run_started", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "turn_finished", b"turn_finished"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "final_response", b"final_response", "reasoning_delta", b"reasoning_delta", "run_id", b"run_id", "run_started", b"run_started", "seq", b"seq", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "turn", b"turn", "turn_finished", b"turn_finished"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "event", b"event", "final_response", b"final_response", "first_seq", b"first_seq", "reasoning_delta", b"reasoning_delta", "run_id", b"run_id", "run_started", b"run_started", "seq", b"seq", "text_delta", b"text_delta", "tool_call", b"tool_call", "tool_call_delta", b"tool_call_delta", "tool_progress", b"tool_progress", "tool_result", b"tool_result", "turn", b"turn", "turn_finished", b"turn_finished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["run_started", "text_delta", "reasoning_delta", "tool_call_delta", "tool_call", "tool_result", "turn_finished", "final_response", "error", "tool_progress"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
@@ -1115,18 +1125,30 @@ class WatchRunRequest(_message.Message):
 
     RUN_ID_FIELD_NUMBER: _builtins.int
     AFTER_SEQ_FIELD_NUMBER: _builtins.int
+    COALESCE_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     after_seq: _builtins.int
     """Events with seq greater than this are sent; 0 sends the whole run."""
+    coalesce: _builtins.bool
+    """Join consecutive logged deltas of one kind (text, reasoning, or the
+    arguments of one tool call, in one turn) that are already in the log when
+    they are read (the whole replay, and a live run when the watcher falls
+    behind) into one message: their exact concatenation, `merged` counting
+    the deltas joined besides the first, `first_seq`..`seq` the events it
+    covers. Never across kinds, turns or calls; never reordered; nothing is
+    held back to wait for more. Off by default, so a plain client gets one
+    message per event with `seq` 1, 2, 3, ...; the client helpers turn it on.
+    """
     def __init__(
         self,
         *,
         run_id: _builtins.str = ...,
         after_seq: _builtins.int = ...,
+        coalesce: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq", "run_id", b"run_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq", "coalesce", b"coalesce", "run_id", b"run_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
