@@ -3,8 +3,10 @@ server, WatchRun catch-up, and `--workers 2` vs one worker.
 
 All servers are processes on loopback; the Redis bus uses a redis-server started here (no
 persistence). Rounds alternate between the three servers. Catch-up is a WatchRun from seq 0
-of a finished run of the same length. Workers: the same Redis config served by one process
-and by `--workers 2`, loaded by several clients on their own connections at once.
+of a finished run of the same length, one message per event and with `coalesce`; its rate
+counts the logged events delivered (a joined message counts each event it covers). Workers:
+the same Redis config served by one process and by `--workers 2`, loaded by several clients
+on their own connections at once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -24,7 +27,7 @@ import yaml
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
-from .common import ROOT, free_port, median, process, stream_once
+from .common import ROOT, cpu_seconds, free_port, median, process, stream_once
 from .stream import WORD, baseline_request
 
 WORDS = 20_000
@@ -82,15 +85,27 @@ async def one_round(stub: pb_grpc.AgentServiceStub, agent: bool) -> tuple[float,
     return deltas / total, median(firsts)
 
 
-async def catch_up(stub: pb_grpc.AgentServiceStub) -> float:
-    """Events/s of a WatchRun from seq 0 of a finished run of WORDS deltas."""
+async def catch_up(stub: pb_grpc.AgentServiceStub, address: str, coalesce: bool) -> CatchUp:
+    """A WatchRun from seq 0 of a finished run of WORDS deltas: logged events delivered per
+    second (a joined message counts the events it covers) and server CPU µs per event."""
     request = agent_request(WORDS)
     await stream_once(stub, request)
-    start = time.perf_counter()
-    count = 0
-    async for _ in stub.WatchRun(pb.WatchRunRequest(run_id=request.run_id)):
-        count += 1
-    return count / (time.perf_counter() - start)
+    watch = pb.WatchRunRequest(run_id=request.run_id, coalesce=coalesce)
+    cpu, start = cpu_seconds(address), time.perf_counter()
+    events = messages = 0
+    async for message in stub.WatchRun(watch):
+        events += message.seq - (message.first_seq or message.seq) + 1
+        messages += 1
+    elapsed, cpu = time.perf_counter() - start, cpu_seconds(address) - cpu
+    assert events == WORDS + 4, events  # run_started, the deltas, turn_finished, final_response
+    return CatchUp(events / elapsed, cpu / events * 1e6, messages)
+
+
+@dataclass
+class CatchUp:
+    rate: float  # logged events delivered per second
+    cpu_us: float  # server CPU per logged event
+    messages: int
 
 
 async def load(address: str) -> float:
@@ -130,14 +145,17 @@ async def compare_buses(memory_config: str, redis_config: str) -> None:
         channels = {name: grpc.aio.insecure_channel(a) for name, a in addresses.items()}
         stubs = {name: pb_grpc.AgentServiceStub(c) for name, c in channels.items()}
         figures: dict[str, list[tuple[float, float]]] = {name: [] for name in stubs}
-        catch: dict[str, list[float]] = {"memory": [], "redis": []}
+        catch: dict[tuple[str, bool], list[CatchUp]] = {
+            (bus, coalesce): [] for bus in ("memory", "redis") for coalesce in (False, True)
+        }
         for name, stub in stubs.items():
             await one_round(stub, name != "baseline")  # warm up
         for _ in range(ROUNDS):
             for name, stub in stubs.items():
                 figures[name].append(await one_round(stub, name != "baseline"))
-            for name in catch:
-                catch[name].append(await catch_up(stubs[name]))
+            for bus, coalesce in catch:
+                result = await catch_up(stubs[bus], addresses[bus], coalesce)
+                catch[bus, coalesce].append(result)
         for channel in channels.values():
             await channel.close()
     rate = {name: median([f[0] for f in runs]) for name, runs in figures.items()}
@@ -150,8 +168,15 @@ async def compare_buses(memory_config: str, redis_config: str) -> None:
         )
     cost = 1 - rate["redis"] / rate["memory"]
     print(f"redis bus costs {cost:.1%} of the in-memory bus's events/s (target < 25%)")
-    for name, rates in catch.items():
-        print(f"{name:<9} WatchRun catch-up: {median(rates):9,.0f} events/s (target > 50,000)")
+    for (bus, coalesce), results in catch.items():
+        catch_rate = median([r.rate for r in results])
+        how = "coalesce  " if coalesce else "per event "
+        print(
+            f"{bus:<9} WatchRun catch-up, {how}: {catch_rate:9,.0f} events/s "
+            f"({catch_rate / rate['baseline']:.2f}x the baseline's messages/s; target > 50,000), "
+            f"server CPU {median([r.cpu_us for r in results]):.1f} µs/event, "
+            f"{results[-1].messages:,} messages"
+        )
 
 
 async def compare_workers(redis_config: str) -> None:

@@ -146,6 +146,8 @@ def _on_event(step: dict[str, Any], out: Outcome) -> Any:
 
 
 async def run_step(client: AgentClient, step: dict[str, Any], previous: Any) -> Any:
+    if "watch" in step:
+        return await watch_step(client, step, previous)
     request = json_format.ParseDict(step["request"], pb.StreamPromptRequest())
     history = list(request.history)
     if step.get("continue_from_previous"):
@@ -176,6 +178,21 @@ async def run_step(client: AgentClient, step: dict[str, Any], previous: Any) -> 
         out.status = await resume(client, run.run_id, out)
     await check(client, step.get("expect", {}), out)
     return out.events[-1] if out.events else None
+
+
+async def watch_step(client: AgentClient, step: dict[str, Any], previous: Any) -> Any:
+    """Watches the previous step's (ended) run after `watch.after_seq`: a replay."""
+    if not previous or "runId" not in previous:
+        raise StepFailed("a watch step needs a previous step's run")
+    after_seq = int(step["watch"].get("after_seq", 0))
+    out = Outcome()
+    try:
+        async for event in client.watch(previous["runId"], after_seq):
+            record(out, event)
+    except RunFailed as e:
+        out.status = e.code.name
+    await check(client, step.get("expect", {}), out, after_seq)
+    return out.events[-1] if out.events else previous
 
 
 async def play(run: Run, step: dict[str, Any], out: Outcome) -> None:
@@ -232,12 +249,19 @@ async def resume(client: AgentClient, run_id: str, out: Outcome) -> str:
     return "OK"
 
 
-async def check(client: AgentClient, ex: dict[str, Any], out: Outcome) -> None:
+async def check(
+    client: AgentClient, ex: dict[str, Any], out: Outcome, after_seq: int = 0
+) -> None:
     if ex.get("status") and ex["status"] != out.status:
         raise StepFailed(f"status {out.status}, want {ex['status']} (events {out.kinds})")
+    next_seq = after_seq + 1
     for i, ev in enumerate(out.events):
-        if str(ev.get("seq")) != str(i + 1):
-            raise StepFailed(f"event {i + 1} has seq {ev.get('seq')}")
+        # A message covers first_seq..seq (a joined replay), else just seq.
+        seq = int(ev.get("seq", 0))
+        first = int(ev.get("firstSeq", 0)) or seq
+        if first != next_seq or seq < first:
+            raise StepFailed(f"event {i + 1} covers seqs {first}..{seq}, want {next_seq} first")
+        next_seq = seq + 1
         if ev.get("runId") != out.events[0].get("runId"):
             raise StepFailed(f"event {i + 1} has run_id {ev.get('runId')}")
     if "events" in ex:

@@ -268,10 +268,13 @@ const cancelRunTimeout = 10 * time.Second
 // Watch streams a run's events with seq > afterSeq from the server's log, then
 // live until its last event, each exactly once: resume a run with the seq of the
 // last event you saw. A failed run yields its RunError event and then a nil
-// event with a *RunError, as Run.Events does.
+// event with a *RunError, as Run.Events does. Consecutive deltas already logged
+// arrive joined (WatchRun's coalesce): such an event covers the seqs
+// FirstSeq..Seq, so resume after its Seq.
 func (c *Client) Watch(ctx context.Context, runID string, afterSeq uint64) iter.Seq2[*pb.StreamPromptResponse, error] {
 	return func(yield func(*pb.StreamPromptResponse, error) bool) {
-		stream, err := c.Service.WatchRun(ctx, &pb.WatchRunRequest{RunId: runID, AfterSeq: afterSeq})
+		request := &pb.WatchRunRequest{RunId: runID, AfterSeq: afterSeq, Coalesce: true}
+		stream, err := c.Service.WatchRun(ctx, request)
 		if err != nil {
 			yield(nil, statusError(err, nil))
 			return

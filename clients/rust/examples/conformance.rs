@@ -78,6 +78,9 @@ async fn run_scenario(client: &AgentClient, scenario: &Value) -> StepResult<()> 
 }
 
 async fn run_step(client: &AgentClient, step: &Value, previous: &Value) -> StepResult<Value> {
+    if step.get("watch").is_some() {
+        return watch_previous(client, step, previous).await;
+    }
     let mut request: pb::StreamPromptRequest =
         serde_json::from_value(step["request"].clone()).map_err(|e| format!("bad request: {e}"))?;
     if step["continue_from_previous"].as_bool() == Some(true) {
@@ -161,8 +164,23 @@ async fn run_step(client: &AgentClient, step: &Value, previous: &Value) -> StepR
     if step["resume"].as_bool() == Some(true) {
         resume(client, run.run_id(), &mut out).await?;
     }
-    check(client, &step["expect"], &out).await?;
+    check(client, &step["expect"], &out, 0).await?;
     Ok(out.events.last().cloned().unwrap_or(Value::Null))
+}
+
+/// Watches the previous step's (ended) run after `watch.after_seq`: a replay.
+async fn watch_previous(client: &AgentClient, step: &Value, previous: &Value) -> StepResult<Value> {
+    let run_id = previous["runId"]
+        .as_str()
+        .ok_or("a watch step needs a previous step's run")?;
+    let after_seq = step["watch"]["after_seq"].as_u64().unwrap_or(0);
+    let mut out = Outcome {
+        status: "OK".into(),
+        ..Default::default()
+    };
+    watch_into(client, run_id, after_seq, &mut out).await?;
+    check(client, &step["expect"], &out, after_seq).await?;
+    Ok(out.events.last().cloned().unwrap_or(previous.clone()))
 }
 
 /// Reads the run as the step says (disconnect, cancel, leave early), then asks the result twice.
@@ -215,6 +233,16 @@ async fn resume(client: &AgentClient, run_id: &str, out: &mut Outcome) -> StepRe
         .events
         .last()
         .map_or(0, |ev| scalar(&ev["seq"]).parse().unwrap_or(0));
+    watch_into(client, run_id, after, out).await
+}
+
+/// Records the run's events after `after` (the helper's watch); its status is the step's.
+async fn watch_into(
+    client: &AgentClient,
+    run_id: &str,
+    after: u64,
+    out: &mut Outcome,
+) -> StepResult<()> {
     out.status = "OK".into();
     let mut watch = match client.watch(run_id, after).await {
         Ok(watch) => watch,
@@ -326,7 +354,7 @@ fn kinds(names: &Value) -> StepResult<Vec<pb::HookEventKind>> {
         .collect()
 }
 
-async fn check(client: &AgentClient, ex: &Value, out: &Outcome) -> StepResult<()> {
+async fn check(client: &AgentClient, ex: &Value, out: &Outcome, after_seq: u64) -> StepResult<()> {
     if let Some(status) = ex["status"].as_str() {
         if status != out.status {
             return Err(format!(
@@ -335,10 +363,21 @@ async fn check(client: &AgentClient, ex: &Value, out: &Outcome) -> StepResult<()
             ));
         }
     }
+    let mut next_seq = after_seq + 1;
     for (i, ev) in out.events.iter().enumerate() {
-        if scalar(&ev["seq"]) != (i + 1).to_string() {
-            return Err(format!("event {} has seq {}", i + 1, ev["seq"]));
+        // An event covers firstSeq..seq (deltas the watch joined), else just seq.
+        let seq: u64 = scalar(&ev["seq"]).parse().unwrap_or(0);
+        let first = match scalar(&ev["firstSeq"]).parse().unwrap_or(0) {
+            0 => seq,
+            first => first,
+        };
+        if first != next_seq || seq < first {
+            return Err(format!(
+                "event {} covers seqs {first}..{seq}, want {next_seq} first",
+                i + 1
+            ));
         }
+        next_seq = seq + 1;
         if ev["runId"] != out.events[0]["runId"] {
             return Err(format!("event {} has run_id {}", i + 1, ev["runId"]));
         }

@@ -49,12 +49,14 @@ impl AgentClient {
 
     /// The events of a run with seq greater than `after_seq`, from the server's log and then
     /// live until the run's last event, each once: resumes a run (started with `detach`) with
-    /// the seq of the last event seen. Read it with [`Watch::next`].
+    /// the seq of the last event seen. Read it with [`Watch::next`]. Consecutive deltas already
+    /// logged arrive joined (WatchRun's `coalesce`): such an event covers the seqs
+    /// `first_seq..=seq`, so resume after its `seq`.
     pub async fn watch(&self, run_id: &str, after_seq: u64) -> Result<Watch, RunError> {
         let request = pb::WatchRunRequest {
             run_id: run_id.into(),
             after_seq,
-            coalesce: false,
+            coalesce: true,
         };
         let stream = self.service().watch_run(request).await?.into_inner();
         Ok(Watch {

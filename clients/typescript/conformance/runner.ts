@@ -58,6 +58,7 @@ function hookKinds(names: string[] | undefined): HookEventKind[] {
 }
 
 async function runStep(client: AgentClient, step: Json, previous: Json): Promise<Json> {
+  if (step.watch) return watchPrevious(client, step, previous);
   const request = fromJson(StreamPromptRequestSchema, step.request as JsonValue);
   if (step.continue_from_previous) {
     const holder = previous?.finalResponse ?? previous?.error;
@@ -134,11 +135,26 @@ async function runStep(client: AgentClient, step: Json, previous: Json): Promise
   return out.events[out.events.length - 1];
 }
 
+/** Watches the previous step's (ended) run after `watch.after_seq`: a replay. */
+async function watchPrevious(client: AgentClient, step: Json, previous: Json): Promise<Json> {
+  if (!previous?.runId) throw new Error("a watch step needs a previous step's run");
+  const afterSeq = BigInt(step.watch.after_seq ?? 0);
+  const out: Outcome = { events: [], kinds: [], status: "OK", answerOrder: [], hookEvents: [] };
+  out.status = await watchInto(client, previous.runId, afterSeq, out);
+  await check(client, step.expect ?? {}, out, afterSeq);
+  return out.events[out.events.length - 1] ?? previous;
+}
+
 /** Watches the run from the last event recorded; records the rest and returns the status. */
 async function resume(client: AgentClient, runId: string, out: Outcome): Promise<string> {
   const last = out.events[out.events.length - 1] as { seq?: string } | undefined;
+  return watchInto(client, runId, BigInt(last?.seq ?? 0), out);
+}
+
+/** Records the run's events after `afterSeq` (the helper's watch); returns the status. */
+async function watchInto(client: AgentClient, runId: string, afterSeq: bigint, out: Outcome): Promise<string> {
   try {
-    for await (const event of client.watch(runId, BigInt(last?.seq ?? 0))) recordEvent(out, event);
+    for await (const event of client.watch(runId, afterSeq)) recordEvent(out, event);
   } catch (err) {
     if (!(err instanceof RunError)) throw err;
     return err.status;
@@ -164,12 +180,19 @@ function recordEvent(out: Outcome, event: StreamPromptResponse): void {
   out.events.push(toJson(StreamPromptResponseSchema, event));
 }
 
-async function check(client: AgentClient, ex: Json, out: Outcome): Promise<void> {
+async function check(client: AgentClient, ex: Json, out: Outcome, afterSeq = 0n): Promise<void> {
   if (ex.status && ex.status !== out.status) {
     throw new Error(`status ${out.status}, want ${ex.status} (events ${out.kinds.join(",")})`);
   }
+  let nextSeq = afterSeq + 1n;
   out.events.forEach((ev, i) => {
-    if (String(ev.seq) !== String(i + 1)) throw new Error(`event ${i + 1} has seq ${ev.seq}`);
+    // An event covers firstSeq..seq (deltas the watch joined), else just seq.
+    const seq = BigInt(ev.seq ?? 0);
+    const first = BigInt(ev.firstSeq ?? 0) || seq;
+    if (first !== nextSeq || seq < first) {
+      throw new Error(`event ${i + 1} covers seqs ${first}..${seq}, want ${nextSeq} first`);
+    }
+    nextSeq = seq + 1n;
     if (ev.runId !== out.events[0].runId) throw new Error(`event ${i + 1} has run_id ${ev.runId}`);
   });
   if (ex.events) matchKinds(ex.events, out.kinds);

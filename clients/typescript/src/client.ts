@@ -179,12 +179,14 @@ export class AgentClient {
   /**
    * A run's events with seq > afterSeq from the server's log, then live until its last event,
    * each exactly once: resume a run with the seq of the last event you saw. Throws RunError
-   * when the run failed, as iterating a Run does.
+   * when the run failed, as iterating a Run does. Consecutive deltas already logged arrive
+   * joined (WatchRun's `coalesce`): such an event covers the seqs firstSeq..seq, so resume
+   * after its seq.
    */
   async *watch(runId: string, afterSeq = 0n, signal?: AbortSignal): AsyncGenerator<StreamPromptResponse> {
     let runError: RunErrorEvent | undefined;
     try {
-      for await (const event of this.service.watchRun({ runId, afterSeq }, { signal })) {
+      for await (const event of this.service.watchRun({ runId, afterSeq, coalesce: true }, { signal })) {
         if (event.event.case === "error") runError = event.event.value;
         yield event;
       }

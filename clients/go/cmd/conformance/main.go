@@ -44,9 +44,15 @@ type step struct {
 	DisconnectAfter      string          `json:"disconnect_after"`
 	CancelAfter          *cancelAfter    `json:"cancel_after"`
 	Resume               bool            `json:"resume"`
+	Watch                *watchStep      `json:"watch"`
 	CancelBeforeStart    *string         `json:"cancel_before_start"`
 	BreakAfter           string          `json:"break_after"`
 	Expect               expect          `json:"expect"`
+}
+
+// watchStep watches the previous step's run after AfterSeq instead of starting one.
+type watchStep struct {
+	AfterSeq uint64 `json:"after_seq"`
 }
 
 type clientTool struct {
@@ -178,6 +184,9 @@ type outcome struct {
 func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if st.Watch != nil {
+		return watchPrevious(ctx, client, st, previous)
+	}
 
 	req := &pb.StreamPromptRequest{}
 	if err := protojson.Unmarshal(st.Request, req); err != nil {
@@ -315,11 +324,32 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 			return nil, err
 		}
 	}
-	if err := check(client, st.Expect, out); err != nil {
+	if err := check(client, st.Expect, out, 0); err != nil {
 		return nil, err
 	}
 	if len(out.events) == 0 {
 		return nil, nil
+	}
+	return out.events[len(out.events)-1], nil
+}
+
+// watchPrevious watches the previous step's (ended) run after st.Watch.AfterSeq: a replay.
+func watchPrevious(ctx context.Context, client *agentstream.Client, st step, previous any) (any, error) {
+	last, _ := previous.(map[string]any)
+	runID, _ := last["runId"].(string)
+	if runID == "" {
+		return nil, fmt.Errorf("a watch step needs a previous step's run")
+	}
+	out := &outcome{}
+	var err error
+	if out.status, err = watchInto(ctx, client, runID, st.Watch.AfterSeq, out); err != nil {
+		return nil, err
+	}
+	if err := check(client, st.Expect, out, st.Watch.AfterSeq); err != nil {
+		return nil, err
+	}
+	if len(out.events) == 0 {
+		return previous, nil
 	}
 	return out.events[len(out.events)-1], nil
 }
@@ -346,6 +376,12 @@ func resume(ctx context.Context, client *agentstream.Client, runID string, out *
 		}
 		after = seq
 	}
+	return watchInto(ctx, client, runID, after, out)
+}
+
+// watchInto records the run's events after `after` (the helper's Watch) and
+// returns the watch's status.
+func watchInto(ctx context.Context, client *agentstream.Client, runID string, after uint64, out *outcome) (string, error) {
 	var watchErr error
 	for event, err := range client.Watch(ctx, runID, after) {
 		if err != nil {
@@ -388,15 +424,23 @@ func result(run *agentstream.Run, out *outcome) (string, error) {
 	return out.status, nil
 }
 
-func check(client *agentstream.Client, ex expect, out *outcome) error {
+func check(client *agentstream.Client, ex expect, out *outcome, afterSeq uint64) error {
 	if ex.Status != "" && ex.Status != out.status {
 		return fmt.Errorf("status %s, want %s (events %v)", out.status, ex.Status, out.kinds)
 	}
+	nextSeq := afterSeq + 1
 	for i, ev := range out.events {
 		m := ev.(map[string]any)
-		if fmt.Sprint(m["seq"]) != strconv.Itoa(i+1) {
-			return fmt.Errorf("event %d has seq %v", i+1, m["seq"])
+		// An event covers firstSeq..seq (deltas the watch joined), else just seq.
+		seq, _ := strconv.ParseUint(fmt.Sprint(m["seq"]), 10, 64)
+		first, _ := strconv.ParseUint(fmt.Sprint(m["firstSeq"]), 10, 64)
+		if first == 0 {
+			first = seq
 		}
+		if first != nextSeq || seq < first {
+			return fmt.Errorf("event %d covers seqs %d..%d, want %d first", i+1, first, seq, nextSeq)
+		}
+		nextSeq = seq + 1
 		if m["runId"] != out.events[0].(map[string]any)["runId"] {
 			return fmt.Errorf("event %d has run_id %v, the first had %v", i+1, m["runId"], out.events[0].(map[string]any)["runId"])
 		}

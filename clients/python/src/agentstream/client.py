@@ -190,9 +190,12 @@ class AgentClient:
         self, run_id: str, after_seq: int = 0
     ) -> AsyncIterator[pb.StreamPromptResponse]:
         """The run's events after `after_seq` (replayed, then live), each exactly once;
-        raises RunFailed when the run failed, as iterating a run does."""
+        raises RunFailed when the run failed, as iterating a run does. Consecutive deltas
+        already logged arrive joined (WatchRun's `coalesce`): such a message covers the
+        seqs `first_seq`..`seq`, so resume after its `seq`."""
         call: Any = self.stub.WatchRun(
-            pb.WatchRunRequest(run_id=run_id, after_seq=after_seq), metadata=outgoing_metadata()
+            pb.WatchRunRequest(run_id=run_id, after_seq=after_seq, coalesce=True),
+            metadata=outgoing_metadata(),
         )
         error: pb.RunError | None = None
         try:

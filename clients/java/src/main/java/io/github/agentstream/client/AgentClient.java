@@ -107,11 +107,17 @@ public final class AgentClient implements AutoCloseable {
    * The events of a run with seq greater than {@code afterSeq}, from the server's log and then
    * live until the run's last event, each once: resumes a run (started with {@code detach}) with
    * the seq of the last event seen. The iteration of a failed run throws {@link
-   * RunFailedException} after its {@code error} event, as a {@link Run}'s does.
+   * RunFailedException} after its {@code error} event, as a {@link Run}'s does. Consecutive
+   * deltas already logged arrive joined (WatchRun's {@code coalesce}): such an event covers the
+   * seqs {@code firstSeq..seq}, so resume after its {@code seq}.
    */
   public Iterable<StreamPromptResponse> watch(String runId, long afterSeq) {
     WatchRunRequest request =
-        WatchRunRequest.newBuilder().setRunId(runId).setAfterSeq(afterSeq).build();
+        WatchRunRequest.newBuilder()
+            .setRunId(runId)
+            .setAfterSeq(afterSeq)
+            .setCoalesce(true)
+            .build();
     return () -> new Watch(blockingStub().watchRun(request));
   }
 

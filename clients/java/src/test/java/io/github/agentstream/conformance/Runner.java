@@ -100,6 +100,9 @@ public final class Runner {
   }
 
   static Value runStep(AgentClient client, Value step, Value previous) throws StepFailed {
+    if (Json.field(step, "watch") != null) {
+      return watchPrevious(client, step, previous);
+    }
     StreamPromptRequest.Builder request =
         Json.into(Json.field(step, "request"), StreamPromptRequest.newBuilder());
     if (Json.field(step, "continue_from_previous") != null) {
@@ -137,8 +140,22 @@ public final class Runner {
     if (resume != null && resume.getBoolValue()) {
       resume(client, run.runId(), out);
     }
-    check(client, Json.field(step, "expect"), out);
+    check(client, Json.field(step, "expect"), out, 0);
     return out.events.isEmpty() ? null : out.events.get(out.events.size() - 1);
+  }
+
+  /** Watches the previous step's (ended) run after {@code watch.after_seq}: a replay. */
+  static Value watchPrevious(AgentClient client, Value step, Value previous) throws StepFailed {
+    String runId = Json.string(previous, "runId");
+    if (runId.isEmpty()) {
+      throw new StepFailed("a watch step needs a previous step's run");
+    }
+    Value after = Json.field(Json.field(step, "watch"), "after_seq");
+    long afterSeq = after == null ? 0 : (long) after.getNumberValue();
+    Outcome out = new Outcome();
+    watchInto(client, runId, afterSeq, out);
+    check(client, Json.field(step, "expect"), out, afterSeq);
+    return out.events.isEmpty() ? previous : out.events.get(out.events.size() - 1);
   }
 
   /** Reads the run as the step says (disconnect, cancel, leave early), then asks the result. */
@@ -188,6 +205,11 @@ public final class Runner {
     if (!out.events.isEmpty()) {
       after = Long.parseLong(Json.string(out.events.get(out.events.size() - 1), "seq"));
     }
+    watchInto(client, runId, after, out);
+  }
+
+  /** Records the run's events after {@code after} (the helper's watch); its status is the step's. */
+  static void watchInto(AgentClient client, String runId, long after, Outcome out) {
     out.status = "OK";
     try {
       for (StreamPromptResponse event : client.watch(runId, after)) {
@@ -261,16 +283,23 @@ public final class Runner {
         });
   }
 
-  static void check(AgentClient client, Value ex, Outcome out) throws StepFailed {
+  static void check(AgentClient client, Value ex, Outcome out, long afterSeq) throws StepFailed {
     String status = Json.string(ex, "status");
     if (!status.isEmpty() && !status.equals(out.status)) {
       throw new StepFailed("status " + out.status + ", want " + status + " (events " + out.kinds + ")");
     }
+    long nextSeq = afterSeq + 1;
     for (int i = 0; i < out.events.size(); i++) {
       Value ev = out.events.get(i);
-      if (!Json.string(ev, "seq").equals(Integer.toString(i + 1))) {
-        throw new StepFailed("event " + (i + 1) + " has seq " + Json.string(ev, "seq"));
+      // An event covers firstSeq..seq (deltas the watch joined), else just seq.
+      long seq = Long.parseLong(Json.string(ev, "seq").isEmpty() ? "0" : Json.string(ev, "seq"));
+      String firstSeq = Json.string(ev, "firstSeq");
+      long first = firstSeq.isEmpty() ? seq : Long.parseLong(firstSeq);
+      if (first != nextSeq || seq < first) {
+        throw new StepFailed(
+            "event " + (i + 1) + " covers seqs " + first + ".." + seq + ", want " + nextSeq + " first");
       }
+      nextSeq = seq + 1;
       if (!Json.string(ev, "runId").equals(Json.string(out.events.get(0), "runId"))) {
         throw new StepFailed("event " + (i + 1) + " has run_id " + Json.string(ev, "runId"));
       }
