@@ -55,10 +55,13 @@ async def _watch(connection: Connection, run_id: str, view: JsonView | ReadableV
 
 async def _watch_events(stub: Any, server: str, run_id: str, view: JsonView | ReadableView) -> Exit:
     waiting = False
+    # A person reads text, so a replay may come as joined deltas (faster to catch up);
+    # --json stays event for event, as `prompt --json` printed the run.
+    request = pb.WatchRunRequest(run_id=run_id, coalesce=isinstance(view, ReadableView))
     while True:
         ended: str | None = None
         try:
-            async for event in stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
+            async for event in stub.WatchRun(request):
                 view.show(event)
                 if event.WhichOneof("event") in ("final_response", "error"):
                     ended = event.WhichOneof("event")
