@@ -249,9 +249,7 @@ async def resume(client: AgentClient, run_id: str, out: Outcome) -> str:
     return "OK"
 
 
-async def check(
-    client: AgentClient, ex: dict[str, Any], out: Outcome, after_seq: int = 0
-) -> None:
+async def check(client: AgentClient, ex: dict[str, Any], out: Outcome, after_seq: int = 0) -> None:
     if ex.get("status") and ex["status"] != out.status:
         raise StepFailed(f"status {out.status}, want {ex['status']} (events {out.kinds})")
     next_seq = after_seq + 1
