@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 
 import pytest
 from agentstream.v1 import agent_pb2 as pb
@@ -17,6 +18,7 @@ from agentstream_server.bus import (
     RunStatus,
 )
 from agentstream_server.config import RedisBusConfig
+from agentstream_server.service.delivery import join_logged
 
 from ..helpers import wait_until
 
@@ -101,6 +103,57 @@ async def test_a_replay_is_read_in_large_batches_from_any_point(make_bus):
         batches = [batch async for batch in bus.watch("r", after_seq)]
         assert [e.seq for batch in batches for e in batch] == list(range(after_seq + 1, 10_001))
         assert len(batches) <= 1 + (10_000 - after_seq) // 1000  # not one event at a time
+
+
+def mixed(seq, rng):
+    """A logged event of a random joinable kind (or not), so runs of deltas vary."""
+    kind = rng.choice(["text", "text", "text", "reasoning", "call_a", "call_b", "result"])
+    turn = 1 + seq // 400
+    if kind == "text":
+        return pb.StreamPromptResponse(
+            run_id="r", seq=seq, turn=turn, text_delta={"text": f"t{seq} "}
+        )
+    if kind == "reasoning":
+        delta = pb.ReasoningDelta(text=f"r{seq} ", merged=seq % 3)
+        return pb.StreamPromptResponse(run_id="r", seq=seq, turn=turn, reasoning_delta=delta)
+    if kind.startswith("call"):
+        delta = pb.ToolCallDelta(id=kind, arguments_delta=f"a{seq},")
+        return pb.StreamPromptResponse(run_id="r", seq=seq, turn=turn, tool_call_delta=delta)
+    return pb.StreamPromptResponse(run_id="r", seq=seq, turn=turn, tool_result={"id": f"x{seq}"})
+
+
+async def test_joined_replays_from_random_points_cover_each_event_once(make_bus):
+    rng = random.Random(13)
+    bus = await make_bus()
+    log = await bus.open_run(RunRecord("r", "agent"), lambda m: None)
+    logged = [mixed(seq, rng) for seq in range(1, 3000)] + [final(3000)]
+    for e in logged:
+        log.append(e)
+    log.close(RunStatus.COMPLETED)
+    await wait_until_async(lambda: bus.get("r"), lambda r: r.status is RunStatus.COMPLETED)
+    for after_seq in [0, 2999, 3000, *rng.sample(range(1, 2999), 40)]:
+        messages = [m async for batch in bus.watch("r", after_seq) for m in join_logged(batch)]
+        next_seq = after_seq + 1
+        for m in messages:
+            first = m.first_seq or m.seq
+            assert first == next_seq
+            covered = logged[first - 1 : m.seq]
+            kind = m.WhichOneof("event")
+            assert {e.WhichOneof("event") for e in covered} == {kind}
+            if len(covered) == 1:
+                assert m == covered[0]
+            else:
+                field = "arguments_delta" if kind == "tool_call_delta" else "text"
+                pieces = [getattr(getattr(e, kind), field) for e in covered]
+                assert getattr(getattr(m, kind), field) == "".join(pieces)
+                assert (
+                    getattr(m, kind).merged == sum(getattr(e, kind).merged + 1 for e in covered) - 1
+                )
+                assert {e.turn for e in covered} == {m.turn}
+                assert {e.tool_call_delta.id for e in covered} == {m.tool_call_delta.id}
+            next_seq = m.seq + 1
+        assert next_seq == 3001
+        assert len(messages) < (3000 - after_seq) * 0.8 + 2  # deltas were joined
 
 
 async def test_the_record_follows_the_run(make_bus):
