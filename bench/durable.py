@@ -90,6 +90,13 @@ async def catch_up(stub: pb_grpc.AgentServiceStub, address: str, coalesce: bool)
     second (a joined message counts the events it covers) and server CPU µs per event."""
     request = agent_request(WORDS)
     await stream_once(stub, request)
+    # The Redis bus writes the log in the background: time the replay of a finished run,
+    # not the wait for its last writes.
+    get = pb.GetRunRequest(run_id=request.run_id)
+    for _ in range(3000):  # polling is fine in a bench; at most 30 s
+        if (await stub.GetRun(get)).run.state != pb.RUN_STATE_RUNNING:
+            break
+        await asyncio.sleep(0.01)
     watch = pb.WatchRunRequest(run_id=request.run_id, coalesce=coalesce)
     cpu, start = cpu_seconds(address), time.perf_counter()
     events = messages = last_seq = 0
