@@ -27,7 +27,7 @@ import yaml
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
-from .common import ROOT, cpu_seconds, free_port, median, process, stream_once
+from .common import PIDS, ROOT, cpu_seconds, free_port, median, process, stream_once
 from .stream import WORD, baseline_request
 
 WORDS = 20_000
@@ -56,8 +56,10 @@ def redis_server() -> Iterator[str]:
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
+    url = f"redis://127.0.0.1:{port}/0"
+    PIDS[url] = proc.pid  # for cpu_seconds(url)
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield url
     finally:
         proc.terminate()
         proc.wait()
@@ -85,9 +87,12 @@ async def one_round(stub: pb_grpc.AgentServiceStub, agent: bool) -> tuple[float,
     return deltas / total, median(firsts)
 
 
-async def catch_up(stub: pb_grpc.AgentServiceStub, address: str, coalesce: bool) -> CatchUp:
+async def catch_up(
+    stub: pb_grpc.AgentServiceStub, address: str, coalesce: bool, redis_url: str | None
+) -> CatchUp:
     """A WatchRun from seq 0 of a finished run of WORDS deltas: logged events delivered per
-    second (a joined message counts the events it covers) and server CPU µs per event."""
+    second (a joined message counts the events it covers), and CPU µs per event of the
+    server and of redis-server (when `redis_url`)."""
     request = agent_request(WORDS)
     await stream_once(stub, request)
     # The Redis bus writes the log in the background: time the replay of a finished run,
@@ -98,6 +103,7 @@ async def catch_up(stub: pb_grpc.AgentServiceStub, address: str, coalesce: bool)
             break
         await asyncio.sleep(0.01)
     watch = pb.WatchRunRequest(run_id=request.run_id, coalesce=coalesce)
+    redis_cpu = cpu_seconds(redis_url) if redis_url else 0.0
     cpu, start = cpu_seconds(address), time.perf_counter()
     events = messages = last_seq = 0
     async for message in stub.WatchRun(watch):
@@ -105,14 +111,16 @@ async def catch_up(stub: pb_grpc.AgentServiceStub, address: str, coalesce: bool)
         messages += 1
         last_seq = message.seq
     elapsed, cpu = time.perf_counter() - start, cpu_seconds(address) - cpu
+    redis_cpu = cpu_seconds(redis_url) - redis_cpu if redis_url else 0.0
     assert events == last_seq > WORDS, (events, last_seq)  # each logged event once
-    return CatchUp(events / elapsed, cpu / events * 1e6, messages)
+    return CatchUp(events / elapsed, cpu / events * 1e6, redis_cpu / events * 1e6, messages)
 
 
 @dataclass
 class CatchUp:
     rate: float  # logged events delivered per second
     cpu_us: float  # server CPU per logged event
+    redis_cpu_us: float  # redis-server CPU per logged event (0 for the in-memory bus)
     messages: int
 
 
@@ -139,11 +147,11 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url:
         memory_config = config_file(Path(tmp), "memory", None)
         redis_config = config_file(Path(tmp), "redis", redis_url)
-        await compare_buses(memory_config, redis_config)
+        await compare_buses(memory_config, redis_config, redis_url)
         await compare_workers(redis_config)
 
 
-async def compare_buses(memory_config: str, redis_config: str) -> None:
+async def compare_buses(memory_config: str, redis_config: str, redis_url: str) -> None:
     async with (
         process("bench.baseline", "{port}") as base_address,
         server(memory_config) as memory_address,  # type: ignore[attr-defined]
@@ -162,7 +170,8 @@ async def compare_buses(memory_config: str, redis_config: str) -> None:
             for name, stub in stubs.items():
                 figures[name].append(await one_round(stub, name != "baseline"))
             for bus, coalesce in catch:
-                result = await catch_up(stubs[bus], addresses[bus], coalesce)
+                url = redis_url if bus == "redis" else None
+                result = await catch_up(stubs[bus], addresses[bus], coalesce, url)
                 catch[bus, coalesce].append(result)
         for channel in channels.values():
             await channel.close()
@@ -182,8 +191,13 @@ async def compare_buses(memory_config: str, redis_config: str) -> None:
         print(
             f"{bus:<9} WatchRun catch-up, {how}: {catch_rate:9,.0f} events/s "
             f"({catch_rate / rate['baseline']:.2f}x the baseline's messages/s; target > 50,000), "
-            f"server CPU {median([r.cpu_us for r in results]):.1f} µs/event, "
-            f"{results[-1].messages:,} messages"
+            f"server CPU {median([r.cpu_us for r in results]):.1f} µs/event"
+            + (
+                f" + redis {median([r.redis_cpu_us for r in results]):.1f}"
+                if bus == "redis"
+                else ""
+            )
+            + f", {results[-1].messages:,} messages"
         )
 
 
