@@ -164,10 +164,10 @@ class Coalescer:
 class _Joining:
     """Logged delta messages of one kind, turn and call, to leave as one."""
 
-    __slots__ = ("call_id", "first", "kind", "last_seq", "merged", "pieces", "size")
+    __slots__ = ("call_id", "first", "kind", "last_seq", "merged", "pieces", "size", "turn")
 
     def __init__(self, first: pb.StreamPromptResponse, kind: str, piece: str, merged: int) -> None:
-        self.first, self.kind = first, kind
+        self.first, self.kind, self.turn = first, kind, first.turn
         self.call_id = first.tool_call_delta.id if kind == "tool_call_delta" else ""
         self.pieces, self.size, self.merged = [piece], len(piece), merged
         self.last_seq = first.seq
@@ -175,7 +175,7 @@ class _Joining:
     def joins(self, event: pb.StreamPromptResponse, kind: str, piece: str) -> bool:
         return (
             kind == self.kind
-            and event.turn == self.first.turn
+            and event.turn == self.turn
             and self.size + len(piece) <= MAX_JOINED_CHARS
             and (kind != "tool_call_delta" or event.tool_call_delta.id == self.call_id)
         )
