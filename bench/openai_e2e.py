@@ -1,9 +1,15 @@
-"""End to end through the `openai` provider: text deltas/s and time to first delta vs grpc.aio.
+"""End to end through the `openai` provider with a client tool, vs grpc.aio and plain httpx.
 
 A local OpenAI-compatible server (its own process) streams as fast as it can: turn 1
-calls the calculator, turn 2 answers in 2,000 one-word text deltas. agentstream
-(its own process) runs the loop through httpx to a gRPC client (this process).
-The baseline is the bare grpc.aio server sending 2,000 same-size text deltas.
+calls `calculator`, turn 2 answers in 2,000 one-word text deltas. agentstream (its own
+process) runs the loop through httpx; this process reads the run with the Python helper,
+which serves `calculator` as a client tool over Hooks. Four sides, in alternating rounds:
+- the bare grpc.aio server sending 2,000 same-size text deltas (messages/s, first event);
+- the run, one message per delta (messages/s against the baseline's; time to the first
+  text delta against plain httpx's);
+- the same run with coalesced delivery (`delivery.max_delay_ms`, 10 ms): text deltas/s;
+- a plain in-process httpx client doing the same two turns itself (reading the SSE lines,
+  decoding each chunk's JSON): text deltas/s and time to its first text delta.
 
 `python -m bench.openai_e2e serve` runs only the fake model server (prints its port).
 """
@@ -14,19 +20,26 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
+from agentstream import AgentClient, tool
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
-from .common import ROOT, agent_server, median, process, stream_once
+from .common import ROOT, agent_server, median, process
 from .stream import WORD, baseline_request
 
 DELTAS = 2_000
-ROUNDS = 7
-FIRST_DELTA_SAMPLES = 100
+ROUNDS = 9
+WINDOW_MS = 10
+PROMPT = "What is 6*7?"
+CALCULATOR_SCHEMA = {"type": "object", "properties": {"expression": {"type": "string"}}}
 
 
 def sse_chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -63,7 +76,6 @@ def bodies() -> dict[str, bytes]:
     return {
         "tool": tool_turn + stream_end("tool_calls", 10),
         "long": words + stream_end("stop", DELTAS),
-        "short": sse_chunk({"content": WORD}) + stream_end("stop", 1),
     }
 
 
@@ -74,10 +86,7 @@ class FakeModel:
         self.bodies = bodies()
 
     def body_for(self, request: dict[str, Any]) -> bytes:
-        messages = request["messages"]
-        if messages[-1]["role"] == "tool":
-            return self.bodies["long"]
-        return self.bodies["tool"] if request.get("tools") else self.bodies["short"]
+        return self.bodies["long" if request["messages"][-1]["role"] == "tool" else "tool"]
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -115,91 +124,190 @@ async def fake_model_process() -> tuple[asyncio.subprocess.Process, int]:
 
 def write_config(directory: str, model_port: int) -> str:
     provider = {"type": "openai", "base_url": f"http://127.0.0.1:{model_port}/v1"}
-    agent = {"provider": "fake", "model": "bench-model", "max_turns": 4}
+    # No server tools: `calculator` is the Python helper's client tool.
     config = {
         "providers": {"fake": provider},
-        "agents": [
-            {"name": "tools", **agent, "tools": ["calculator"]},
-            {"name": "plain", **agent},
-        ],
+        "agents": [{"name": "plain", "provider": "fake", "model": "bench-model", "max_turns": 4}],
     }
     path = Path(directory) / "openai_e2e.json"  # JSON is YAML
     path.write_text(json.dumps(config))
     return str(path)
 
 
-async def throughput(stub: pb_grpc.AgentServiceStub, request: pb.StreamPromptRequest) -> float:
-    deltas, _, total = await stream_once(stub, request)
-    assert deltas == DELTAS, deltas
-    return deltas / total
+@tool("calculator", "Evaluates an arithmetic expression", CALCULATOR_SCHEMA)
+async def calculator(arguments: dict[str, Any]) -> str:
+    return "42"
 
 
-async def first_delta(stub: pb_grpc.AgentServiceStub, request: pb.StreamPromptRequest) -> float:
-    loop = asyncio.get_running_loop()
-    start = loop.time()
+# One side's run: (text deltas, messages carrying them, seconds to the first, total seconds).
+Figures = tuple[int, int, float, float]
+
+
+async def agent_run(client: AgentClient, window_ms: int = 0) -> Figures:
+    """The two-turn run read with the Python helper, which serves the client tool."""
+    extra: dict[str, Any] = {}
+    if window_ms:
+        extra["delivery"] = pb.Delivery(max_delay_ms=window_ms)
+    start = time.perf_counter()
     first = 0.0
-    async for event in stub.StreamPrompt(request):
-        if not first and event.HasField("text_delta"):
-            first = loop.time() - start
-    return first
+    deltas = messages = 0
+    async for event in client.run(PROMPT, agent="plain", tools=[calculator], **extra):
+        if event.HasField("text_delta"):
+            if not first:
+                first = time.perf_counter() - start
+            deltas += 1 + event.text_delta.merged
+            messages += 1
+    assert deltas == DELTAS, deltas
+    return deltas, messages, first, time.perf_counter() - start
 
 
-async def compare(base: str, agent: str) -> dict[str, float]:
-    """Alternates baseline and agentstream rounds, so load on a shared machine hits both."""
-    runs = {
-        "base": (base, baseline_request(DELTAS), baseline_request(1)),
-        "agent": (
-            agent,
-            pb.StreamPromptRequest(agent="tools", prompt="What is 6*7?"),
-            pb.StreamPromptRequest(agent="plain", prompt="Say one word"),
-        ),
-    }
-    channels = {k: grpc.aio.insecure_channel(v[0]) for k, v in runs.items()}
-    stubs = {k: pb_grpc.AgentServiceStub(c) for k, c in channels.items()}
-    rates: dict[str, list[float]] = {k: [] for k in runs}
-    firsts: dict[str, list[float]] = {k: [] for k in runs}
-    try:
-        for k, (_, long_request, _) in runs.items():
-            await throughput(stubs[k], long_request)  # warm up: connections, caches
+async def baseline_run(stub: pb_grpc.AgentServiceStub) -> Figures:
+    start = time.perf_counter()
+    first = 0.0
+    deltas = 0
+    async for event in stub.StreamPrompt(baseline_request(DELTAS)):
+        if not first:
+            first = time.perf_counter() - start
+        deltas += event.HasField("text_delta")
+    assert deltas == DELTAS, deltas
+    return deltas, deltas, first, time.perf_counter() - start
+
+
+async def httpx_run(client: httpx.AsyncClient) -> Figures:
+    """What a program calling the model itself would do: two streamed turns, the tool
+    answered in between, every chunk's JSON decoded."""
+    start = time.perf_counter()
+    tools = [{"type": "function", "function": {"name": "calculator", **_TOOL}}]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": PROMPT}]
+    calls: dict[int, dict[str, Any]] = {}
+    async for delta in _chat(client, {"messages": messages, "tools": tools}):
+        for fragment in delta.get("tool_calls") or ():
+            call = calls.setdefault(fragment["index"], {"id": "", "name": "", "arguments": ""})
+            call["id"] = fragment.get("id") or call["id"]
+            function = fragment.get("function") or {}
+            call["name"] += function.get("name") or ""
+            call["arguments"] += function.get("arguments") or ""
+    assistant = [
+        {
+            "id": c["id"],
+            "type": "function",
+            "function": {"name": c["name"], "arguments": c["arguments"]},
+        }
+        for c in calls.values()
+    ]
+    messages.append({"role": "assistant", "content": None, "tool_calls": assistant})
+    messages += [{"role": "tool", "tool_call_id": c["id"], "content": "42"} for c in calls.values()]
+    first = 0.0
+    deltas = 0
+    async for delta in _chat(client, {"messages": messages, "tools": tools}):
+        if delta.get("content"):
+            if not first:
+                first = time.perf_counter() - start
+            deltas += 1
+    assert deltas == DELTAS, deltas
+    return deltas, deltas, first, time.perf_counter() - start
+
+
+_TOOL = {"description": "Evaluates an arithmetic expression", "parameters": CALCULATOR_SCHEMA}
+
+
+async def _chat(client: httpx.AsyncClient, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    body = {"model": "bench-model", "stream": True, **body}
+    async with client.stream("POST", "/chat/completions", json=body) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                for choice in json.loads(line[6:])["choices"]:
+                    yield choice["delta"]
+
+
+Side = Callable[[], Awaitable[Figures]]
+
+
+async def compare(base: str, agent: str, model_port: int) -> dict[str, list[Figures]]:
+    """Alternates the sides round by round, so load on a shared machine hits all alike."""
+    async with (
+        grpc.aio.insecure_channel(base) as base_channel,
+        AgentClient(agent) as client,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{model_port}/v1") as http,
+    ):
+        stub = pb_grpc.AgentServiceStub(base_channel)
+        sides: dict[str, Side] = {
+            "base": lambda: baseline_run(stub),
+            "agent": lambda: agent_run(client),
+            "coalesced": lambda: agent_run(client, WINDOW_MS),
+            "httpx": lambda: httpx_run(http),
+        }
+        figures: dict[str, list[Figures]] = {name: [] for name in sides}
+        for side in sides.values():
+            await side()  # warm up: connections, caches
         for _ in range(ROUNDS):
-            for k, (_, long_request, _) in runs.items():
-                rates[k].append(await throughput(stubs[k], long_request))
-        for _ in range(FIRST_DELTA_SAMPLES):
-            for k, (_, _, short_request) in runs.items():
-                firsts[k].append(await first_delta(stubs[k], short_request))
-    finally:
-        for channel in channels.values():
-            await channel.close(None)
-    return {
-        **{f"{k}_rate": median(v) for k, v in rates.items()},
-        **{f"{k}_first": median(v) for k, v in firsts.items()},
-    }
+            for name, side in sides.items():
+                figures[name].append(await side())
+    return figures
 
 
-async def main() -> None:
+@asynccontextmanager
+async def model_and_config() -> AsyncIterator[tuple[str, int]]:
+    """The fake model server's process and an agentstream config that uses it."""
     model, model_port = await fake_model_process()
     try:
         with tempfile.TemporaryDirectory() as directory:
-            config = write_config(directory, model_port)
-            async with (
-                process("bench.baseline", "{port}") as base,
-                agent_server(config) as agent,
-            ):
-                r = await compare(base, agent)
+            yield write_config(directory, model_port), model_port
     finally:
         model.terminate()
         await model.wait()
-    base_rate, rate = r["base_rate"], r["agent_rate"]
+
+
+@asynccontextmanager
+async def profile_setup() -> AsyncIterator[tuple[str, Callable[[str], Awaitable[int]]]]:
+    """For bench/profile.py: the config, and a load of three runs (returns events sent)."""
+
+    async def load(address: str) -> int:
+        async with AgentClient(address) as client:
+            return sum([(await agent_run(client))[1] for _ in range(3)])
+
+    async with model_and_config() as (config, _):
+        yield config, load
+
+
+async def main() -> None:
+    async with (
+        model_and_config() as (config, model_port),
+        process("bench.baseline", "{port}") as base,
+        agent_server(config) as agent,
+    ):
+        figures = await compare(base, agent, model_port)
+    report(figures)
+
+
+def report(figures: dict[str, list[Figures]]) -> None:
+    def rate(name: str, of: int) -> float:  # of: 0 for deltas/s, 1 for messages/s
+        return median([f[of] / f[3] for f in figures[name]])
+
+    def first(name: str) -> float:
+        return median([f[2] for f in figures[name]])
+
+    base, agent, plain = (rate(n, 1) for n in ("base", "agent", "httpx"))
+    coalesced_deltas = rate("coalesced", 0)
+    merged = median([f[0] / f[1] for f in figures["coalesced"]])
     print(
-        f"baseline grpc.aio    : {base_rate:8,.0f} text deltas/s, "
-        f"first delta {r['base_first'] * 1e3:.2f} ms"
+        f"baseline grpc.aio     : {base:8,.0f} messages/s, first event {first('base') * 1e3:.2f} ms"
     )
     print(
-        f"agentstream (openai) : {rate:8,.0f} text deltas/s, "
-        f"first delta {r['agent_first'] * 1e3:.2f} ms"
+        f"plain httpx, 2 turns  : {plain:8,.0f} text deltas/s, "
+        f"first text delta {first('httpx') * 1e3:.2f} ms"
     )
-    print(f"ratio                : {rate / base_rate:.1%} of baseline (target >= 60%)")
-    print("agentstream runs are whole two-turn runs (tool turn included); first delta: one turn")
+    print(
+        f"agentstream (openai)  : {agent:8,.0f} messages/s = {agent / base:.1%} of baseline "
+        f"(target >= 80%); first text delta {first('agent') * 1e3:.2f} ms = "
+        f"{first('agent') / first('httpx'):.2f}x httpx (target <= 2x)"
+    )
+    print(
+        f"coalesced ({WINDOW_MS} ms)      : {coalesced_deltas:8,.0f} text deltas/s = "
+        f"{coalesced_deltas / plain:.1%} of plain httpx (target >= 100%); "
+        f"{merged:.0f} deltas per message; first text delta {first('coalesced') * 1e3:.2f} ms"
+    )
+    print("agentstream runs are whole two-turn runs, the client tool served by the Python helper")
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["serve"]:

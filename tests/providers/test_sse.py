@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
 import pytest
-from agentstream_server.providers.sse import SSEDecoder, SSEEvent
+from agentstream_server.providers.sse import SSEDecoder, SSEEvent, decode_json
 
 from .replay import FIXTURES
 
@@ -89,3 +90,38 @@ def test_body_without_final_blank_line_is_flushed() -> None:
 def test_multibyte_characters_split_across_chunks() -> None:
     body = "data: Pelé 🐦\n\n".encode()
     assert frame(body, [1] * len(body)) == [SSEEvent("", "Pelé 🐦")]
+
+
+def test_lf_only_bodies_frame_as_crlf_ones() -> None:
+    """LF-only buffers take a faster path; every field rule holds there too."""
+    body = (
+        b": keep-alive\n\nevent: a\ndata: one\ndata:two\ndata\nid: 7\nretry: 5\n"
+        b"odd line\n\ndata:  two spaces\n\ndata: bad \xff byte\n\n"
+    )
+    expected = [
+        SSEEvent("a", "one\ntwo\n"),
+        SSEEvent("", " two spaces"),
+        SSEEvent("", "bad \ufffd byte"),
+    ]
+    assert frame(body, []) == expected
+    assert frame(body.replace(b"\n", b"\r\n"), []) == expected
+    rng = random.Random(7)
+    assert frame(body, [rng.randint(1, 9) for _ in range(len(body))]) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"content": "I\'m", "n": [1, 2.5, null, true]}',
+        '{"lone": "\\ud83d"}',  # half a surrogate pair, as a token split may leave it
+        '{"a": 1, "a": 2}',
+    ],
+)
+def test_decode_json_reads_what_json_reads(text: str) -> None:
+    assert decode_json(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ["{", '{"a": NaN', "", "[1,]"])
+def test_decode_json_refuses_with_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        decode_json(text)

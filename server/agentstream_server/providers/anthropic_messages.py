@@ -27,7 +27,7 @@ from ..core.messages import Message, Reasoning, Role, Text, ToolCall, ToolResult
 from ..core.model import ModelRequest, ToolChoice, ToolChoiceMode
 from .errors import stream_error
 from .http import HttpProvider
-from .sse import SSEEvent
+from .sse import SSEEvent, decode_json
 
 # The API requires max_tokens; this is used when neither agent nor request sets it.
 DEFAULT_MAX_TOKENS = 4096
@@ -156,7 +156,7 @@ class MessagesInterpreter:
 
     def feed(self, event: SSEEvent) -> list[ModelEvent]:
         try:
-            return self._event(json.loads(event.data))
+            return self._event(decode_json(event.data))
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ProviderError(
                 self._provider, f"malformed stream event: {event.data[:200]!r}", retryable=True

@@ -37,7 +37,7 @@ from ..core.messages import Message, Part, Reasoning, Role, Text, ToolCall, Tool
 from ..core.model import ModelRequest, ToolChoice, ToolChoiceMode
 from .errors import stream_error
 from .http import HttpProvider
-from .sse import SSEEvent
+from .sse import SSEEvent, decode_json
 
 PROTECTED_KEYS = frozenset({"contents"})
 
@@ -231,7 +231,7 @@ class GeminiInterpreter:
 
     def feed(self, event: SSEEvent) -> list[ModelEvent]:
         try:
-            return self._chunk(json.loads(event.data))
+            return self._chunk(decode_json(event.data))
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ProviderError(
                 self._provider, f"malformed stream chunk: {event.data[:200]!r}", retryable=True

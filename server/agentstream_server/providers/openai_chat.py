@@ -29,7 +29,7 @@ from ..core.messages import Message, Reasoning, Role, Text, ToolCall, Usage
 from ..core.model import ModelRequest, ToolChoice, ToolChoiceMode
 from .errors import stream_error
 from .http import HttpProvider
-from .sse import SSEEvent
+from .sse import SSEEvent, decode_json
 
 # Keys of the body that request.extra may not replace: the adapter depends on them.
 PROTECTED_KEYS = frozenset({"stream", "messages"})
@@ -190,7 +190,7 @@ class ChatInterpreter:
             self._done = True
             return self._end()
         try:
-            chunk = json.loads(data)
+            chunk = decode_json(data)
             if chunk.get("error"):
                 raise stream_error(self._provider, _with_status(chunk))
             return self._chunk(chunk)

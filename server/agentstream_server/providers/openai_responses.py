@@ -41,7 +41,7 @@ from ..core.model import ModelRequest, ToolChoice, ToolChoiceMode
 from ..core.turn import TurnBuilder
 from .errors import stream_error
 from .http import HttpProvider
-from .sse import SSEEvent
+from .sse import SSEEvent, decode_json
 
 PROTECTED_KEYS = frozenset({"stream", "input"})
 SUMMARY_JOINER = "\n\n"  # between the summary parts of one reasoning item
@@ -185,7 +185,7 @@ class ResponsesInterpreter:
         if self._done:
             return []
         try:
-            data = json.loads(event.data)
+            data = decode_json(event.data)
             return self._event(data.get("type") or event.event, data)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ProviderError(
