@@ -1,37 +1,46 @@
 """Server CPU per event, stage by stage, from provider bytes to the wire.
 
 The server runs in its own process twice: once plain, for its real CPU time per event
-(`/proc` user + system time over the load), and once under cProfile, whose time per
-function is summed by stage and scaled to that real total (the profiler's own overhead
-inflates every function alike, so its shares are right while its absolute times are not).
-A C function's time counts for the stage of the Python code that called it.
+(`/proc` user + system time over the load), and once under cProfile (only while the
+measured load runs, see bench/profiled_server.py), whose time per function is summed by
+stage and scaled to that real total: the profiler inflates every Python call, so its
+shares are a guide and the plain total is the figure. A C function's time counts for the
+stage of the Python code that called it; so does a Cython coroutine's, which is how
+grpc.aio's `context.write` shows up: as the own time of the frame awaiting it.
 
 `python -m bench.profile stream` profiles the `stream` bench's load (offline model, long
 text answers); `python -m bench.profile openai_e2e` the `openai_e2e` bench's two-turn runs
-through the `openai` provider with a client tool; with no argument, both.
+through the `openai` provider with a client tool; with no argument, both. `--save DIR`
+keeps each profile as DIR/NAME.prof.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import pstats
 import re
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
-from .common import agent_server, cpu_seconds, process, stream_once
+from .common import PIDS, cpu_seconds, process, stream_once
 
 # Stages, first match wins: (name, patterns of a function's file or name).
 STAGES: list[tuple[str, tuple[str, ...]]] = [
+    # grpc.aio's write is a Cython coroutine: its time is the awaiting frame's own time.
+    # Context.run's own time is the Cython callbacks grpc.aio runs on the event loop.
     (
-        "provider HTTP read (httpx)",
-        ("/httpx/", "/httpcore/", "/h11/", "/anyio/", "providers/http.py"),
+        "grpc write / read",
+        ("/grpc/", "cygrpc", "servicer.py:_write_out", "servicer.py:write", "_contextvars"),
     ),
+    ("provider HTTP read (httpx)", ("/httpx/", "/httpcore/", "/h11/", "/anyio/", "/http.py")),
     ("provider parse (SSE, JSON)", ("providers/sse.py", "providers/openai_chat.py", "/json/")),
     ("offline model", ("providers/offline.py",)),
     ("loop / driver (core/)", ("/core/",)),
@@ -41,7 +50,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("telemetry", ("/telemetry/",)),
     ("hooks", ("service/hook", "service/remote_hooks.py")),
     ("protobuf build", ("service/events.py", "service/convert.py")),
-    ("grpc write / read", ("/grpc/", "cygrpc")),
+    ("interceptors", ("service/decoding.py", "service/auth.py")),
     ("event loop (asyncio)", ("/asyncio/", "selectors.py", "poll")),
 ]
 OTHER = "other"
@@ -106,34 +115,38 @@ async def stream_load(address: str) -> int:
 
 
 async def measure(config: str, load: Load, profile_to: Path | None) -> tuple[float, int]:
-    """(server CPU seconds over the load, events), the server plain or under cProfile."""
+    """(server CPU seconds over the load, events), the server plain or profiled."""
+    args = ("--log-level", "WARNING", "--config", config, "--addr", "127.0.0.1:{port}")
     if profile_to is None:
-        server = agent_server(config)
+        server = process("agentstream_server", *args)
     else:
-        server = process(
-            "cProfile",
-            "-o",
-            str(profile_to),
-            "-m",
-            "agentstream_server",
-            "--log-level",
-            "WARNING",
-            "--config",
-            config,
-            "--addr",
-            "127.0.0.1:{port}",
-        )
+        server = process("bench.profiled_server", str(profile_to), *args)
     async with server as address:
         await load(address)  # warm up: connections, caches
+        pid = PIDS[address]
+        if profile_to is not None:
+            os.kill(pid, signal.SIGUSR1)
         cpu = cpu_seconds(address)
         events = await load(address)
-        return cpu_seconds(address) - cpu, events
+        cpu = cpu_seconds(address) - cpu
+        if profile_to is not None:
+            os.kill(pid, signal.SIGUSR2)
+            await asyncio.to_thread(_written, profile_to)
+        return cpu, events
 
 
-async def profile(name: str, config: str, load: Load) -> None:
+def _written(path: Path) -> None:
+    """Waits for the server's main thread to write its stats (size stops changing)."""
+    size = -1
+    while not path.exists() or path.stat().st_size != size:
+        size = path.stat().st_size if path.exists() else -1
+        time.sleep(0.2)
+
+
+async def profile(name: str, config: str, load: Load, keep: Path | None) -> None:
     cpu, events = await measure(config, load, None)
     with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "server.prof"
+        path = (keep or Path(directory)) / f"{name}.prof"
         await measure(config, load, path)
         stages = stage_seconds(pstats.Stats(str(path)))
     real_us = cpu / events * 1e6
@@ -147,12 +160,23 @@ async def profile(name: str, config: str, load: Load) -> None:
 async def main() -> None:
     from . import openai_e2e
 
-    names = sys.argv[1:] or ["stream", "openai_e2e"]
+    names, keep = _arguments(sys.argv[1:])
     if "stream" in names:
-        await profile("stream", "config/bench.yaml", stream_load)
+        await profile("stream", "config/bench.yaml", stream_load, keep)
     if "openai_e2e" in names:
         async with openai_e2e.profile_setup() as (config, load):
-            await profile("openai_e2e", config, load)
+            await profile("openai_e2e", config, load, keep)
+
+
+def _arguments(args: list[str]) -> tuple[list[str], Path | None]:
+    """(the loads to profile, where to keep the profiles: `--save DIR`)."""
+    keep = None
+    if "--save" in args:
+        at = args.index("--save")
+        keep = Path(args[at + 1]).resolve()
+        keep.mkdir(parents=True, exist_ok=True)
+        args = args[:at] + args[at + 2 :]
+    return args or ["stream", "openai_e2e"], keep
 
 
 if __name__ == "__main__":

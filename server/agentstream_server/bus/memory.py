@@ -29,24 +29,36 @@ WATCH_BATCH = 4096
 
 @dataclass(slots=True)
 class _Log:
-    record: RunRecord
+    record: RunRecord  # its last_seq and turns are brought up to date when it is read
     on_control: ControlHandler
     max_events: int
     events: list[Event] = field(default_factory=list)
     first_seq: int = 1  # the seq of events[0]; grows when the log is trimmed
     ended: bool = False
     _waiter: asyncio.Future[None] | None = None
+    _trim_at: int = 0
+
+    def __post_init__(self) -> None:
+        # Trim in chunks so the cost per event stays constant.
+        self._trim_at = self.max_events + self.max_events // 4
 
     def append(self, event: Event) -> None:
-        self.events.append(event)
-        record = self.record
-        record.last_seq, record.turns = event.seq, event.turn
-        if len(self.events) > self.max_events + self.max_events // 4:
-            # Trim in chunks so the cost per event stays constant.
-            drop = len(self.events) - self.max_events
-            del self.events[:drop]
+        # Once per event of every run: nothing here that can wait for a read.
+        events = self.events
+        events.append(event)
+        if len(events) > self._trim_at:
+            drop = len(events) - self.max_events
+            del events[:drop]
             self.first_seq += drop
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
+
+    def current_record(self) -> RunRecord:
+        record = self.record
+        if self.events:
+            last = self.events[-1]
+            record.last_seq, record.turns = last.seq, last.turn
+        return record
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -122,7 +134,7 @@ class MemoryBus:
 
     async def get(self, run_id: str) -> RunRecord | None:
         log = self._logs.get(run_id)
-        return None if log is None else _copy(log.record)
+        return None if log is None else _copy(log.current_record())
 
     async def watch(self, run_id: str, after_seq: int) -> AsyncIterator[Sequence[Event]]:
         log = self._logs.get(run_id)

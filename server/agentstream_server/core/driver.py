@@ -20,6 +20,7 @@ from .events import (
     RunEvent,
     RunFailed,
     RunStarted,
+    TextDelta,
     ToolProgress,
     TurnFinished,
 )
@@ -153,12 +154,16 @@ class AgentRun:
                     break
                 finally:
                     self._waiting = False
-                if isinstance(event, TurnFinished):
+                if isinstance(event, TextDelta):  # nearly every event: the shortest way
+                    builder.text(event.text)
+                elif isinstance(event, TurnFinished):
                     finished = event
                     continue  # emitted once the turn's message is recorded
-                builder.add(event)
-                if isinstance(event, ReasoningEnd):
+                elif isinstance(event, ReasoningEnd):
+                    builder.add(event)
                     continue  # only closes a part; the caller sees the reasoning deltas
+                else:
+                    builder.add(event)
                 if hooks.wants_deltas and not isinstance(event, ToolCall):
                     await hooks.delta(step.turn, event)
                 await emit(event)

@@ -32,17 +32,17 @@ Response = pb.StreamPromptResponse
 
 
 def event_pb(event: RunEvent, run_id: str, seq: int, turn: int) -> pb.StreamPromptResponse:
-    # Deltas are nearly every message of a run: test for them first, build directly.
+    # Deltas are nearly every message of a run: tested for first, and their field set in
+    # place (half the cost of building a TextDelta and copying it in).
     kind = type(event)
     if kind is TextDelta:
-        return Response(run_id=run_id, seq=seq, turn=turn, text_delta=pb.TextDelta(text=event.text))  # type: ignore[union-attr]
+        message = Response(run_id=run_id, seq=seq, turn=turn)
+        message.text_delta.text = event.text  # type: ignore[union-attr]
+        return message
     if kind is ReasoningDelta:
-        return Response(
-            run_id=run_id,
-            seq=seq,
-            turn=turn,
-            reasoning_delta=pb.ReasoningDelta(text=event.text),  # type: ignore[union-attr]
-        )
+        message = Response(run_id=run_id, seq=seq, turn=turn)
+        message.reasoning_delta.text = event.text  # type: ignore[union-attr]
+        return message
     field, value = _RARE[kind](event)
     return Response(run_id=run_id, seq=seq, turn=turn, **{field: value})
 

@@ -314,23 +314,28 @@ class _Emitter:
         return event_pb(event, self._run_id, self.seq, self._run.turn)
 
     async def __call__(self, event: RunEvent) -> None:
+        # Once per token: the write is awaited here rather than in _write_out, one
+        # coroutine less per event.
         coalescer = self._coalescer
         kind = type(event)
         if coalescer is not None:
             if kind in DELTA_KINDS:
-                await coalescer.delta(event, self._run.turn)  # type: ignore[arg-type]
+                await coalescer.delta(event, self._run.state.turn)  # type: ignore[arg-type]
             else:
                 await coalescer.send(self._rare(event, 0))
             return
-        self.seq += 1
+        seq = self.seq = self.seq + 1
         if kind is FinalResponse or kind is RunFailed:
-            message = self._rare(event, self.seq)
+            message = self._rare(event, seq)
         else:
-            message = event_pb(event, self._run_id, self.seq, self._run.turn)
+            message = event_pb(event, self._run_id, seq, self._run.state.turn)
         self._log.append(message)
         if kind is TurnFinished:  # a point the run can be continued from
             self._log.checkpoint(history_pb(self._run.state.history))
-        await self._write_out(message)
+        try:
+            await self._write(message)
+        except Exception as error:
+            raise CallerGone from error
 
     def _rare(self, event: RunEvent, seq: int) -> pb.StreamPromptResponse:
         message = event_pb(event, self._run_id, seq, self._run.turn)
@@ -351,14 +356,14 @@ class _Emitter:
         try:
             await self._write(message)
         except Exception as error:
-            # A write fails when the call is already over: the caller cancelled (say after
-            # a long flow-control stall) or its connection broke. That is the caller
-            # leaving, not a bug in the run.
             raise CallerGone from error
 
 
 class CallerGone(asyncio.CancelledError):
-    """The StreamPrompt caller went away while an event was being written to it."""
+    """The StreamPrompt caller went away while an event was being written to it: a write
+    fails when the call is already over (the caller cancelled, say after a long
+    flow-control stall, or its connection broke). That is the caller leaving, not a bug
+    in the run."""
 
 
 def _without_history(message: pb.StreamPromptResponse) -> pb.StreamPromptResponse:
