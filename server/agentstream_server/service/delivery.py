@@ -61,6 +61,7 @@ class _Held:
     call_id: str
     name: str
     pieces: list[str] = field(default_factory=list)
+    due: float = 0.0  # loop time by which it must be sent
 
     def joins(self, event: Delta, turn: int) -> bool:
         if type(event) is not self.kind or turn != self.turn:
@@ -99,6 +100,7 @@ class Coalescer:
         self._run_id = run_id
         self._window_s = window_s
         self._deliver = deliver
+        self._loop = asyncio.get_running_loop()
         # One message at a time, in the order they were formed.
         self._sending = asyncio.Lock()
         self._held: _Held | None = None
@@ -111,12 +113,18 @@ class Coalescer:
         held = self._held
         if held is not None and held.joins(event, turn):
             held.pieces.append(_piece(event))
+            # A provider whose reads are already buffered may hand over many deltas without
+            # the loop ever running the window's timer: the window is kept here too.
+            if self._loop.time() >= held.due and not self._sending.locked():
+                async with self._sending:
+                    await self._send_held()
             return
         if held is not None:
             async with self._sending:
                 await self._send_held()
-        self._held = _held(event, turn)
-        self._timer = asyncio.get_running_loop().call_later(self._window_s, self._window_over)
+        held = self._held = _held(event, turn)
+        held.due = self._loop.time() + self._window_s
+        self._timer = self._loop.call_later(self._window_s, self._window_over)
 
     async def send(self, message: pb.StreamPromptResponse) -> None:
         """A message that is not a delta: after whatever is held, never joined."""
