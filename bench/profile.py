@@ -1,12 +1,14 @@
 """Server CPU per event, stage by stage, from provider bytes to the wire.
 
 The server runs in its own process twice: once plain, for its real CPU time per event
-(`/proc` user + system time over the load), and once under cProfile (only while the
-measured load runs, see bench/profiled_server.py), whose time per function is summed by
-stage and scaled to that real total: the profiler inflates every Python call, so its
-shares are a guide and the plain total is the figure. A C function's time counts for the
-stage of the Python code that called it; so does a Cython coroutine's, which is how
-grpc.aio's `context.write` shows up: as the own time of the frame awaiting it.
+(`/proc` user + system time over the load: of the main thread, which runs the event loop,
+and of the rest, gRPC's own threads), and once under cProfile timing the main thread's CPU
+(only while the measured load runs, see bench/profiled_server.py), whose time per function
+is summed by stage and scaled to the main thread's real total: the profiler inflates every
+Python call, so its shares are a guide and the plain totals are the figures. A C
+function's time counts for the stage of the Python code that called it; so does a Cython
+coroutine's, which is how grpc.aio's `context.write` shows up: as the own time of the
+frame awaiting it (the emitter's `__call__`).
 
 `python -m bench.profile stream` profiles the `stream` bench's load (offline model, long
 text answers); `python -m bench.profile openai_e2e` the `openai_e2e` bench's two-turn runs
@@ -37,8 +39,8 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     # grpc.aio's write is a Cython coroutine: its time is the awaiting frame's own time.
     # Context.run's own time is the Cython callbacks grpc.aio runs on the event loop.
     (
-        "grpc write / read",
-        ("/grpc/", "cygrpc", "servicer.py:_write_out", "servicer.py:write", "_contextvars"),
+        "grpc write (+ emitter)",
+        ("/grpc/", "cygrpc", "servicer.py:__call__", "servicer.py:write", "_contextvars"),
     ),
     ("provider HTTP read (httpx)", ("/httpx/", "/httpcore/", "/h11/", "/anyio/", "/http.py")),
     ("provider parse (SSE, JSON)", ("providers/sse.py", "providers/openai_chat.py", "/json/")),
@@ -114,8 +116,9 @@ async def stream_load(address: str) -> int:
         return events
 
 
-async def measure(config: str, load: Load, profile_to: Path | None) -> tuple[float, int]:
-    """(server CPU seconds over the load, events), the server plain or profiled."""
+async def measure(config: str, load: Load, profile_to: Path | None) -> tuple[float, float, int]:
+    """(CPU seconds of the server's main thread over the load, of its other threads,
+    events), the server plain or profiled."""
     args = ("--log-level", "WARNING", "--config", config, "--addr", "127.0.0.1:{port}")
     if profile_to is None:
         server = process("agentstream_server", *args)
@@ -126,13 +129,20 @@ async def measure(config: str, load: Load, profile_to: Path | None) -> tuple[flo
         pid = PIDS[address]
         if profile_to is not None:
             os.kill(pid, signal.SIGUSR1)
-        cpu = cpu_seconds(address)
+        process_cpu, main_cpu = cpu_seconds(address), thread_cpu_seconds(pid)
         events = await load(address)
-        cpu = cpu_seconds(address) - cpu
+        process_cpu = cpu_seconds(address) - process_cpu
+        main_cpu = thread_cpu_seconds(pid) - main_cpu
         if profile_to is not None:
             os.kill(pid, signal.SIGUSR2)
             await asyncio.to_thread(_written, profile_to)
-        return cpu, events
+        return main_cpu, process_cpu - main_cpu, events
+
+
+def thread_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process's main thread (Linux)."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _written(path: Path) -> None:
@@ -144,17 +154,20 @@ def _written(path: Path) -> None:
 
 
 async def profile(name: str, config: str, load: Load, keep: Path | None) -> None:
-    cpu, events = await measure(config, load, None)
+    main_cpu, other_cpu, events = await measure(config, load, None)
     with tempfile.TemporaryDirectory() as directory:
         path = (keep or Path(directory)) / f"{name}.prof"
         await measure(config, load, path)
         stages = stage_seconds(pstats.Stats(str(path)))
-    real_us = cpu / events * 1e6
+    main_us, other_us = main_cpu / events * 1e6, other_cpu / events * 1e6
     profiled = sum(stages.values())
-    print(f"{name}: server CPU {real_us:.1f} us/event over {events:,} events (no profiler)")
+    print(
+        f"{name}: server CPU {main_us + other_us:.1f} us/event over {events:,} events "
+        f"(no profiler): main thread {main_us:.1f}, gRPC's threads {other_us:.1f}"
+    )
     for stage, seconds in sorted(stages.items(), key=lambda s: -s[1]):
         share = seconds / profiled
-        print(f"  {stage:<32} {share * real_us:6.1f} us/event  {share:6.1%}")
+        print(f"  {stage:<32} {share * main_us:6.1f} us/event  {share:6.1%} of the main thread")
 
 
 async def main() -> None:
