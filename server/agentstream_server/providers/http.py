@@ -103,10 +103,12 @@ class HttpProvider:
             yielded = False
             try:
                 # aclosing: a cancelled run must close the response now, not at garbage collection.
-                async with aclosing(self._attempt(path, headers, content, interpreter())) as events:
-                    async for event in events:
+                reads = self._attempt(path, headers, content, interpreter())
+                async with aclosing(reads) as batches:
+                    async for batch in batches:  # a read's events: one generator hop per read
                         yielded = True
-                        yield event
+                        for event in batch:
+                            yield event
                 return
             except ProviderError as error:
                 if yielded or not error.retryable or attempt >= self.config.max_retries:
@@ -119,7 +121,8 @@ class HttpProvider:
 
     async def _attempt(
         self, path: str, headers: dict[str, str], content: bytes, interpreter: StreamInterpreter
-    ) -> AsyncGenerator[ModelEvent, None]:
+    ) -> AsyncGenerator[list[ModelEvent], None]:
+        """Yields the events of each read of the body, as a non-empty list."""
         try:
             async with self.client.stream("POST", path, content=content, headers=headers) as resp:
                 self.open_responses += 1
@@ -132,11 +135,12 @@ class HttpProvider:
                     # Read to the end even after the final event: a fully read response goes
                     # back to the keep-alive pool, a half-read one costs a new connection.
                     async for chunk in resp.aiter_bytes():
-                        for frame in decoder.feed(chunk):
-                            for event in interpreter.feed(frame):
-                                yield event
-                    for event in _finish(decoder, interpreter):
-                        yield event
+                        events, error = _interpret(decoder, interpreter, chunk)
+                        if events:
+                            yield events
+                        if error is not None:
+                            raise error
+                    yield _finish(decoder, interpreter)
                 finally:
                     self.open_responses -= 1
         except httpx.HTTPError as e:
@@ -174,6 +178,20 @@ class HttpProvider:
         Both are capped so a hostile header cannot park a run for hours."""
         base = self.config.retry_base_delay_s * (2.0**attempt) * (0.5 + random.random() / 2)
         return min(max(base, server_hint or 0.0), self.config.max_retry_delay_s)
+
+
+def _interpret(
+    decoder: SSEDecoder, interpreter: StreamInterpreter, chunk: bytes
+) -> tuple[list[ModelEvent], ProviderError | None]:
+    """One read's events, and the error the stream reported in it if any (the events
+    before the error still count)."""
+    events: list[ModelEvent] = []
+    try:
+        for frame in decoder.feed(chunk):
+            events += interpreter.feed(frame)
+    except ProviderError as error:
+        return events, error
+    return events, None
 
 
 def _finish(decoder: SSEDecoder, interpreter: StreamInterpreter) -> list[ModelEvent]:
