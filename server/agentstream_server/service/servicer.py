@@ -320,7 +320,7 @@ class _Emitter:
         kind = type(event)
         if coalescer is not None:
             if kind in DELTA_KINDS:
-                await coalescer.delta(event, self._run.state.turn)  # type: ignore[arg-type]
+                await coalescer.delta(event, self._run.turn)  # type: ignore[arg-type]
             else:
                 await coalescer.send(self._rare(event, 0))
             return
@@ -328,7 +328,7 @@ class _Emitter:
         if kind is FinalResponse or kind is RunFailed:
             message = self._rare(event, seq)
         else:
-            message = event_pb(event, self._run_id, seq, self._run.state.turn)
+            message = event_pb(event, self._run_id, seq, self._run.turn)
         self._log.append(message)
         if kind is TurnFinished:  # a point the run can be continued from
             self._log.checkpoint(history_pb(self._run.state.history))
