@@ -104,6 +104,7 @@ run: $(VENV)/.installed
 # pytest includes tests/conformance: the scenarios run by the Python, Go, TypeScript, Java and Rust
 # runners (the Java and Rust ones are built there, with the caches under .tools).
 test: setup lint gen-check breaking
+	cd $(GO_DIR) && go test ./agentstream/
 	$(BIN)/pytest
 
 conformance: setup

@@ -1,11 +1,15 @@
 // Package agentstream is a small helper over the generated AgentService client:
 // run a prompt, range over its events, and serve client tools with Go functions.
 //
+//	type Weather struct {
+//		City string `json:"city" jsonschema:"description=City name"`
+//	}
 //	client, err := agentstream.Dial("localhost:50051")
-//	run := client.Run(ctx, &pb.StreamPromptRequest{Prompt: "What is 6 * 7?"},
-//		agentstream.WithTool(weatherDef, func(ctx context.Context, args string) (string, error) {
-//			return "sunny", nil
-//		}))
+//	run := client.Run(ctx, &pb.StreamPromptRequest{Prompt: "Weather in Oslo?"},
+//		agentstream.Tool("weather", "Current weather of a city",
+//			func(ctx context.Context, args Weather) (string, error) {
+//				return args.City + ": sunny", nil
+//			}))
 //	for event, err := range run.Events() { ... }
 //	final, err := run.Final()
 //
@@ -92,6 +96,9 @@ type runConfig struct {
 	events   []pb.HookEventKind
 	blocking []pb.HookEventKind
 	tracer   Tracer
+	// err is why an option cannot be used (a typed tool's Args with no schema);
+	// the run fails with it before it starts.
+	err error
 }
 
 // WithTool declares a client tool and the function that executes it. The
@@ -382,6 +389,9 @@ func (r *Run) start() error {
 		}
 		event := &pb.RunError{Code: pb.ErrorCode_ERROR_CODE_CANCELLED, Message: message}
 		return &RunError{Code: codes.Canceled, Message: message, Event: event}
+	}
+	if r.cfg.err != nil {
+		return r.cfg.err
 	}
 	req := r.req
 	if len(r.cfg.funcs) > 0 || r.cfg.useHooks {

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -18,8 +17,17 @@ import (
 	pb "github.com/agentstream/agentstream/clients/go/gen/agentstream/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/structpb"
 )
+
+// Weather is the weather tool's arguments: the tool's JSON schema is derived
+// from it, and each call's arguments arrive decoded into it.
+type Weather struct {
+	City string `json:"city" jsonschema:"description=City name,example=Oslo"`
+}
+
+func weather(ctx context.Context, args Weather) (string, error) {
+	return fmt.Sprintf("%s: 3°C and cloudy", args.City), nil
+}
 
 func main() {
 	target := flag.String("target", "localhost:50051", "agentstream server")
@@ -49,21 +57,8 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	params, _ := structpb.NewStruct(map[string]any{
-		"type":       "object",
-		"properties": map[string]any{"city": map[string]any{"type": "string", "examples": []any{"Oslo"}}},
-		"required":   []any{"city"},
-	})
-	weather := &pb.ToolDefinition{Name: "weather", Description: "Current weather of a city", Parameters: params}
-
 	run := client.Run(ctx, &pb.StreamPromptRequest{Prompt: *prompt},
-		agentstream.WithTool(weather, func(ctx context.Context, arguments string) (string, error) {
-			var args struct{ City string }
-			if err := json.Unmarshal([]byte(arguments), &args); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("%s: 3°C and cloudy", args.City), nil
-		}))
+		agentstream.Tool("weather", "Current weather of a city", weather))
 	for event, err := range run.Events() {
 		if err != nil {
 			// status.Code reads the run's status, e.g. Unauthenticated for a refused token.
