@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -75,13 +76,15 @@ def test_npm_pack_installs_into_a_new_project(tmp_path: Path, conformance_server
 
 @pytest.mark.timeout(TIMEOUT)
 def test_go_module_through_replace(tmp_path: Path, conformance_server: str) -> None:
+    """A module that states `go 1.23` (the helper's floor: `iter`) uses the helper and its
+    typed tools; `go mod tidy` keeps it at 1.23, so the helper forces no Go upgrade."""
     module = "github.com/agentstream/agentstream/clients/go"
     _write(
         tmp_path / "go.mod",
         f"""
         module example.com/app
 
-        go 1.26
+        go 1.23
 
         require {module} v0.0.0
         replace {module} => {ROOT / "clients" / "go"}
@@ -94,27 +97,24 @@ def test_go_module_through_replace(tmp_path: Path, conformance_server: str) -> N
 
         import (
         \t"context"
-        \t"encoding/json"
         \t"fmt"
         \t"os"
 
         \t"{module}/agentstream"
         \tpb "{module}/gen/agentstream/v1"
-        \t"google.golang.org/protobuf/encoding/protojson"
         )
+
+        type Weather struct {{
+        \tCity string `json:"city" jsonschema:"example=Oslo"`
+        }}
 
         func main() {{
         \tclient, err := agentstream.Dial(os.Args[1])
         \tif err != nil {{
         \t\tpanic(err)
         \t}}
-        \tdef := &pb.ToolDefinition{{}}
-        \t_ = protojson.Unmarshal([]byte(`{{"name": "weather", "parameters": {SCHEMA}}}`), def)
-        \ttool := agentstream.WithTool(def, func(_ context.Context, args string) (string, error) {{
-        \t\tvar a struct{{ City string }}
-        \t\t_ = json.Unmarshal([]byte(args), &a)
-        \t\treturn a.City + ": cold", nil
-        \t}})
+        \ttool := agentstream.Tool("weather", "Current weather of a city",
+        \t\tfunc(_ context.Context, args Weather) (string, error) {{ return args.City + ": cold", nil }})
         \treq := &pb.StreamPromptRequest{{Agent: "assistant", Prompt: {PROMPT_LITERAL}}}
         \tfinal, err := client.Prompt(context.Background(), req, tool)
         \tif err != nil {{
@@ -124,8 +124,10 @@ def test_go_module_through_replace(tmp_path: Path, conformance_server: str) -> N
         }}
         """,
     )
-    _run(["go", "mod", "tidy"], tmp_path)
-    assert ANSWER in _run(["go", "run", ".", conformance_server], tmp_path)
+    local = {"GOTOOLCHAIN": "local"}
+    _run(["go", "mod", "tidy"], tmp_path, local)
+    assert re.search(r"^go 1\.23(\.0)?$", (tmp_path / "go.mod").read_text(), re.M)
+    assert ANSWER in _run(["go", "run", ".", conformance_server], tmp_path, local)
 
 
 @pytest.mark.timeout(TIMEOUT)
