@@ -61,11 +61,12 @@ def test_npm_pack_installs_into_a_new_project(tmp_path: Path, conformance_server
     _write(
         project / "app.mjs",
         f"""
-        import {{ AgentClient }} from "@agentstream/client";
+        import {{ AgentClient, tool }} from "@agentstream/client";
         const client = new AgentClient(process.argv[2]);
+        const weather = tool({{ description: "Current weather of a city", parameters: {SCHEMA},
+                               run: async ({{ city }}) => `${{city}}: cold` }});
         const run = client.run({{ agent: "assistant", prompt: {PROMPT_LITERAL} }}, {{
-          tools: {{ weather: {{ description: "Current weather of a city", parameters: {SCHEMA},
-                               run: async ({{ city }}) => `${{city}}: cold` }} }},
+          tools: {{ weather }},
         }});
         console.log((await run.final()).text);
         client.close();

@@ -4,7 +4,7 @@
 //   cd clients/typescript && npm run example -- --target localhost:50051
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { AgentClient, RunError, type TlsOptions } from "../src/index.js";
+import { AgentClient, RunError, tool, type TlsOptions } from "../src/index.js";
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +17,17 @@ const { values } = parseArgs({
   },
 });
 
+// The weather tool: `city` is typed string, inferred from the schema.
+const weather = tool({
+  description: "Current weather of a city",
+  parameters: {
+    type: "object",
+    properties: { city: { type: "string", description: "City name", examples: ["Oslo"] } },
+    required: ["city"],
+  },
+  run: async ({ city }) => `${city}: 3°C and cloudy`,
+});
+
 const read = (path?: string) => (path ? readFileSync(path) : undefined);
 const tls: TlsOptions | undefined =
   values.ca || values.cert ? { ca: read(values.ca), cert: read(values.cert), key: read(values.key) } : undefined;
@@ -25,17 +36,7 @@ try {
   const run = client.run(
     { prompt: values.prompt },
     {
-      tools: {
-        weather: {
-          description: "Current weather of a city",
-          parameters: {
-            type: "object",
-            properties: { city: { type: "string", examples: ["Oslo"] } },
-            required: ["city"],
-          },
-          run: async ({ city }: { city: string }) => `${city}: 3°C and cloudy`,
-        },
-      },
+      tools: { weather },
       timeoutMs: 30_000,
     },
   );

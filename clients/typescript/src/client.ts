@@ -2,9 +2,12 @@
 // over its events with `for await`, and serve client tools with async functions.
 //
 //   const client = new AgentClient("localhost:50051");
-//   const run = client.run({ prompt: "Weather in Oslo?" }, {
-//     tools: { weather: { description: "Weather of a city", run: async ({ city }) => "cold" } },
+//   const weather = tool({
+//     description: "Weather of a city",
+//     parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+//     run: async ({ city }) => `${city}: cold`, // city: string, from the schema
 //   });
+//   const run = client.run({ prompt: "Weather in Oslo?" }, { tools: { weather } });
 //   for await (const event of run) console.log(event.event.case);
 //   const final = await run.final();
 import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
@@ -33,28 +36,13 @@ import {
   type StreamPromptRequest,
   type StreamPromptResponse,
 } from "./gen/agentstream/v1/agent_pb.js";
+import type { ClientTool, ToolContext } from "./tool.js";
+
+// The tool types live in tool.ts; these names stay importable from here too.
+export type { ClientTool, ToolContext, ToolOutput } from "./tool.js";
 import { inToolSpan, traceHeaders } from "./tracing.js";
 
 export type PromptRequestInit = MessageInitShape<typeof StreamPromptRequestSchema>;
-
-/** A client tool's output: a string, or content flagged as an error. */
-export type ToolOutput = string | { content: string; isError?: boolean };
-
-/** What a client tool gets besides its arguments. */
-export interface ToolContext {
-  signal: AbortSignal;
-  callId: string;
-  /** Tells the caller how far the tool has got (`fraction` 0..1 when known); the server rate-limits reports. */
-  progress(message: string, fraction?: number): void;
-}
-
-/** A tool the client executes. A thrown error becomes an is_error result with its message. */
-export interface ClientTool {
-  description?: string;
-  /** JSON schema of the arguments object. */
-  parameters?: JsonObject;
-  run(args: any, context: ToolContext): Promise<ToolOutput> | ToolOutput;
-}
 
 /** What a hook handler answers to a blocking event; undefined means proceed. */
 export type HookAction =
