@@ -98,6 +98,41 @@ async def test_failing_client_tool_is_an_error_result(start_server):
     assert "kaboom" in final.text
 
 
+async def test_typed_tool_gets_its_arguments_and_refuses_what_does_not_fit(start_server):
+    """The schema given by hand is looser than the signature: the server lets days="three"
+    through, the helper refuses it with an is_error result naming the path, and the call
+    that fits runs with days as an int."""
+    server = await start_server(CONFIG)
+    seen = []
+
+    @tool("forecast", "Forecast", {"type": "object"})
+    async def forecast(city: str, days: int = 1) -> str:
+        seen.append((city, days))
+        return f"{city}: {days} day(s) of rain"
+
+    script = [
+        [
+            {"tool_call": {"name": "forecast", "arguments": {"city": "Oslo", "days": "three"}}},
+            {"tool_call": {"name": "forecast", "arguments": {"city": "Oslo", "days": 3}}},
+        ],
+        [{"text": "done"}],
+    ]
+    async with AgentClient(server.address) as client:
+        run = client.run(
+            "go", agent="echo", max_turns=2, tools=[forecast], extra_params={"script": script}
+        )
+        results = [e.tool_result async for e in run if e.WhichOneof("event") == "tool_result"]
+    assert [(r.content, r.is_error) for r in results] == [
+        (
+            'tool "forecast" not run: arguments do not fit its parameters: '
+            "$.days: string does not fit int",
+            True,
+        ),
+        ("Oslo: 3 day(s) of rain", False),
+    ]
+    assert seen == [("Oslo", 3)]
+
+
 async def test_cancel_from_a_hook_callback(start_server):
     server = await start_server(CONFIG)
     async with AgentClient(server.address) as client:

@@ -12,24 +12,32 @@ import argparse
 import asyncio
 import os
 import sys
+from typing import Annotated
 
 from agentstream import AgentClient, RunFailed, Tls, tool
 
-ORDER = {
-    "type": "object",
-    "properties": {"order_id": {"type": "string", "examples": ["A-7"]}},
-    "required": ["order_id"],
-}
+# Typed tools: each schema comes from the signature, each description from the docstring.
+OrderId = Annotated[str, {"examples": ["A-7"]}]
 
 
-@tool("lookup_order", "Where an order is", ORDER)
-async def lookup_order(arguments: dict) -> str:
-    return f"order {arguments['order_id']} is in the Lyon depot"
+@tool
+async def lookup_order(order_id: OrderId) -> str:
+    """Where an order is.
+
+    Args:
+        order_id: The order's id, as printed on the receipt.
+    """
+    return f"order {order_id} is in the Lyon depot"
 
 
-@tool("order_total", "What an order costs", ORDER)
-async def order_total(arguments: dict) -> str:
-    return f"order {arguments['order_id']} costs 41.50 EUR"
+@tool
+async def order_total(order_id: OrderId) -> str:
+    """What an order costs.
+
+    Args:
+        order_id: The order's id, as printed on the receipt.
+    """
+    return f"order {order_id} costs 41.50 EUR"
 
 
 async def main(target: str, agent: str, tls: Tls | None, token: str | None) -> None:

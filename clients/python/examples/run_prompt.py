@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import Annotated
 
 from agentstream import AgentClient, RunFailed, tool
 
-CITY = {
-    "type": "object",
-    "properties": {"city": {"type": "string", "examples": ["Oslo"]}},
-    "required": ["city"],
-}
 
+@tool
+async def weather(city: Annotated[str, {"examples": ["Oslo"]}]) -> str:
+    """Current weather of a city.
 
-@tool("weather", "Current weather of a city", CITY)
-async def weather(arguments: dict[str, Any]) -> str:
-    return f"{arguments['city']}: 3°C and cloudy"
+    Args:
+        city: City name.
+    """
+    return f"{city}: 3°C and cloudy"
 
 
 async def main(target: str, prompt: str) -> None:

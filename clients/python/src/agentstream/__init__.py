@@ -4,10 +4,10 @@
 is the async helper (runs, events, client tools, hooks, cancel).
 """
 
+from ._codes import ErrorCode
 from .client import (
     AgentClient,
     Cancel,
-    ClientTool,
     HookAction,
     Proceed,
     Run,
@@ -15,19 +15,22 @@ from .client import (
     Skip,
     Tls,
     ToolOutput,
-    tool,
 )
+from .tools import ClientTool, Progress, ToolArgumentsError, tool
 
 __all__ = [
     "AgentClient",
     "Cancel",
     "ClientTool",
+    "ErrorCode",
     "HookAction",
     "Proceed",
+    "Progress",
     "Run",
     "RunFailed",
     "Skip",
     "Tls",
+    "ToolArgumentsError",
     "ToolOutput",
     "tool",
 ]

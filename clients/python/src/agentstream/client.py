@@ -21,14 +21,11 @@ from typing import Any
 
 import grpc
 
+from ._codes import ErrorCode
 from ._tracing import mark_error, outgoing_metadata, tool_span
+from .tools import ClientTool, Progress, ToolFunction, tool
 from .v1 import agent_pb2 as pb
 from .v1 import agent_pb2_grpc as pb_grpc
-
-# A client tool: `async def f(arguments)`, or `async def f(arguments, progress)` to report
-# progress with `await progress("message", fraction)` (fraction 0..1, optional).
-ToolFunction = Callable[..., Awaitable[Any]]
-Progress = Callable[..., Awaitable[None]]
 
 # gRPC's default receive limit is 4 MiB; a run's last event carries its whole history,
 # which the server allows up to its max_response_bytes (16 MiB by default).
@@ -37,35 +34,6 @@ CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 )
-
-
-@dataclass(frozen=True)
-class ClientTool:
-    """A tool the model may call that runs in this process."""
-
-    name: str
-    description: str
-    parameters: Mapping[str, Any]
-    function: ToolFunction
-
-    def definition(self) -> pb.ToolDefinition:
-        definition = pb.ToolDefinition(name=self.name, description=self.description)
-        definition.parameters.update(dict(self.parameters))
-        return definition
-
-
-def tool(
-    name: str | None = None, description: str = "", parameters: Mapping[str, Any] | None = None
-) -> Callable[[ToolFunction], ClientTool]:
-    """Decorator: `@tool("lookup_order", "Look up an order", {...json schema...})`."""
-
-    def wrap(function: ToolFunction) -> ClientTool:
-        schema = parameters or {"type": "object", "properties": {}}
-        return ClientTool(
-            name or function.__name__, description or (function.__doc__ or ""), schema, function
-        )
-
-    return wrap
 
 
 @dataclass(frozen=True)
@@ -113,14 +81,14 @@ class RunFailed(Exception):
         self.error = error
 
     @property
-    def error_code(self) -> pb.ErrorCode.ValueType:
-        """The RunError code the server sent; ERROR_CODE_UNSPECIFIED without one."""
-        return self.error.code if self.error is not None else pb.ERROR_CODE_UNSPECIFIED
+    def error_code(self) -> ErrorCode:
+        """The RunError code the server sent; ErrorCode.UNSPECIFIED without one."""
+        return ErrorCode(self.error.code if self.error is not None else 0)
 
     @property
     def error_code_name(self) -> str:
-        """The error code's name, e.g. "ERROR_CODE_MAX_TURNS_EXCEEDED"."""
-        return pb.ErrorCode.Name(self.error_code)
+        """The error code's proto name, e.g. "ERROR_CODE_MAX_TURNS_EXCEEDED"."""
+        return self.error_code.proto_name
 
     @property
     def retryable(self) -> bool:
@@ -232,7 +200,11 @@ class AgentClient:
         """Starts a run. A Hooks stream is opened when it has client tools, an `on_event`
         callback or blocking kinds, or `hooks=True` (so `cancel()` reaches the server).
         `hooks_options` is the request's HooksOptions, e.g. to make the run wait for a hooks
-        client in another process (`wait_for_client`)."""
+        client in another process (`wait_for_client`). `overrides` sets the request's other
+        fields (`model`, `preamble`, `temperature`, `max_tokens`, `tool_choice`, `detach`,
+        `delivery`); any other name raises TypeError at once. `tools` are ClientTools, or
+        functions by name (`{"weather": weather}`), made tools as `@tool` makes them."""
+        _check_overrides(overrides)
         client_tools = _client_tools(tools)
         request = pb.StreamPromptRequest(
             agent=agent,
@@ -474,10 +446,7 @@ class Run:
         with tool_span(call.name, call.call_id, event.trace_context) as span:
             try:
                 arguments = json.loads(call.arguments) if call.arguments.strip() else {}
-                if _takes_progress(tool_.function):
-                    value = await tool_.function(arguments, self._progress(event.event_id))
-                else:
-                    value = await tool_.function(arguments)
+                value = await tool_.invoke(arguments, self._progress(event.event_id))
                 output = ToolOutput(value if isinstance(value, str) else json.dumps(value))
             except Exception as e:  # the model reads a failing tool as an error result
                 mark_error(span, type(e).__qualname__)
@@ -539,12 +508,6 @@ class Run:
             task.cancel()
 
 
-def _takes_progress(function: ToolFunction) -> bool:
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    parameters = inspect.signature(function).parameters.values()
-    return sum(1 for p in parameters if p.kind in kinds) >= 2
-
-
 def _channel(target: str, tls: Tls | bool | None, token: str | None) -> grpc.aio.Channel:
     interceptors: Any = _bearer_token(token) if token else None
     if not tls:
@@ -582,6 +545,32 @@ def _bearer_token(token: str) -> list[Any]:
             return await proceed(with_token(details), requests)
 
     return [UnaryUnary(), UnaryStream(), StreamUnary(), StreamStream()]
+
+
+# The request fields run() takes as keyword arguments of their own.
+_OWN_FIELDS = {
+    "agent",
+    "prompt",
+    "history",
+    "max_turns",
+    "run_id",
+    "tools",
+    "extra_params",
+    "hooks",
+}
+OVERRIDES = tuple(
+    f.name for f in pb.StreamPromptRequest.DESCRIPTOR.fields if f.name not in _OWN_FIELDS
+)
+
+
+def _check_overrides(overrides: Mapping[str, Any]) -> None:
+    for name in overrides:
+        if name not in OVERRIDES:
+            valid = ", ".join(OVERRIDES)
+            raise TypeError(
+                f"run() got an unexpected keyword argument {name!r}; request fields it can "
+                f"set besides its own parameters: {valid}"
+            )
 
 
 def _client_tools(
