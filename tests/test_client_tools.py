@@ -10,6 +10,7 @@ import enum
 from typing import Annotated, Any, Literal, TypedDict
 
 import grpc
+import pydantic
 import pytest
 from agentstream import AgentClient, ErrorCode, Progress, RunFailed, ToolArgumentsError, tool
 from agentstream.tools import parse_docstring
@@ -202,3 +203,47 @@ def test_error_codes_are_an_int_enum_that_follows_the_proto():
     assert failed.error_code_name == "ERROR_CODE_MAX_TURNS_EXCEEDED"
     newer = RunFailed(grpc.StatusCode.UNKNOWN, "", pb.RunError(code=999))
     assert newer.error_code == 999 and newer.error_code_name == "ERROR_CODE_UNKNOWN_999"
+
+
+class Address(pydantic.BaseModel):
+    street: str
+    zip_code: str = pydantic.Field(description="Five digits")
+
+    @pydantic.field_validator("zip_code")
+    @classmethod
+    def five_digits(cls, value: str) -> str:
+        if not (value.isdigit() and len(value) == 5):
+            raise ValueError("a zip code is five digits")
+        return value
+
+
+class Order(pydantic.BaseModel):
+    id: str
+    ship_to: Address
+
+
+async def test_pydantic_models_bring_their_schema_and_validation():
+    @tool
+    async def ship(order: Order, express: bool = False) -> str:
+        """Ships an order."""
+        return f"{order.id} to {order.ship_to.zip_code} express={express}"
+
+    schema = ship.parameters
+    assert schema["properties"]["order"] == {
+        "type": "object",
+        "title": "Order",
+        "properties": {
+            "id": {"type": "string", "title": "Id"},
+            "ship_to": {"$ref": "#/$defs/Address"},
+        },
+        "required": ["id", "ship_to"],
+    }
+    assert schema["$defs"]["Address"]["properties"]["zip_code"]["description"] == "Five digits"
+    order = {"id": "A-7", "ship_to": {"street": "Rue 1", "zip_code": "69001"}}
+    assert await ship.invoke({"order": order}, no_progress) == "A-7 to 69001 express=False"
+    order["ship_to"]["zip_code"] = "lyon"
+    with pytest.raises(ToolArgumentsError) as raised:
+        await ship.invoke({"order": order}, no_progress)
+    assert str(raised.value).endswith(
+        "$.order.ship_to.zip_code: Value error, a zip code is five digits"
+    )
