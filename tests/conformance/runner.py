@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from agentstream import AgentClient, Cancel, ClientTool, Run, RunFailed, Skip
+from agentstream import AgentClient, Cancel, ClientTool, Progress, Run, RunFailed, Skip, tool
 from agentstream.v1 import agent_pb2 as pb
 from google.protobuf import json_format
 
@@ -101,10 +101,11 @@ def hook_kinds(names: list[str]) -> list[int]:
 
 
 def _client_tool(spec: dict[str, Any], out: Outcome) -> ClientTool:
-    """A tool function that plays the scenario's answers."""
+    """A tool function that plays the scenario's answers; a `typed` tool is the helper's
+    typed form (TYPED_TOOLS), whose derived definition must contain the scenario's."""
     definition = spec["definition"]
 
-    async def function(arguments: dict[str, Any], progress: Any) -> str:
+    async def play(arguments: dict[str, Any], progress: Any) -> str:
         for answer in spec["answers"]:
             if "when" in answer and match(answer["when"], arguments) is not None:
                 continue
@@ -119,12 +120,36 @@ def _client_tool(spec: dict[str, Any], out: Outcome) -> ClientTool:
             return str(answer.get("content", ""))
         raise RuntimeError(f"no scripted answer for {arguments}")
 
+    if "typed" in spec:
+        typed = TYPED_TOOLS[spec["typed"]](play)
+        derived = json_format.MessageToDict(typed.definition(), preserving_proto_field_name=True)
+        if why := match(definition, derived, "definition"):
+            raise StepFailed(f"the typed tool's derived definition: {why}")
+        return typed
     return ClientTool(
         definition["name"],
         definition.get("description", ""),
         definition.get("parameters", {"type": "object", "properties": {}}),
-        function,
+        play,
     )
+
+
+def _typed_forecast(play: Any) -> ClientTool:
+    @tool
+    async def forecast(city: str, days: int = 1, *, progress: Progress) -> str:
+        """Weather forecast of a city
+
+        Args:
+            city: City name
+            days: Days ahead
+        """
+        return await play({"city": city, "days": days}, progress)
+
+    return forecast
+
+
+# The typed tools a scenario may name (`"typed": "forecast"`), in this language's typed form.
+TYPED_TOOLS = {"forecast": _typed_forecast}
 
 
 def _on_event(step: dict[str, Any], out: Outcome) -> Any:

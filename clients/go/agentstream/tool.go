@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
+	"strconv"
 	"strings"
 
 	pb "github.com/agentstream/agentstream/clients/go/gen/agentstream/v1"
@@ -69,12 +71,49 @@ func decodeArguments[Args any](arguments string) (Args, error) {
 	if strings.TrimSpace(arguments) == "" {
 		arguments = "{}"
 	}
-	decoder := json.NewDecoder(bytes.NewReader([]byte(arguments)))
+	normalized, err := wholeNumbers([]byte(arguments))
+	if err != nil {
+		return args, argumentsError(err)
+	}
+	decoder := json.NewDecoder(bytes.NewReader(normalized))
 	decoder.DisallowUnknownFields()
 	if err := decoder.Decode(&args); err != nil {
 		return args, argumentsError(err)
 	}
 	return args, nil
+}
+
+// wholeNumbers rewrites numbers such as 3.0 or 3e2 as integers: JSON Schema's
+// "integer" admits them (and a model or a provider may write them so), while
+// encoding/json refuses them for an int field.
+func wholeNumbers(arguments []byte) ([]byte, error) {
+	decoder := json.NewDecoder(bytes.NewReader(arguments))
+	decoder.UseNumber()
+	var value any
+	if err := decoder.Decode(&value); err != nil {
+		return nil, err
+	}
+	return json.Marshal(rewriteNumbers(value))
+}
+
+func rewriteNumbers(value any) any {
+	switch v := value.(type) {
+	case map[string]any:
+		for key, item := range v {
+			v[key] = rewriteNumbers(item)
+		}
+	case []any:
+		for i, item := range v {
+			v[i] = rewriteNumbers(item)
+		}
+	case json.Number:
+		if strings.ContainsAny(string(v), ".eE") {
+			if f, err := v.Float64(); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+				return json.Number(strconv.FormatInt(int64(f), 10))
+			}
+		}
+	}
+	return value
 }
 
 func argumentsError(err error) error {

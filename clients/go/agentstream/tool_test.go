@@ -109,7 +109,8 @@ func TestArgumentsAreDecodedOrRefusedWithTheirPath(t *testing.T) {
 		return "ok", nil
 	})(&cfg)
 	fn := cfg.funcs["forecast"]
-	out, err := fn(context.Background(), `{"city": "Oslo", "days": 3, "from": "2026-11-28T10:00:00Z"}`)
+	// 3.0 is an integer to JSON Schema, as the server checks it.
+	out, err := fn(context.Background(), `{"city": "Oslo", "days": 3.0, "from": "2026-11-28T10:00:00Z"}`)
 	if err != nil || out != "ok" || seen.City != "Oslo" || seen.Days != 3 || seen.From.Hour() != 10 {
 		t.Fatalf("got %q %v %+v", out, err, seen)
 	}

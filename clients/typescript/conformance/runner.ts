@@ -15,6 +15,7 @@ import {
   type Run,
   type RunOptions,
 } from "../src/client.js";
+import { tool, type ToolContext, type ToolOutput } from "../src/tool.js";
 import {
   FinalResponseSchema,
   HookEventKind,
@@ -57,6 +58,24 @@ function hookKinds(names: string[] | undefined): HookEventKind[] {
   });
 }
 
+/** A scenario's typed tool (`"typed": "forecast"`) in tool()'s form: run's arguments are typed from the schema. */
+function typedTool(name: string, play: (args: Json, context: ToolContext) => Promise<ToolOutput>): ClientTool {
+  if (name !== "forecast") throw new Error(`no typed tool ${JSON.stringify(name)} in this runner`);
+  return tool({
+    description: "Weather forecast of a city",
+    parameters: {
+      type: "object",
+      properties: { city: { type: "string", description: "City name" }, days: { type: "integer", description: "Days ahead" } },
+      required: ["city"],
+      additionalProperties: false,
+    },
+    run: ({ city, days }, context) => {
+      const typed: { city: string; days?: number } = { city, days }; // the types tool() inferred
+      return play(typed, context);
+    },
+  });
+}
+
 async function runStep(client: AgentClient, step: Json, previous: Json): Promise<Json> {
   if (step.watch) return watchPrevious(client, step, previous);
   const request = fromJson(StreamPromptRequestSchema, step.request as JsonValue);
@@ -71,21 +90,25 @@ async function runStep(client: AgentClient, step: Json, previous: Json): Promise
     options.tools = {};
     for (const tool of step.client_tools) {
       const def = tool.definition;
-      const clientTool: ClientTool = {
-        description: def.description,
-        parameters: def.parameters,
-        async run(args, context) {
-          for (const answer of tool.answers) {
-            if (answer.when && match(answer.when, args, "") !== null) continue;
-            await sleep(answer.delay_ms ?? 0);
-            for (const report of answer.progress ?? []) context.progress(report.message, report.fraction);
-            out.answerOrder.push(answer.label);
-            if (answer.raise) throw new Error(answer.raise);
-            return { content: answer.content ?? "", isError: !!answer.is_error };
-          }
-          throw new Error(`no scripted answer for ${JSON.stringify(args)}`);
-        },
+      const play = async (args: Json, context: ToolContext): Promise<ToolOutput> => {
+        for (const answer of tool.answers) {
+          if (answer.when && match(answer.when, args, "") !== null) continue;
+          await sleep(answer.delay_ms ?? 0);
+          for (const report of answer.progress ?? []) context.progress(report.message, report.fraction);
+          out.answerOrder.push(answer.label);
+          if (answer.raise) throw new Error(answer.raise);
+          return { content: answer.content ?? "", isError: !!answer.is_error };
+        }
+        throw new Error(`no scripted answer for ${JSON.stringify(args)}`);
       };
+      if (tool.typed) {
+        const typed = typedTool(tool.typed, play);
+        const why = match(def, { name: tool.typed, ...typed }, "definition");
+        if (why !== null) throw new Error(`the typed tool's definition: ${why}`);
+        options.tools[def.name] = typed;
+        continue;
+      }
+      const clientTool: ClientTool = { description: def.description, parameters: def.parameters, run: play };
       options.tools[def.name] = clientTool;
     }
   }

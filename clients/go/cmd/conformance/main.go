@@ -58,6 +58,8 @@ type watchStep struct {
 type clientTool struct {
 	Definition json.RawMessage `json:"definition"`
 	Answers    []answer        `json:"answers"`
+	// Typed names a tool of typed.go, served with agentstream.Tool.
+	Typed string `json:"typed"`
 }
 
 type answer struct {
@@ -209,11 +211,7 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 			return nil, fmt.Errorf("bad tool definition: %w", err)
 		}
 		answers := tool.Answers
-		opts = append(opts, agentstream.WithTool(def, func(ctx context.Context, arguments string) (string, error) {
-			var args any
-			if err := json.Unmarshal([]byte(arguments), &args); err != nil {
-				return "", fmt.Errorf("arguments are not JSON: %w", err)
-			}
+		play := func(ctx context.Context, args any) (string, error) {
 			for _, a := range answers {
 				if a.When != nil && match(a.When, args, "") != nil {
 					continue
@@ -237,7 +235,22 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 				}
 				return a.Content, nil
 			}
-			return "", fmt.Errorf("no scripted answer for %s", arguments)
+			return "", fmt.Errorf("no scripted answer for %v", args)
+		}
+		if tool.Typed != "" {
+			option, err := typedTool(tool.Typed, tool.Definition, play)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, option)
+			continue
+		}
+		opts = append(opts, agentstream.WithTool(def, func(ctx context.Context, arguments string) (string, error) {
+			var args any
+			if err := json.Unmarshal([]byte(arguments), &args); err != nil {
+				return "", fmt.Errorf("arguments are not JSON: %w", err)
+			}
+			return play(ctx, args)
 		}))
 	}
 	if st.Hooks != nil {
