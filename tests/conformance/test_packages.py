@@ -115,7 +115,9 @@ def test_go_module_through_replace(tmp_path: Path, conformance_server: str) -> N
         \t\tpanic(err)
         \t}}
         \ttool := agentstream.Tool("weather", "Current weather of a city",
-        \t\tfunc(_ context.Context, args Weather) (string, error) {{ return args.City + ": cold", nil }})
+        \t\tfunc(_ context.Context, args Weather) (string, error) {{
+        \t\t\treturn args.City + ": cold", nil
+        \t\t}})
         \treq := &pb.StreamPromptRequest{{Agent: "assistant", Prompt: {PROMPT_LITERAL}}}
         \tfinal, err := client.Prompt(context.Background(), req, tool)
         \tif err != nil {{
