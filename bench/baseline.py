@@ -2,8 +2,8 @@
 
 Run as `python -m bench.baseline PORT`: serves AgentService.StreamPrompt, sending
 `extra_params.count` StreamPromptResponse text deltas of `extra_params.word`. With
-`extra_params.at_ms` (bench/concurrency.py) it first sends a run_started event, then
-sends delta i at_ms[i] milliseconds after that, as the offline model's scripted `at_ms` does.
+`extra_params.pace` {mean_ms, jitter, seed} (bench/concurrency.py) it first sends a
+run_started event, then each delta on that pace, as the offline model's `paced_text` does.
 
 Hooks, the floor of bench/hooks.py and bench/observer.py:
 - attach to run id `roundtrip-N`: N blocking text-delta events, each sent once the
@@ -24,6 +24,7 @@ from typing import Any
 import grpc
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
+from agentstream_server.providers.pacing import paced_at_ms
 
 FLUSH_S = 0.002
 
@@ -50,14 +51,17 @@ class Baseline(pb_grpc.AgentServiceServicer):
         count = int(request.extra_params["count"])
         word = request.extra_params["word"]
         run_id = request.run_id
-        at_ms = request.extra_params["at_ms"] if "at_ms" in request.extra_params else None  # noqa: SIM401 (a Struct has no get)
+        due = None
+        if "pace" in request.extra_params:
+            pace = request.extra_params["pace"]
+            due = paced_at_ms(pace["mean_ms"], pace["jitter"], int(pace["seed"]))
         loop = asyncio.get_running_loop()
         began = loop.time()
-        if at_ms is not None:
+        if due is not None:
             await context.write(pb.StreamPromptResponse(run_id=run_id, run_started=pb.RunStarted()))
         for seq in range(1, count + 1):
-            if at_ms is not None:
-                await asyncio.sleep(began + at_ms[seq - 1] / 1000 - loop.time())
+            if due is not None:
+                await asyncio.sleep(began + next(due) / 1000 - loop.time())
             await context.write(
                 pb.StreamPromptResponse(
                     run_id=run_id, seq=seq, turn=1, text_delta=pb.TextDelta(text=word)

@@ -1,9 +1,10 @@
 """Many concurrent runs at a realistic token pace, vs a bare grpc.aio server pacing the same.
 
-N runs start at once; each streams DELTAS text deltas with jittered delays (a mean of RATE
-deltas/s: the offline model's scripted `delay_ms` on agentstream, `delays_ms` on
-bench/baseline.py). The client is a Go program (clients/go/cmd/loadbench) in its own
-process, so the server's two cores are not spent on a Python reader. For each level:
+N runs start at once; each streams DELTAS text deltas with jittered gaps (a mean of RATE
+deltas/s: the offline model's `paced_text` step on agentstream, `pace` on bench/baseline.py,
+both drawn by providers/pacing.py from a few numbers in the request). The client is a Go
+program (clients/go/cmd/loadbench) in its own process, so the server's two cores are not
+spent on a Python reader. For each level:
 completed runs, added delay per delta (arrival minus when the model produced it, in ms),
 time to first event, server CPU (cores busy while the runs stream) and memory per run (peak
 RSS minus idle RSS, over N). Every server is a fresh process.

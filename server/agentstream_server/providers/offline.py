@@ -18,6 +18,9 @@ Script: a list of turns, each a list of steps:
   {"delay_ms": 5}                      pause before the next step
   {"at_ms": 250}                       pause until 250 ms after the turn began (a
                                        schedule that does not drift, for benchmarks)
+  {"paced_text": {"text": "word ", "count": 500, "mean_ms": 50, "jitter": 0.5, "seed": 7}}
+                                       `count` deltas of `text` on a jittered pace that
+                                       does not drift (pacing.py; bench/concurrency.py)
   {"hang": true}                       wait until the call is cancelled
   {"error": {"message": "...", "retryable": true}}
 """
@@ -43,6 +46,7 @@ from ..core.events import (
 )
 from ..core.messages import Message, Role, ToolCall, Usage
 from ..core.model import ModelRequest, ToolChoiceMode, ToolSpec
+from .pacing import paced_at_ms
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 _ARGUMENT_FRAGMENT = 8  # characters per streamed tool-argument fragment
@@ -102,6 +106,8 @@ def _step_problem(step: Any) -> str | None:
             return f"{key} must be a number"
     if "error" in step and not isinstance(step["error"], dict):
         return "error must be an object"
+    if "paced_text" in step and (problem := _pace_problem(step["paced_text"])) is not None:
+        return problem
     usage = step.get("usage", {})
     if not isinstance(usage, dict) or not all(
         k in Usage.__dataclass_fields__ and _is_number(v) for k, v in usage.items()
@@ -114,6 +120,17 @@ def _step_problem(step: Any) -> str | None:
     call = step.get("tool_call", {"name": "-"})
     if not isinstance(call, dict) or not isinstance(call.get("name"), str):
         return "tool_call must be an object with a name"
+    return None
+
+
+def _pace_problem(pace: Any) -> str | None:
+    if not isinstance(pace, dict):
+        return "paced_text must be an object"
+    for key in ("count", "mean_ms", "jitter", "seed"):
+        if not _is_number(pace.get(key, 0)) or pace.get(key, 0) < 0:
+            return f"paced_text.{key} must be a number, at least 0"
+    if pace.get("jitter", 0) > 1:
+        return "paced_text.jitter must be at most 1"
     return None
 
 
@@ -177,6 +194,18 @@ async def _play(
             for piece in _words(str(step["text"])):
                 output_words += 1
                 yield TextDelta(piece)
+        if "paced_text" in step:
+            pace = step["paced_text"]
+            text = str(pace.get("text", "word "))
+            due = paced_at_ms(
+                float(pace.get("mean_ms", 0)),
+                float(pace.get("jitter", 0)),
+                int(pace.get("seed", 0)),
+            )
+            for _ in range(int(pace.get("count", 0))):
+                await asyncio.sleep(began + next(due) / 1000 - loop.time())
+                output_words += 1
+                yield TextDelta(text)
         if "tool_call" in step:
             calls += 1
             call = _tool_call(step["tool_call"], f"call_{turn_index + 1}_{calls}")

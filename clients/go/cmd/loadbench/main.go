@@ -1,14 +1,16 @@
 // Command loadbench starts many concurrent StreamPrompt runs whose text deltas come at
 // a paced schedule, and reports how late they arrive. bench/concurrency.py runs it in
-// separate processes against agentstream (offline model, scripted delays) and against
-// the bare grpc.aio baseline (bench/baseline.py, the same delays).
+// separate processes against agentstream (the offline model's `paced_text` step) and
+// against the bare grpc.aio baseline (bench/baseline.py, the same pace).
 //
 //	loadbench -addr 127.0.0.1:50051 -runs 500 -deltas 500 -rate 20 -mode agent
 //
-// Each run's delays are drawn with jitter (uniform in [0.5, 1.5] of 1/rate) from a seed
-// and sent as a schedule that does not drift (`at_ms`: the sum of the delays before delta
-// i), so the client knows when the model produced delta i: the first event's arrival plus
-// at_ms[i]. A server too busy to fire its timers on time shows up as added delay. A delta's added delay is its arrival minus that time. A merged
+// Each run's pace is a few numbers in its request (mean gap, jitter, seed); the server
+// and this client draw the same jittered gaps from them (SplitMix64, as
+// server/agentstream_server/providers/pacing.py), gaps uniform in [0.5, 1.5] of 1/rate
+// on a schedule that does not drift. So the client knows when the model produced delta
+// i: the first event's arrival plus the sum of gaps 0..i. A server too busy to fire its
+// timers on time shows up as added delay: a delta's arrival minus that time. A merged
 // delta (coalesced delivery) carries its count, and each delta in it is timed.
 // One JSON line on stdout: completed runs, failures by status, added delay and first
 // event percentiles in milliseconds.
@@ -22,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math/rand"
 	"os"
 	"slices"
 	"sync"
@@ -64,7 +65,15 @@ func main() {
 	flag.Int64Var(&c.seed, "seed", 1, "seed of the jitter")
 	flag.IntVar(&c.perConn, "per-conn", 100, "runs per HTTP/2 connection")
 	flag.IntVar(&c.deliveryMs, "delivery-ms", -1, "coalescing window to request (-1: none)")
+	printSchedule := flag.Int("print-schedule", -1, "print run N's seed and due times as JSON and exit")
 	flag.Parse()
+	if *printSchedule >= 0 {
+		due, seed := schedule(c, int64(*printSchedule))
+		if err := json.NewEncoder(os.Stdout).Encode(map[string]any{"seed": seed, "at_ms": due}); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	conns := make([]pb.AgentServiceClient, 0, c.runs/c.perConn+1)
 	for i := 0; i < c.runs; i += c.perConn {
@@ -87,46 +96,51 @@ func main() {
 	}()
 	var wg sync.WaitGroup
 	for i := range c.runs {
-		delays := schedule(c, int64(i))
-		req, err := request(c, i, delays)
+		due, seed := schedule(c, int64(i))
+		req, err := request(c, i, seed)
 		if err != nil {
 			log.Fatal(err)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = run(conns[i/c.perConn], req, delays, started.Done)
+			results[i] = run(conns[i/c.perConn], req, due, started.Done)
 		}()
 	}
 	wg.Wait()
 	report(results)
 }
 
-// schedule draws one run's delays in milliseconds.
-func schedule(c config, run int64) []float64 {
-	rng := rand.New(rand.NewSource(c.seed*1_000_003 + run))
+// jitter is the spread of the gaps around their mean: uniform in [1-jitter, 1+jitter].
+const jitter = 0.5
+
+// schedule draws one run's due times in milliseconds after its start, as pacing.py does.
+func schedule(c config, run int64) (at []float64, seed uint64) {
+	seed = uint64(c.seed*1_000_003 + run)
 	mean := 1000 / c.rate
-	delays := make([]float64, c.deltas)
-	for i := range delays {
-		delays[i] = mean * (0.5 + rng.Float64())
+	at = make([]float64, c.deltas)
+	state, sum := seed, 0.0
+	for i := range at {
+		state += 0x9E3779B97F4A7C15
+		z := state
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+		z ^= z >> 31
+		u := float64(z>>11) * (1.0 / (1 << 53))
+		sum += float64(mean * float64((1-jitter)+float64(2*jitter*u)))
+		at[i] = sum
 	}
-	return delays
+	return at, seed
 }
 
-func request(c config, i int, delays []float64) (*pb.StreamPromptRequest, error) {
+func request(c config, i int, seed uint64) (*pb.StreamPromptRequest, error) {
+	pace := map[string]any{"mean_ms": 1000 / c.rate, "jitter": jitter, "seed": float64(seed)}
 	var extra map[string]any
-	at := make([]any, len(delays)) // the schedule: ms after the run began
-	steps := make([]any, len(delays))
-	sum := 0.0
-	for k, d := range delays {
-		sum += d
-		at[k] = sum
-		steps[k] = map[string]any{"at_ms": sum, "text": "word "}
-	}
 	if c.mode == "baseline" {
-		extra = map[string]any{"count": len(delays), "word": "word ", "at_ms": at}
+		extra = map[string]any{"count": c.deltas, "word": "word ", "pace": pace}
 	} else {
-		extra = map[string]any{"script": []any{steps}}
+		pace["text"], pace["count"] = "word ", c.deltas
+		extra = map[string]any{"script": []any{[]any{map[string]any{"paced_text": pace}}}}
 	}
 	params, err := structpb.NewStruct(extra)
 	if err != nil {
@@ -144,7 +158,7 @@ func request(c config, i int, delays []float64) (*pb.StreamPromptRequest, error)
 	return req, nil
 }
 
-func run(client pb.AgentServiceClient, req *pb.StreamPromptRequest, delays []float64, started func()) runResult {
+func run(client pb.AgentServiceClient, req *pb.StreamPromptRequest, due []float64, started func()) runResult {
 	var r runResult
 	start := time.Now()
 	stream, err := client.StreamPrompt(context.Background(), req)
@@ -154,7 +168,6 @@ func run(client pb.AgentServiceClient, req *pb.StreamPromptRequest, delays []flo
 		return r
 	}
 	var anchor time.Time
-	produced := 0.0 // ms after the anchor at which the next delta was produced
 	next := 0
 	for {
 		event, err := stream.Recv()
@@ -165,8 +178,8 @@ func run(client pb.AgentServiceClient, req *pb.StreamPromptRequest, delays []flo
 			}
 			if !errors.Is(err, io.EOF) {
 				r.err = err
-			} else if next != len(delays) {
-				r.err = fmt.Errorf("got %d of %d deltas", next, len(delays))
+			} else if next != len(due) {
+				r.err = fmt.Errorf("got %d of %d deltas", next, len(due))
 			}
 			return r
 		}
@@ -183,10 +196,9 @@ func run(client pb.AgentServiceClient, req *pb.StreamPromptRequest, delays []flo
 		if count > 1 {
 			r.merged++
 		}
-		for k := 0; k < count && next < len(delays); k++ {
-			produced += delays[next]
+		for k := 0; k < count && next < len(due); k++ {
+			at := anchor.Add(time.Duration(due[next] * float64(time.Millisecond)))
 			next++
-			at := anchor.Add(time.Duration(produced * float64(time.Millisecond)))
 			r.added = append(r.added, float64(now.Sub(at))/float64(time.Millisecond))
 		}
 	}
