@@ -1,11 +1,14 @@
-"""The run bus inside one process: the default. Appending is a list append (the run's own
-protobuf messages are kept, nothing is serialised); followers share one future that the
-next append resolves."""
+"""The run bus inside one process: the default. A run's log keeps its events serialised,
+one after another in one buffer, without the run id they all share: a text delta takes
+about 15 bytes there, where its protobuf object took about 500 (a thousand runs of 500
+deltas kept for the retention period is 8 MiB, not 250). Followers share one future that
+the next append resolves."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,33 +35,61 @@ class _Log:
     record: RunRecord  # its last_seq and turns are brought up to date when it is read
     on_control: ControlHandler
     max_events: int
-    events: list[Event] = field(default_factory=list)
-    first_seq: int = 1  # the seq of events[0]; grows when the log is trimmed
+    # The events, serialised without their leading run id field (`_run_id_field`);
+    # event first_seq + i ends at data[ends[i]].
+    data: bytearray = field(default_factory=bytearray)
+    ends: array[int] = field(default_factory=lambda: array("Q"))
+    first_seq: int = 1  # the seq of the first event kept; grows when the log is trimmed
     ended: bool = False
     _waiter: asyncio.Future[None] | None = None
     _trim_at: int = 0
+    _run_id_field: bytes = b""
+    _last: Event | None = None  # the last event appended, for the record
 
     def __post_init__(self) -> None:
         # Trim in chunks so the cost per event stays constant.
         self._trim_at = self.max_events + self.max_events // 4
+        self._run_id_field = _run_id_field(self.record.run_id)
 
     def append(self, event: Event) -> None:
         # Once per event of every run: nothing here that can wait for a read.
-        events = self.events
-        events.append(event)
-        if len(events) > self._trim_at:
-            drop = len(events) - self.max_events
-            del events[:drop]
+        data = event.SerializeToString()
+        prefix = self._run_id_field
+        if data.startswith(prefix):
+            self.data += memoryview(data)[len(prefix) :]
+        else:  # no run id (or another one): kept whole, it wins over the prefix when read
+            self.data += data
+        ends = self.ends
+        ends.append(len(self.data))
+        self._last = event
+        if len(ends) > self._trim_at:
+            drop = len(ends) - self.max_events
+            cut = ends[drop - 1]
+            del self.data[:cut]
+            self.ends = array("Q", (end - cut for end in ends[drop:]))
             self.first_seq += drop
         if self._waiter is not None:
             self._wake()
 
     def current_record(self) -> RunRecord:
         record = self.record
-        if self.events:
-            last = self.events[-1]
+        last = self._last
+        if last is not None:
             record.last_seq, record.turns = last.seq, last.turn
         return record
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def events(self, index: int, count: int) -> list[Event]:
+        """Up to `count` events from first_seq + index on, as appended."""
+        data, prefix, parse = self.data, self._run_id_field, Event.FromString
+        start = self.ends[index - 1] if index else 0
+        batch = []
+        for end in self.ends[index : index + count]:
+            batch.append(parse(prefix + data[start:end]))
+            start = end
+        return batch
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -142,13 +173,13 @@ class MemoryBus:
             raise RunNotFound(run_id)
         next_seq = after_seq + 1
         while True:
-            while (index := next_seq - log.first_seq) < len(log.events):
+            while (index := next_seq - log.first_seq) < len(log):
                 if index < 0:
                     raise EventsGone(
                         f"after_seq: events up to seq {log.first_seq - 1} of run {quote(run_id)} "
                         "are no longer kept"
                     )
-                batch = log.events[index : index + WATCH_BATCH]
+                batch = log.events(index, WATCH_BATCH)
                 yield batch
                 next_seq += len(batch)
             if log.ended:
@@ -177,6 +208,11 @@ class MemoryBus:
             queues.remove(queue)
             if not queues:
                 del self._channels[channel]
+
+
+def _run_id_field(run_id: str) -> bytes:
+    """How a serialised event begins with this run id (field 1, the first one written)."""
+    return Event(run_id=run_id).SerializeToString() if run_id else b""
 
 
 def _copy(record: RunRecord) -> RunRecord:
