@@ -89,7 +89,9 @@ async def one_level(
         await asyncio.wait([reading], timeout=0.2)
     await client.wait()
     result: dict[str, Any] = json.loads(await reading)
-    result["server_cores"] = (cpu_seconds(address) - cpu) / (time.monotonic() - start)
+    used = cpu_seconds(address) - cpu
+    result["server_cores"] = used / (time.monotonic() - start)
+    result["cpu_us_per_delta"] = used / max(1, result["deltas"]) * 1e6
     result["kib_per_run"] = (peak_rss - idle_rss) / runs / 1024
     result["probes"] = await probes
     return result
@@ -159,14 +161,14 @@ def row(label: str, runs: int, rate: int, r: dict[str, Any]) -> str:
         f"{runs:>5} x {rate:>2}/s {label:<11} {r['completed']:>5}/{runs:<5} "
         f"{added.get('p50', 0):6.1f} {added.get('p99', 0):7.1f} {added.get('max', 0):8.1f}  "
         f"{first.get('p50', 0):6.1f} {first.get('p99', 0):7.1f}  "
-        f"{r['server_cores']:5.2f} {r['kib_per_run']:7.1f}  "
+        f"{r['server_cores']:5.2f} {r['cpu_us_per_delta']:6.1f} {r['kib_per_run']:7.1f}  "
         f"{ms(probes['calls'])} ({codes})  {ms(probes['health'])} {health}{merged}{failures}"
     )
 
 
 HEADER = (
     "    N x rate  side           done    added p50     p99      max  first p50    p99  cores"
-    " KiB/run  new call p50/max  health p50/max"
+    " µs/dlt KiB/run  new call p50/max  health p50/max"
 )
 
 
