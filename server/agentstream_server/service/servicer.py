@@ -28,7 +28,7 @@ from ..limits import RunSlot, RunSlots, RunTooLong, check_request
 from ..telemetry import NO_TELEMETRY, Observation, RunTelemetry
 from .auth import RunKey, current_principal, run_key
 from .convert import ERROR_CODES_PB, history_pb, mcp_server_pb, prompt_request, tool_pb
-from .delivery import DELTA_KINDS, Coalescer, window_s
+from .delivery import DELTA_KINDS, Coalescer, Ticks, window_s
 from .events import event_pb
 from .hooks import HookSession, HookSettings
 from .hooks_rpc import HooksContext, hooks_stream
@@ -55,6 +55,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         self.slots = RunSlots(self._limits)
         self.bus = bus
         self._detached: set[asyncio.Task[FinalResponse | RunFailed]] = set()
+        self._ticks = Ticks()  # the coalescing windows of every run
 
     async def StreamPrompt(
         self, request: pb.StreamPromptRequest, context: PromptContext
@@ -152,7 +153,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
     ) -> FinalResponse | RunFailed:
         """Runs the loop to its end, keeping the log, the hooks session, the registry, the
         run's slot and its telemetry in step with it."""
-        emit = _Emitter(run, log, write, self._limits.max_response_bytes, window_s)
+        emit = _Emitter(run, log, write, self._limits.max_response_bytes, window_s, self._ticks)
         max_s = self._limits.max_run_seconds
         too_long = asyncio.get_running_loop().call_later(max_s, session.stop, RunTooLong(max_s))
         started = time.monotonic()
@@ -292,7 +293,13 @@ class _Emitter:
     __slots__ = ("_coalescer", "_log", "_max_bytes", "_run", "_run_id", "_write", "seq")
 
     def __init__(
-        self, run: AgentRun, log: RunLog, write: Write, max_bytes: int, window_s: float = 0.0
+        self,
+        run: AgentRun,
+        log: RunLog,
+        write: Write,
+        max_bytes: int,
+        window_s: float = 0.0,
+        ticks: Ticks | None = None,
     ) -> None:
         self._run = run
         self._run_id = run.spec.run_id
@@ -300,7 +307,9 @@ class _Emitter:
         self._write = write
         self._max_bytes = max_bytes
         self.seq = 0
-        self._coalescer = Coalescer(self._run_id, window_s, self._deliver) if window_s else None
+        self._coalescer = (
+            Coalescer(self._run_id, window_s, self._deliver, ticks or Ticks()) if window_s else None
+        )
 
     def message(self, event: RunEvent) -> pb.StreamPromptResponse:
         """The run's last event when it ends without writing it; held deltas go to the log."""
