@@ -10,8 +10,9 @@ converted, so an oversized request costs almost nothing to refuse.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 from agentstream.v1 import agent_pb2 as pb
@@ -44,6 +45,11 @@ class Limits(BaseModel):
     max_extra_params_depth: int = Field(16, ge=1, le=30)
     max_concurrent_runs: int = Field(256, ge=1)
     max_runs_per_principal: int = Field(64, ge=1)
+    # Past this, the server is over its capacity whatever the count: new runs are refused
+    # (TOO_MANY_RUNS) while its event loop runs its callbacks this late; 0: no such limit.
+    # Without it a saturated process accepts calls so slowly that gRPC cancels those not
+    # taken within 30 s, and the runs it has fall behind their tokens.
+    max_loop_lag_ms: float = Field(0.0, ge=0)
     max_run_seconds: float = Field(900.0, gt=0)
     # Replies a hooks stream may send per second (bursts of as many are fine); the
     # surplus is refused with a HookError and changes nothing.
@@ -158,9 +164,17 @@ class RunSlots:
         self._limits = limits
         self._running = 0
         self._by_principal: Counter[str] = Counter()
+        self._lag = LoopLag() if limits.max_loop_lag_ms else None
 
     def acquire(self, principal: str) -> RunSlot:
         limits = self._limits
+        lag = self._lag
+        if lag is not None and lag.late_ms() > limits.max_loop_lag_ms:
+            raise TooManyRuns(
+                f"the server is overloaded: it runs {lag.late_ms():.0f} ms behind, over "
+                f"its limit of {limits.max_loop_lag_ms:g} ms (limits.max_loop_lag_ms); "
+                "retry later"
+            )
         if self._running >= limits.max_concurrent_runs:
             raise TooManyRuns(
                 f"the server already has {self._running} run(s) going, its limit "
@@ -184,6 +198,40 @@ class RunSlots:
     @property
     def running(self) -> int:
         return self._running
+
+    def close(self) -> None:
+        if self._lag is not None:
+            self._lag.close()
+
+
+class LoopLag:
+    """How far behind the event loop runs: a timer every `every_s` notes how late it fired;
+    the lag is the most it was late over the last `ticks` (a second), so one timer that
+    happens to fire on time in a flood does not read as all clear. Started by the first
+    look, on the loop that looks."""
+
+    def __init__(self, every_s: float = 0.05, ticks: int = 20) -> None:
+        self._every_s = every_s
+        self._late_s: deque[float] = deque([0.0], maxlen=ticks)
+        self._due = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def late_ms(self) -> float:
+        if self._timer is None:
+            self._arm(asyncio.get_running_loop())
+        return max(self._late_s) * 1000
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._due = loop.time() + self._every_s
+        self._timer = loop.call_at(self._due, self._fired, loop)
+
+    def _fired(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._late_s.append(loop.time() - self._due)
+        self._arm(loop)
 
 
 # --- run time ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ message sizes. Each names the limit in its status; the server is well afterwards
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 from agentstream import AgentClient
@@ -174,3 +175,14 @@ async def test_the_python_helper_receives_a_result_larger_than_grpcs_default(sta
         final = await run.result()
     assert final.text == "ok" and len(final.history) == 7
     assert not final.history_omitted
+
+
+async def test_runs_are_refused_at_once_while_the_server_runs_behind(start_server):
+    """`max_loop_lag_ms`: past its capacity (here the test holding the server's loop, as a
+    flood of work would), a new run gets TOO_MANY_RUNS at once, and runs again after."""
+    server = await start_server(_config(max_loop_lag_ms=100))
+    await assert_healthy(server)  # the first run starts the lag watch, and runs
+    time.sleep(0.3)  # noqa: ASYNC251 (the server's loop, this one, runs nothing meanwhile)
+    await _refused(server, "max_loop_lag_ms")
+    await wait_until(lambda: server.server.servicer.slots._lag.late_ms() < 100)
+    await assert_healthy(server)

@@ -98,6 +98,7 @@ class AgentServer:
             runs.interrupt_all(ShuttingDown("the server is shutting down; retry with the history"))
             await runs.wait_empty(_FAREWELL_S)
         await stopping
+        self.servicer.slots.close()
         await self.bus.aclose()
         await self.agents.aclose()
         self.telemetry.shutdown()
