@@ -206,8 +206,8 @@ class RunSlots:
 
 class LoopLag:
     """How far behind the event loop runs: a timer every `every_s` notes how late it fired;
-    the lag is the most it was late over the last `ticks` (a second), so one timer that
-    happens to fire on time in a flood does not read as all clear. Started by the first
+    the lag is the most it was late over the last `ticks` (a second when on time), so one
+    timer that happens to fire on time in a flood does not read as all clear. Started by the first
     look, on the loop that looks."""
 
     def __init__(self, every_s: float = 0.05, ticks: int = 20) -> None:
