@@ -6,7 +6,7 @@ import asyncio
 
 from agentstream.v1 import agent_pb2 as pb
 from agentstream_server.core.events import TextDelta
-from agentstream_server.service.delivery import Coalescer
+from agentstream_server.service.delivery import Coalescer, Ticks
 
 WINDOW_MS = 5
 
@@ -31,7 +31,7 @@ async def test_a_held_delta_leaves_within_the_window_when_the_loop_never_runs() 
     async def deliver(message: pb.StreamPromptResponse) -> None:
         sent.append(message)
 
-    coalescer = Coalescer("run", WINDOW_MS / 1000, deliver)
+    coalescer = Coalescer("run", WINDOW_MS / 1000, deliver, Ticks())
     clock = coalescer._loop = StuckLoop()  # type: ignore[assignment]
     for ms in range(40):  # a delta every millisecond, never suspending
         clock.now = ms / 1000
