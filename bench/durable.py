@@ -79,12 +79,18 @@ def server(config: str, *extra: str) -> object:
     return process(*args, *extra, "--addr", "127.0.0.1:{port}")
 
 
-async def one_round(stub: pb_grpc.AgentServiceStub, agent: bool) -> tuple[float, float]:
+async def one_round(
+    stub: pb_grpc.AgentServiceStub, agent: bool, cpu_of: list[str]
+) -> tuple[float, float, list[float]]:
+    """(deltas/s of one long run, median seconds to first event of short runs, CPU
+    seconds per event of the long run of each process in `cpu_of`: addresses or URLs)."""
     make = agent_request if agent else baseline_request
+    cpu = [cpu_seconds(p) for p in cpu_of]
     deltas, _, total = await stream_once(stub, make(WORDS))
+    cpu = [cpu_seconds(p) - before for p, before in zip(cpu_of, cpu, strict=True)]
     assert deltas == WORDS, deltas
     firsts = [(await stream_once(stub, make(1)))[1] for _ in range(FIRST_EVENT_SAMPLES)]
-    return deltas / total, median(firsts)
+    return deltas / total, median(firsts), [c / deltas for c in cpu]
 
 
 async def catch_up(
@@ -160,15 +166,18 @@ async def compare_buses(memory_config: str, redis_config: str, redis_url: str) -
         addresses = {"baseline": base_address, "memory": memory_address, "redis": redis_address}
         channels = {name: grpc.aio.insecure_channel(a) for name, a in addresses.items()}
         stubs = {name: pb_grpc.AgentServiceStub(c) for name, c in channels.items()}
-        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in stubs}
+        # Whose CPU time each round reads: the server's, and with Redis redis-server's too.
+        cpu_of = {name: [address] for name, address in addresses.items()}
+        cpu_of["redis"].append(redis_url)
+        figures: dict[str, list[tuple[float, float, list[float]]]] = {name: [] for name in stubs}
         catch: dict[tuple[str, bool], list[CatchUp]] = {
             (bus, coalesce): [] for bus in ("memory", "redis") for coalesce in (False, True)
         }
         for name, stub in stubs.items():
-            await one_round(stub, name != "baseline")  # warm up
+            await one_round(stub, name != "baseline", [])  # warm up
         for _ in range(ROUNDS):
             for name, stub in stubs.items():
-                figures[name].append(await one_round(stub, name != "baseline"))
+                figures[name].append(await one_round(stub, name != "baseline", cpu_of[name]))
             for bus, coalesce in catch:
                 url = redis_url if bus == "redis" else None
                 result = await catch_up(stubs[bus], addresses[bus], coalesce, url)
@@ -177,12 +186,18 @@ async def compare_buses(memory_config: str, redis_config: str, redis_url: str) -
             await channel.close()
     rate = {name: median([f[0] for f in runs]) for name, runs in figures.items()}
     first = {name: median([f[1] for f in runs]) for name, runs in figures.items()}
+    cpu = {name: median([f[2][0] for f in runs]) * 1e6 for name, runs in figures.items()}
     for name in figures:
         print(
             f"{name:<9} StreamPrompt: {rate[name]:9,.0f} events/s "
             f"({rate[name] / rate['baseline']:.1%} of baseline), "
-            f"first event {first[name] * 1e3:.2f} ms"
+            f"first event {first[name] * 1e3:.2f} ms, server CPU {cpu[name]:.1f} us/event"
         )
+    redis_cpu = median([f[2][1] for f in figures["redis"]]) * 1e6
+    print(
+        f"redis bus: +{cpu['redis'] - cpu['memory']:.1f} us/event of server CPU over the "
+        f"in-memory bus, and redis-server {redis_cpu:.1f} us/event"
+    )
     cost = 1 - rate["redis"] / rate["memory"]
     print(f"redis bus costs {cost:.1%} of the in-memory bus's events/s (target < 25%)")
     for (bus, coalesce), results in catch.items():

@@ -2,18 +2,20 @@
 
 Keys, under `key_prefix` (P) and the run id (R):
 - `P:R:log`: a stream; each entry holds the events one write batch had for the run (`f`,
-  the first seq, and `e`, the events each after its length) and has the id `LAST-0`, LAST
-  the seq of its last event: reading after a seq is `XREAD` after that id, and a retried
-  write of the same entry is refused as a duplicate instead of being added twice. Trimmed
-  with `MINID` to the last `max_events_per_run` events.
-- `P:R:info`: the run's `RunRecord` as a hash.
+  the first seq, `t`, the turn of the last, and `e`, the events each after its length) and
+  has the id `LAST-0`, LAST the seq of its last event: reading after a seq is `XREAD` after
+  that id, and a retried write of the same entry is refused as a duplicate instead of being
+  added twice. Trimmed with `MINID` to the last `max_events_per_run` events.
+- `P:R:info`: the run's `RunRecord` as a hash; while the run runs, its last seq and turn
+  are those of the log's last entry.
 - `P:R:lease`: the owner replica's id, expiring unless the owner renews it.
 - `P:R:history`: the conversation as of the last finished turn, so a run whose replica
   died can still end with an error its caller can continue from.
 - `P:ctl:REPLICA`: a pub/sub channel carrying control messages to that replica.
 
-Appends never wait for Redis: they queue, and one writer task per process sends whatever
-has queued as one pipeline, so a fast run costs a round trip per batch, not per token.
+Appends never wait for Redis: each run gathers its events, and one writer task per process
+sends what has gathered as one batch (`redis_writer.py`), so a fast run costs a round trip
+per batch, not per token.
 """
 
 from __future__ import annotations
@@ -23,17 +25,14 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from agentstream.v1 import agent_pb2 as pb
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from ..config import RedisBusConfig
 from ..core.errors import quote
@@ -49,16 +48,13 @@ from .base import (
     RunStatus,
 )
 from .lost import lost_run_event
+from .redis_writer import UNREACHABLE as _UNREACHABLE
+from .redis_writer import RunWriter, Writer, pack
 
 logger = logging.getLogger(__name__)
 
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 # How long a watcher's XREAD waits for new events before it checks on the run's owner.
 _FOLLOW_BLOCK_MS = 1000
-# At most this many events go into one stream entry.
-_EVENTS_PER_ENTRY = 256
-# Events queued for Redis at most (while it is unreachable); older ones are given up.
-_MAX_QUEUED = 200_000
 
 # Creates a run's record and lease unless the id is taken (running or retained).
 _CREATE = """
@@ -89,52 +85,6 @@ return 1
 """
 
 
-@dataclass(slots=True)
-class _Append:
-    run_id: str
-    seq: int
-    turn: int
-    data: bytes
-
-
-@dataclass(slots=True)
-class _End:
-    record: RunRecord
-
-
-@dataclass(slots=True)
-class _Checkpoint:
-    run_id: str
-    history: bytes
-
-
-_Op = _Append | _End | _Checkpoint
-
-
-class _Handle:
-    """The owner's side of one run (RunLog)."""
-
-    def __init__(self, bus: RedisBus, record: RunRecord) -> None:
-        self._bus = bus
-        self._record = record
-
-    def append(self, event: Event) -> None:
-        self._bus._queue(
-            _Append(self._record.key, event.seq, event.turn, event.SerializeToString())
-        )
-        self._record.last_seq, self._record.turns = event.seq, event.turn
-
-    def checkpoint(self, history: Sequence[pb.Message]) -> None:
-        saved = pb.RunError(history=history).SerializeToString()
-        self._bus._queue(_Checkpoint(self._record.key, saved))
-
-    def close(self, status: RunStatus, error_code: int = 0) -> None:
-        record = self._record
-        record.status, record.error_code, record.ended_at = status, error_code, time.time()
-        self._bus._running.pop(record.key, None)
-        self._bus._queue(_End(record))
-
-
 class RedisBus:
     def __init__(self, config: RedisBusConfig) -> None:
         self.replica_id = secrets.token_hex(8)
@@ -145,15 +95,13 @@ class RedisBus:
         self._prefix = config.key_prefix
         self._lease_ms = int(config.lease_s * 1000)
         self._retention_ms = int(config.retention_s * 1000)
-        self._queue_items: list[_Op] = []
-        self._wakeup = asyncio.Event()
         self._running: dict[str, tuple[RunRecord, ControlHandler]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._create = self._redis.register_script(_CREATE)
         self._declare_lost = self._redis.register_script(_DECLARE_LOST)
         self._pubsub: Any = self._redis.pubsub()
-        self._closing = False
-        self.given_up = 0  # events dropped after Redis stayed unreachable too long
+        pool: Any = self._redis.connection_pool
+        self._writer = Writer(pool.make_connection(), config, self._key, self._retention_ms)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -167,21 +115,26 @@ class RedisBus:
                 f"the run store at {_safe_url(self._config.url)} cannot be reached: {error}"
             ) from None
         self._tasks = [
-            asyncio.create_task(self._write_loop()),
+            asyncio.create_task(self._writer.run()),
             asyncio.create_task(self._renew_loop()),
             asyncio.create_task(self._control_loop()),
         ]
 
     async def aclose(self) -> None:
         """Sends what is queued (within the retry bound), then disconnects."""
-        for task in self._tasks[1:]:  # all but the writer, which drains the queue first
+        for task in self._tasks[1:]:  # all but the writer, which drains its queue first
             task.cancel()
-        self._closing = True
-        self._wakeup.set()
+        await self._writer.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(*_UNREACHABLE, RedisError):
             await self._pubsub.aclose()
+        await self._writer.disconnect()
         await self._redis.aclose()
+
+    @property
+    def given_up(self) -> int:
+        """Events given up after Redis stayed unreachable past `write_retry_s`."""
+        return self._writer.given_up
 
     # --- keys -------------------------------------------------------------------------
 
@@ -194,7 +147,7 @@ class RedisBus:
 
     # --- the owner's side ---------------------------------------------------------------
 
-    async def open_run(self, record: RunRecord, on_control: ControlHandler) -> _Handle:
+    async def open_run(self, record: RunRecord, on_control: ControlHandler) -> RunWriter:
         run_id = record.key
         keys = [self._key(run_id, k) for k in ("info", "lease", "log", "history")]
         fields = [x for item in record.to_fields().items() for x in item]
@@ -209,102 +162,11 @@ class RedisBus:
         # The lease itself is short; the record lives on while the lease is renewed.
         await self._redis.pexpire(keys[1], self._lease_ms)
         self._running[run_id] = (record, on_control)
-        return _Handle(self, record)
+        return RunWriter(self._writer, record, self._ran)
 
-    def _queue(self, op: _Op) -> None:
-        items = self._queue_items
-        items.append(op)
-        if len(items) > _MAX_QUEUED:
-            self._give_up(items[: len(items) - _MAX_QUEUED])
-            del items[: len(items) - _MAX_QUEUED]
-        if not self._wakeup.is_set():
-            self._wakeup.set()
-
-    def _take(self) -> list[_Op]:
-        batch, self._queue_items = self._queue_items, []
-        return batch
-
-    async def _write_loop(self) -> None:
-        while not (self._closing and not self._queue_items):
-            await self._wakeup.wait()
-            if not self._closing:
-                # Let a fast run's next events join this batch: one pipeline per window,
-                # not one per token.
-                await asyncio.sleep(self._config.flush_ms / 1000)
-            self._wakeup.clear()
-            batch = self._take()
-            if batch:
-                await self._send_with_retry(batch)
-
-    async def _send_with_retry(self, batch: list[_Op]) -> None:
-        """Sends a batch, retrying while Redis is unreachable for up to `write_retry_s`;
-        then its events are given up (watchers see the gap, never skip it silently) and
-        its run ends are kept for the next batch."""
-        deadline = time.monotonic() + self._config.write_retry_s
-        delay = 0.05
-        while True:
-            try:
-                await self._send(batch)
-                return
-            except _UNREACHABLE as error:
-                if time.monotonic() >= deadline:
-                    logger.warning(
-                        "run store unreachable, %d queued event(s) given up: %s", len(batch), error
-                    )
-                    self._give_up(batch)
-                    self._queue_items[:0] = [op for op in batch if not isinstance(op, _Append)]
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-
-    def _give_up(self, ops: list[_Op]) -> None:
-        self.given_up += sum(1 for op in ops if isinstance(op, _Append))
-
-    async def _send(self, batch: list[_Op]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        appends: dict[str, list[_Append]] = {}
-        others: list[_Checkpoint | _End] = []
-        for op in batch:
-            if isinstance(op, _Append):
-                appends.setdefault(op.run_id, []).append(op)
-            else:
-                others.append(op)
-        # A run's events of one batch become one stream entry (a few, if many): the cost of
-        # a Redis command is paid per batch, not per token.
-        keep = self._config.max_events_per_run
-        for key, ops in appends.items():
-            for start in range(0, len(ops), _EVENTS_PER_ENTRY):
-                chunk = ops[start : start + _EVENTS_PER_ENTRY]
-                first, last = chunk[0].seq, chunk[-1].seq
-                pipe.xadd(
-                    self._key(key, "log"),
-                    {"f": first, "e": _pack([op.data for op in chunk])},
-                    id=f"{last}-0",
-                    minid=max(0, last - keep),  # the log keeps the last `keep` events
-                )
-        progress = {key: ops[-1] for key, ops in appends.items()}
-        for op in others:
-            if isinstance(op, _Checkpoint):
-                pipe.set(self._key(op.run_id, "history"), op.history)
-            else:
-                self._end_ops(pipe, op.record)
-                progress.pop(op.record.key, None)
-        for run_id, last_op in progress.items():
-            fields = {"last_seq": last_op.seq, "turns": last_op.turn}
-            pipe.hset(self._key(run_id, "info"), mapping=fields)
-        results = await pipe.execute(raise_on_error=False)
-        for result in results:
-            if isinstance(result, _UNREACHABLE):
-                raise result
-            if isinstance(result, ResponseError) and "equal or smaller" not in str(result):
-                logger.error("run store refused a write: %s", result)
-
-    def _end_ops(self, pipe: Any, record: RunRecord) -> None:
-        info = self._key(record.key, "info")
-        pipe.hset(info, mapping=record.to_fields())
-        for what in ("info", "log", "history"):
-            pipe.pexpire(self._key(record.key, what), self._retention_ms)
-        pipe.delete(self._key(record.key, "lease"))
+    def _ran(self, run_key: str) -> None:
+        """A run of this replica ended: its lease is no longer renewed."""
+        self._running.pop(run_key, None)
 
     async def _renew_loop(self) -> None:
         """Keeps this replica's leases (and the records of its running runs) alive."""
@@ -342,24 +204,35 @@ class RedisBus:
 
     async def get(self, run_id: str) -> RunRecord | None:
         try:
-            record = await self._read_record(run_id)
+            record, leased = await self._read_record(run_id)
             if (
                 record is not None
                 and record.status is RunStatus.RUNNING
                 and run_id not in self._running
-                and not await self._redis.exists(self._key(run_id, "lease"))
+                and not leased
             ):
                 await self._end_lost_run(run_id)
-                record = await self._read_record(run_id)
+                record, _ = await self._read_record(run_id)
         except _UNREACHABLE as error:
             raise BusUnavailable(f"the run store cannot be reached: {error}") from None
         return record
 
-    async def _read_record(self, run_id: str) -> RunRecord | None:
-        raw = await self._redis.hgetall(self._key(run_id, "info"))
+    async def _read_record(self, run_id: str) -> tuple[RunRecord | None, bool]:
+        """The run's record, and whether its lease is held, in one round trip. A running
+        run's progress is its log's: the writer does not copy it into the record."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(self._key(run_id, "info"))
+        pipe.xrevrange(self._key(run_id, "log"), count=1)
+        pipe.exists(self._key(run_id, "lease"))
+        raw, last, leased = await pipe.execute()
         if not raw:
-            return None
-        return RunRecord.from_fields({k.decode(): v.decode() for k, v in raw.items()})
+            return None, bool(leased)
+        record = RunRecord.from_fields({k.decode(): v.decode() for k, v in raw.items()})
+        if record.status is RunStatus.RUNNING and last:
+            entry_id, fields = last[0]
+            record.last_seq = int(entry_id.split(b"-")[0])
+            record.turns = int(fields.get(b"t", record.turns))
+        return record, bool(leased)
 
     async def _end_lost_run(self, run_id: str) -> None:
         """Appends the last event of a run whose replica died: an error with the history
@@ -369,7 +242,7 @@ class RedisBus:
         last_id = last[0][0].decode() if last else "0-0"
         seq = int(last_id.split("-")[0]) + 1
         checkpoint: Any = await self._redis.get(key(run_id, "history"))
-        record = await self._read_record(run_id)
+        record, _ = await self._read_record(run_id)
         bare_id = record.run_id if record is not None else run_id
         event = lost_run_event(bare_id, seq, checkpoint)
         await self._declare_lost(
@@ -377,7 +250,7 @@ class RedisBus:
             args=[
                 last_id,
                 f"{seq}-0",
-                _pack([event.SerializeToString()]),
+                pack([event.SerializeToString()]),
                 pb.ERROR_CODE_RUN_LOST,
                 time.time(),
                 seq,
@@ -474,11 +347,6 @@ def _read_entries(entries: Any, last: int) -> tuple[list[Event], int, bool]:
                 last = seq
             seq += 1
     return batch, last, False
-
-
-def _pack(events: list[bytes]) -> bytes:
-    """Serialised events, each after its length (4 bytes, big-endian)."""
-    return b"".join(len(data).to_bytes(4, "big") + data for data in events)
 
 
 def _unpack(packed: bytes) -> Iterator[bytes]:
