@@ -14,6 +14,7 @@ import sys
 
 import grpc
 import pytest
+import redis
 from agentstream.v1 import agent_pb2 as pb
 from agentstream.v1 import agent_pb2_grpc as pb_grpc
 
@@ -395,3 +396,46 @@ async def test_hooks_on_b_block_and_cancel_a_run_on_a(replicas):
     assert result.code == grpc.StatusCode.CANCELLED
     assert "not from b" in result.last.error.message
     assert all(r.content != "2" for r in result.of("tool_result"))  # the tool never ran
+
+
+async def test_hooks_on_b_attached_before_the_run_starts_on_a(replicas, redis_server, tmp_path):
+    a = replicas()
+    # B's attaches wait 3 s for their run (the server's default is 10 s).
+    b_config = config(redis_server.url)
+    b_config["server"]["hooks_attach_timeout_ms"] = 3000
+    b = ServerProcess(b_config, tmp_path)
+    a.wait_ready(), b.wait_ready()
+    try:
+        await attach_before_start(a, b, redis_server)
+    finally:
+        await b.close()
+
+
+async def attach_before_start(a, b, redis_server):
+    hooks = b.stub.Hooks()
+    await hooks.write(pb.HooksRequest(attach=pb.HookAttach(run_id="early-1")))
+    # B waits for the run's start to be announced on the bus (no run yet, anywhere).
+    started = "agentstream:chan:started:early-1"
+    with redis.Redis(port=redis_server.port) as client:
+        await until(lambda: client.pubsub_numsub(started)[0][1] == 1)
+    turns = [
+        [{"tool_call": {"name": "lookup", "arguments": {"order": "A-7"}}}],
+        [{"text": "It is in Lyon."}],
+    ]
+    request = pb.StreamPromptRequest(
+        prompt="where?", run_id="early-1", tools=[LOOKUP], extra_params=script(*turns)
+    )
+    caller = asyncio.create_task(collect(a.stub, request))
+    assert (await hooks.read()).attached.run_id == "early-1"
+    call = await next_of(hooks, "tool_call")
+    reply = pb.HookReply(event_id=call.event_id, tool_output=pb.HookToolOutput(content="Lyon"))
+    await hooks.write(pb.HooksRequest(reply=reply))
+    result = await caller
+    assert result.code == grpc.StatusCode.OK, result.details
+    assert result.of("tool_result")[0].content == "Lyon"
+    # Nobody starts "early-2": the attach gives up after its timeout, as on one replica.
+    late = b.stub.Hooks()
+    await late.write(pb.HooksRequest(attach=pb.HookAttach(run_id="early-2")))
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await late.read()
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND

@@ -16,6 +16,7 @@ from agentstream_server.bus import (
     RunNotFound,
     RunRecord,
     RunStatus,
+    started_channel,
 )
 from agentstream_server.config import RedisBusConfig
 from agentstream_server.service.delivery import join_logged
@@ -235,3 +236,14 @@ async def test_unknown_runs_are_not_found(make_bus):
     assert await bus.get("ghost") is None
     with pytest.raises(RunNotFound):
         await drain(bus, "ghost")
+
+
+async def test_a_start_is_announced_to_who_waits_for_it(make_bus):
+    bus = await make_bus()
+    async with bus.subscribe(started_channel("alice/r")) as starts:
+        waiting = asyncio.ensure_future(anext(starts))
+        await bus.open_run(RunRecord("other", "agent", owner="alice"), lambda m: None)
+        await bus.open_run(RunRecord("r", "agent", owner="alice"), lambda m: None)
+        await asyncio.wait_for(waiting, 5)
+    record = await bus.get("alice/r")
+    assert record is not None and record.replica == bus.replica_id

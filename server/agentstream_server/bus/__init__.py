@@ -16,6 +16,7 @@ from .base import (
     RunRecord,
     RunStatus,
     log_key,
+    started_channel,
 )
 from .memory import MemoryBus
 
@@ -34,6 +35,7 @@ __all__ = [
     "RunStatus",
     "log_key",
     "make_bus",
+    "started_channel",
 ]
 
 

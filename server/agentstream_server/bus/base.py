@@ -48,6 +48,12 @@ def log_key(owner: str, run_id: str) -> str:
     return f"{owner}/{run_id}" if owner else run_id
 
 
+def started_channel(run_key: str) -> str:
+    """The channel (`subscribe`) on which `open_run` announces that the run with this key
+    started, so a hooks client that came first, on any replica, learns of it."""
+    return f"started:{run_key}"
+
+
 @dataclass(slots=True)
 class RunRecord:
     """What the registry knows of a run. Flat, so it is one Redis hash."""
@@ -62,6 +68,7 @@ class RunRecord:
     started_at: float = field(default_factory=time.time)
     ended_at: float = 0.0
     error_code: int = 0  # pb.ErrorCode when the run failed
+    replica: str = ""  # the `replica_id` of the process that runs it (set by `open_run`)
 
     @property
     def key(self) -> str:
@@ -87,6 +94,7 @@ class RunRecord:
             started_at=float(fields.get("started_at", 0)),
             ended_at=float(fields.get("ended_at", 0)),
             error_code=int(fields.get("error_code", 0)),
+            replica=fields.get("replica", ""),
         )
 
 
@@ -149,7 +157,8 @@ class RunBus(Protocol):
     async def aclose(self) -> None: ...
 
     async def open_run(self, record: RunRecord, on_control: ControlHandler) -> RunLog:
-        """Registers a new run owned by this replica; raises RunExists if `record.key` is
+        """Registers a new run owned by this replica (setting `record.replica`) and
+        announces it on `started_channel(record.key)`; raises RunExists if `record.key` is
         taken. The other methods take that key, not the bare run id."""
         ...
 

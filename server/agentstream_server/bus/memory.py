@@ -24,6 +24,7 @@ from .base import (
     RunNotFound,
     RunRecord,
     RunStatus,
+    started_channel,
 )
 
 # The most events a watcher is handed at once: a slice of the log, not a copy of it all.
@@ -142,8 +143,10 @@ class MemoryBus:
     async def open_run(self, record: RunRecord, on_control: ControlHandler) -> _Handle:
         if record.key in self._logs:
             raise RunExists(record.run_id)
+        record.replica = self.replica_id
         log = _Log(record, on_control, self._max_events)
         self._logs[record.key] = log
+        await self.publish(started_channel(record.key), b"")
         return _Handle(self, log)
 
     def _end(self, log: _Log, status: RunStatus, error_code: int) -> None:

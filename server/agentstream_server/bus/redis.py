@@ -32,6 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from agentstream.v1 import agent_pb2 as pb
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..config import RedisBusConfig
@@ -46,6 +48,7 @@ from .base import (
     RunNotFound,
     RunRecord,
     RunStatus,
+    started_channel,
 )
 from .lost import lost_run_event
 from .redis_writer import UNREACHABLE as _UNREACHABLE
@@ -56,14 +59,32 @@ logger = logging.getLogger(__name__)
 # How long a watcher's XREAD waits for new events before it checks on the run's owner.
 _FOLLOW_BLOCK_MS = 1000
 
-# Creates a run's record and lease unless the id is taken (running or retained).
+# Creates a run's record and lease unless the id is taken (running or retained), and
+# announces the start on the channel KEYS[5].
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', KEYS[5], '')
 return 1
+"""
+
+# A run's record, the id and turn (`t`) of its log's last entry, and whether its lease is
+# held: one command (redis-py retries a command on a connection Redis closed, not a
+# pipeline).
+_READ = """
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local last_id, turn = false, false
+if #last > 0 then
+  last_id = last[1][1]
+  local fields = last[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 't' then turn = fields[i + 1] end
+  end
+end
+return {redis.call('HGETALL', KEYS[1]), last_id, turn, redis.call('EXISTS', KEYS[3])}
 """
 
 # Ends a run whose owner is gone: only if its lease expired, it still counts as running
@@ -91,7 +112,9 @@ class RedisBus:
         self.shared = True
         self._config = config
         # redis-py's types cannot say that this client returns bytes; read replies as Any.
-        self._redis: Any = aioredis.Redis.from_url(config.url)
+        # A command is tried again once, at once, on a new connection: after Redis
+        # restarted, the first use of each pooled connection fails.
+        self._redis: Any = aioredis.Redis.from_url(config.url, retry=Retry(NoBackoff(), 1))
         self._prefix = config.key_prefix
         self._lease_ms = int(config.lease_s * 1000)
         self._retention_ms = int(config.retention_s * 1000)
@@ -99,6 +122,7 @@ class RedisBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._create = self._redis.register_script(_CREATE)
         self._declare_lost = self._redis.register_script(_DECLARE_LOST)
+        self._read = self._redis.register_script(_READ)
         self._pubsub: Any = self._redis.pubsub()
         pool: Any = self._redis.connection_pool
         self._writer = Writer(pool.make_connection(), config, self._key, self._retention_ms)
@@ -142,6 +166,10 @@ class RedisBus:
         """A Redis key of the run whose bus key (`log_key`: owner and run id) is `run_key`."""
         return f"{self._prefix}:{run_key}:{what}"
 
+    def _channel(self, channel: str) -> str:
+        """The pub/sub channel behind a channel of `publish` and `subscribe`."""
+        return f"{self._prefix}:chan:{channel}"
+
     def _control_channel(self, replica: str) -> str:
         return f"{self._prefix}:ctl:{replica}"
 
@@ -149,7 +177,9 @@ class RedisBus:
 
     async def open_run(self, record: RunRecord, on_control: ControlHandler) -> RunWriter:
         run_id = record.key
+        record.replica = self.replica_id
         keys = [self._key(run_id, k) for k in ("info", "lease", "log", "history")]
+        keys.append(self._channel(started_channel(run_id)))
         fields = [x for item in record.to_fields().items() for x in item]
         try:
             created = await self._create(
@@ -218,20 +248,17 @@ class RedisBus:
         return record
 
     async def _read_record(self, run_id: str) -> tuple[RunRecord | None, bool]:
-        """The run's record, and whether its lease is held, in one round trip. A running
-        run's progress is its log's: the writer does not copy it into the record."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(self._key(run_id, "info"))
-        pipe.xrevrange(self._key(run_id, "log"), count=1)
-        pipe.exists(self._key(run_id, "lease"))
-        raw, last, leased = await pipe.execute()
+        """The run's record, and whether its lease is held. A running run's progress is
+        its log's: the writer does not copy it into the record."""
+        keys = [self._key(run_id, what) for what in ("info", "log", "lease")]
+        raw, last_id, turn, leased = await self._read(keys=keys)
         if not raw:
             return None, bool(leased)
-        record = RunRecord.from_fields({k.decode(): v.decode() for k, v in raw.items()})
-        if record.status is RunStatus.RUNNING and last:
-            entry_id, fields = last[0]
-            record.last_seq = int(entry_id.split(b"-")[0])
-            record.turns = int(fields.get(b"t", record.turns))
+        fields = dict(zip(raw[::2], raw[1::2], strict=True))
+        record = RunRecord.from_fields({k.decode(): v.decode() for k, v in fields.items()})
+        if record.status is RunStatus.RUNNING and last_id:
+            record.last_seq = int(last_id.split(b"-")[0])
+            record.turns = int(turn) if turn else record.turns
         return record, bool(leased)
 
     async def _end_lost_run(self, run_id: str) -> None:
@@ -305,7 +332,7 @@ class RedisBus:
 
     async def publish(self, channel: str, message: bytes) -> None:
         try:
-            await self._redis.publish(f"{self._prefix}:chan:{channel}", message)
+            await self._redis.publish(self._channel(channel), message)
         except _UNREACHABLE as error:
             raise _unreachable(error) from None
 
@@ -313,7 +340,7 @@ class RedisBus:
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
         pubsub: Any = self._redis.pubsub()
         try:
-            await pubsub.subscribe(f"{self._prefix}:chan:{channel}")
+            await pubsub.subscribe(self._channel(channel))
             yield _messages(pubsub)
         except _UNREACHABLE as error:
             raise _unreachable(error) from None

@@ -37,6 +37,8 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 EVENTS_PER_ENTRY = 256
 # An attempt to send a batch is given at least this long, even past `write_retry_s`.
 _MIN_ATTEMPT_S = 1.0
+# The longest pause between attempts while Redis is unreachable.
+_MAX_RETRY_DELAY_S = 1.0
 # What Redis answers to an XADD whose id is not after the stream's last: a retried batch's
 # entry that did reach Redis the first time.
 _DUPLICATE = "equal or smaller"
@@ -126,7 +128,9 @@ class Writer:
             if batch.commands:
                 await self._send_with_retry(batch)
             if self._kept and not self._closing:
-                self._wakeup.set()  # run state still owed to Redis: try again
+                # Run state still owed to Redis, which was unreachable a moment ago.
+                await asyncio.sleep(_MAX_RETRY_DELAY_S)
+                self._wakeup.set()
 
     async def close(self) -> None:
         """Lets the writer task send what is queued (within the retry bound) and end."""
@@ -194,21 +198,24 @@ class Writer:
         return commands
 
     async def _send_with_retry(self, batch: _Batch) -> None:
-        """Sends a batch, retrying while Redis is unreachable for up to `write_retry_s`;
-        then gives its events up and keeps its run state for the next batch."""
+        """Sends a batch, retrying while Redis is unreachable for up to `write_retry_s`
+        (and at least once: after Redis restarted, the first try on the old connection
+        fails); then gives its events up and keeps its run state for the next batch."""
         deadline = time.monotonic() + self._config.write_retry_s
         delay = 0.05
+        tries = 0
         while True:
+            tries += 1
             try:
                 async with asyncio.timeout(max(deadline - time.monotonic(), _MIN_ATTEMPT_S)):
                     await self._send(batch.commands)
                 return
             except UNREACHABLE as error:
-                if time.monotonic() >= deadline:
+                if tries > 1 and time.monotonic() >= deadline:
                     self._give_up(batch, error)
                     return
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, _MAX_RETRY_DELAY_S)
 
     def _give_up(self, batch: _Batch, error: Exception) -> None:
         self.given_up += batch.events
@@ -220,9 +227,10 @@ class Writer:
                 error,
             )
             return
-        logger.warning(
-            "run store unreachable, %d queued event(s) given up: %s", batch.events, error
-        )
+        if batch.events:
+            logger.warning(
+                "run store unreachable, %d queued event(s) given up: %s", batch.events, error
+            )
         self._kept[:0] = batch.state
 
     async def _send(self, commands: list[bytes]) -> None:

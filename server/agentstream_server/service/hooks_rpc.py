@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import grpc
 from agentstream.v1 import agent_pb2 as pb
 
-from ..bus import BusError, RunBus, RunStatus, log_key
+from ..bus import BusError, RunBus, RunStatus, log_key, started_channel
 from ..config import ServerConfig
 from ..core.errors import InvalidRequest, quote
 from ..limits import Limits, ReplyRate
@@ -51,12 +51,12 @@ async def hooks_stream(
     events, blocking = await _attach_kinds(attach, context)
     timeout_s = settings.hooks_attach_timeout_ms / 1000
     key = addressed_run(context, attach.run_id)
-    if await _runs_elsewhere(runs, bus, key):
+    session = await _find_run(runs, bus, key, timeout_s)
+    if isinstance(session, _Elsewhere):
         from .remote_hooks import relay_hooks  # imports this module
 
         await relay_hooks(bus, log_key(*key), first, requests, context)
         return
-    session = await runs.find(key, timeout_s)
     if session is None:
         await context.abort(
             grpc.StatusCode.NOT_FOUND,
@@ -83,15 +83,41 @@ async def hooks_stream(
         await context.abort(*ending)
 
 
-async def _runs_elsewhere(runs: RunRegistry, bus: RunBus, key: RunKey) -> bool:
-    """True when another replica sharing the bus runs this run (the client is relayed)."""
-    if not bus.shared or runs.get(key) is not None:
-        return False
+class _Elsewhere:
+    """The run is running on another replica sharing the bus: the client is relayed."""
+
+
+_ELSEWHERE = _Elsewhere()
+
+
+async def _find_run(
+    runs: RunRegistry, bus: RunBus, key: RunKey, timeout_s: float
+) -> HookSession | _Elsewhere | None:
+    """The run this client attaches to, here or on another replica, waiting up to
+    `timeout_s` for it to start (on any replica); None if it did not."""
+    session = runs.get(key)
+    if session is not None or not bus.shared:
+        return session or await runs.find(key, timeout_s)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    run_key = log_key(*key)
     try:
-        record = await bus.get(log_key(*key))
-    except BusError:
-        return False
-    return record is not None and record.status is RunStatus.RUNNING
+        # Subscribed before looking, so a start between the two is not missed.
+        async with bus.subscribe(started_channel(run_key)) as starts:
+            record = await bus.get(run_key)
+            if record is None or record.status is not RunStatus.RUNNING:
+                async with asyncio.timeout_at(deadline):
+                    await anext(starts)
+                record = await bus.get(run_key)
+    except TimeoutError:
+        return None
+    except BusError:  # no other replica can be reached: only a run here can be found
+        return await runs.find(key, max(0.0, deadline - asyncio.get_running_loop().time()))
+    if record is None or record.status is not RunStatus.RUNNING:
+        return None
+    if record.replica != bus.replica_id:
+        return _ELSEWHERE
+    # It runs here and registers itself as soon as its start is on the bus.
+    return await runs.find(key, max(0.0, deadline - asyncio.get_running_loop().time()))
 
 
 async def _attach_kinds(
