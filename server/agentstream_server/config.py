@@ -252,8 +252,9 @@ class RedisBusConfig(MemoryBusConfig):
     lease_s: float = Field(10.0, ge=1)
     # How long appends are retried while Redis is unreachable before events are given up.
     write_retry_s: float = Field(5.0, ge=0)
-    # Appends are gathered this long into one pipeline (watchers see events this much later).
-    flush_ms: float = Field(2.0, ge=0, le=1000)
+    # Appends are gathered this long into one batch of writes (watchers on the bus see
+    # events up to this much later; the run's own caller is not delayed).
+    flush_ms: float = Field(5.0, ge=0, le=1000)
 
 
 def _bus_type(value: Any) -> str:
