@@ -59,14 +59,14 @@ logger = logging.getLogger(__name__)
 # How long a watcher's XREAD waits for new events before it checks on the run's owner.
 _FOLLOW_BLOCK_MS = 1000
 
-# Creates a run's record and lease unless the id is taken (running or retained), and
-# announces the start on the channel KEYS[5].
+# Creates a run's record (expiring in ARGV[2] ms unless renewed) and its lease (ARGV[3]
+# ms) unless the id is taken (running or retained), and announces the start on KEYS[5].
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
 redis.call('PUBLISH', KEYS[5], '')
 return 1
 """
@@ -182,15 +182,13 @@ class RedisBus:
         keys.append(self._channel(started_channel(run_id)))
         fields = [x for item in record.to_fields().items() for x in item]
         try:
-            created = await self._create(
-                keys=keys, args=[self.replica_id, self._lease_ms + self._retention_ms, *fields]
-            )
+            # The lease itself is short; the record lives on while the lease is renewed.
+            ttls = [self._lease_ms + self._retention_ms, self._lease_ms]
+            created = await self._create(keys=keys, args=[self.replica_id, *ttls, *fields])
         except _UNREACHABLE as error:
             raise BusUnavailable(f"the run store cannot be reached: {error}") from None
         if not created:
             raise RunExists(record.run_id)
-        # The lease itself is short; the record lives on while the lease is renewed.
-        await self._redis.pexpire(keys[1], self._lease_ms)
         self._running[run_id] = (record, on_control)
         return RunWriter(self._writer, record, self._ran)
 

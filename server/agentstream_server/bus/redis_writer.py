@@ -24,7 +24,7 @@ from typing import Any
 
 from agentstream.v1 import agent_pb2 as pb
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import RedisBusConfig
@@ -210,7 +210,9 @@ class Writer:
                 async with asyncio.timeout(max(deadline - time.monotonic(), _MIN_ATTEMPT_S)):
                     await self._send(batch.commands)
                 return
-            except UNREACHABLE as error:
+            except (*UNREACHABLE, RedisError) as error:
+                # Whatever else goes wrong (a refused login after a restart, say) is
+                # retried and given up the same way: the writer task must not end.
                 if tries > 1 and time.monotonic() >= deadline:
                     self._give_up(batch, error)
                     return
