@@ -96,8 +96,10 @@ async def _find_run(
     """The run this client attaches to, here or on another replica, waiting up to
     `timeout_s` for it to start (on any replica); None if it did not."""
     session = runs.get(key)
-    if session is not None or not bus.shared:
-        return session or await runs.find(key, timeout_s)
+    if session is not None:
+        return session
+    if not bus.shared:
+        return await runs.find(key, timeout_s)
     deadline = asyncio.get_running_loop().time() + timeout_s
     run_key = log_key(*key)
     try:
