@@ -23,6 +23,14 @@ RUST_DIR := clients/rust
 # Maven and Cargo keep every download and build under .tools, so CI caches one folder.
 MVN := mvn -B -q -Dmaven.repo.local=$(TOOLS)/m2
 CARGO := CARGO_HOME=$(TOOLS)/cargo CARGO_TARGET_DIR=$(TOOLS)/cargo-target cargo
+# The Maven and Cargo stamps are named after a hash of what they depend on, not its time: a
+# rebase or a fresh clone with a warm .tools rebuilds nothing, a real change rebuilds.
+content_hash = $(shell cat $(1) 2>/dev/null | sha256sum | cut -c1-16)
+JAVA_DEPS := $(STAMPS)/java-deps-$(call content_hash,$(JAVA_DIR)/pom.xml)
+RUST_DEPS := $(STAMPS)/rust-deps-$(call content_hash,$(RUST_DIR)/Cargo.toml $(RUST_DIR)/Cargo.lock)
+# The Rust crate builds from its own copy of the proto, so that it can be packaged.
+PROTO := proto/agentstream/v1/agent.proto
+RUST_PROTO := $(RUST_DIR)/$(PROTO)
 GO_TOOLS := $(STAMPS)/protoc-gen-go@$(PROTOC_GEN_GO_VERSION) \
 	$(STAMPS)/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION) $(STAMPS)/grpcurl@$(GRPCURL_VERSION)
 
@@ -34,12 +42,12 @@ help:
 	@echo "make test                                lint, generated-code check, all tests"
 	@echo "make bench                               benchmarks"
 	@echo "make dist                                the server and client wheels, in dist/"
-	@echo "make gen                                 regenerate code from proto/ (Python, Go, TypeScript)"
+	@echo "make gen                                 regenerate code from proto/ (Python, Go, TypeScript; the Rust crate's copy)"
 	@echo "make conformance                         the conformance suite in Python, Go, TypeScript, Java, Rust"
 	@echo "make example-{python,go,typescript,java,rust}  run a client example against ADDR (make run's server)"
 
 setup: $(VENV)/.installed $(BUF) $(GO_TOOLS) $(STAMPS)/go-mod $(STAMPS)/go-otel-mod $(TS_DIR)/node_modules/.package-lock.json \
-	redis-server $(STAMPS)/java-deps $(STAMPS)/rust-deps
+	redis-server $(JAVA_DEPS) $(RUST_DEPS)
 
 # The Redis run bus's tests start a real redis-server (from Debian's packages when missing).
 .PHONY: redis-server
@@ -88,15 +96,15 @@ $(TS_DIR)/node_modules/.package-lock.json: $(TS_DIR)/package-lock.json
 
 # The Java client's build: protoc, protoc-gen-grpc-java and the jars, from Maven Central.
 # Maven itself comes from Debian when the machine has none.
-$(STAMPS)/java-deps: $(JAVA_DIR)/pom.xml
+$(JAVA_DEPS):
 	command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
 	cd $(JAVA_DIR) && $(MVN) test-compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
-	mkdir -p $(STAMPS) && touch $@
+	mkdir -p $(STAMPS) && rm -f $(STAMPS)/java-deps* && touch $@
 
 # The Rust client's crates (tonic, prost, a vendored protoc), from crates.io.
-$(STAMPS)/rust-deps: $(RUST_DIR)/Cargo.toml $(RUST_DIR)/Cargo.lock
+$(RUST_DEPS):
 	cd $(RUST_DIR) && $(CARGO) fetch --locked
-	mkdir -p $(STAMPS) && touch $@
+	mkdir -p $(STAMPS) && rm -f $(STAMPS)/rust-deps* && touch $@
 
 run: $(VENV)/.installed
 	$(BIN)/agentstream serve $(if $(CONFIG),--config $(CONFIG)) --addr $(ADDR) --workers $(WORKERS)
@@ -124,6 +132,7 @@ lint: setup
 gen: setup
 	scripts/gen_python.sh
 	scripts/gen_go_ts.sh
+	cp $(PROTO) $(RUST_PROTO)
 
 # Generated code is committed; fail when it differs from what proto/ generates now.
 gen-check: setup
@@ -135,6 +144,8 @@ gen-check: setup
 	scripts/gen_go_ts.sh $$tmp && \
 	diff -r $$tmp/$(GO_DIR)/gen $(GO_DIR)/gen && diff -r $$tmp/$(TS_DIR)/src/gen $(TS_DIR)/src/gen \
 	    || { echo "generated code is stale: run 'make gen' and commit"; exit 1; }
+	@cmp -s $(PROTO) $(RUST_PROTO) \
+	    || { echo "$(RUST_PROTO) differs from $(PROTO): run 'make gen' and commit"; exit 1; }
 	@echo "generated code is fresh"
 
 # Breaking changes to proto/ against the main branch (skipped when there is none to compare).
