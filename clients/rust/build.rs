@@ -1,13 +1,14 @@
 //! Generates the prost messages, their proto-JSON serde impls (pbjson) and the tonic client from
-//! the repository's proto, with the protoc binary shipped by the protoc-bin-vendored crate (no
-//! system protoc needed).
+//! the crate's copy of the proto (`proto/`, kept identical to the repository's by `make gen`, so
+//! the packaged crate builds on its own), with the protoc binary shipped by the
+//! protoc-bin-vendored crate (no system protoc needed).
 
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    let proto_dir = manifest.join("../../proto");
+    let proto_dir = manifest.join("proto");
     let proto = proto_dir.join("agentstream/v1/agent.proto");
     println!("cargo:rerun-if-changed={}", proto.display());
     // SAFETY: build scripts are single-threaded; prost-build reads PROTOC from the environment.

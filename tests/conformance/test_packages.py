@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import textwrap
 from pathlib import Path
 
@@ -195,10 +196,24 @@ def test_maven_artifact_from_the_local_repository(tmp_path: Path, conformance_se
 
 
 @pytest.mark.timeout(TIMEOUT)
-def test_rust_crate_by_path(tmp_path: Path, conformance_server: str) -> None:
-    crate = ROOT / "clients" / "rust"
+def test_rust_crate_packaged_then_used_by_path(tmp_path: Path, conformance_server: str) -> None:
+    """`cargo package` makes the crate as crates.io would get it; the new project builds that
+    copy, away from the repository (so from the crate's own proto)."""
+    env = {"CARGO_HOME": str(TOOLS / "cargo"), "CARGO_TARGET_DIR": str(TOOLS / "cargo-target")}
+    source = ROOT / "clients" / "rust"
+    _run(["cargo", "package", "--allow-dirty", "--no-verify", "--offline"], source, env)
+    version = next(
+        line.split('"')[1]
+        for line in (source / "Cargo.toml").read_text().splitlines()
+        if line.startswith("version")
+    )
+    archive = TOOLS / "cargo-target" / "package" / f"agentstream-{version}.crate"
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "crates", filter="data")
+    crate = tmp_path / "crates" / f"agentstream-{version}"
+    app = tmp_path / "app"
     _write(
-        tmp_path / "Cargo.toml",
+        app / "Cargo.toml",
         f"""
         [package]
         name = "app"
@@ -212,9 +227,9 @@ def test_rust_crate_by_path(tmp_path: Path, conformance_server: str) -> None:
         """,
     )
     # The crate's lock file keeps the new project on the versions already in the cache.
-    shutil.copy(crate / "Cargo.lock", tmp_path / "Cargo.lock")
+    shutil.copy(source / "Cargo.lock", app / "Cargo.lock")
     _write(
-        tmp_path / "src/main.rs",
+        app / "src/main.rs",
         f"""
         use agentstream::{{pb, tool, AgentClient}};
 
@@ -237,7 +252,6 @@ def test_rust_crate_by_path(tmp_path: Path, conformance_server: str) -> None:
         }}
         """,
     )
-    env = {"CARGO_HOME": str(TOOLS / "cargo"), "CARGO_TARGET_DIR": str(TOOLS / "cargo-target")}
     assert ANSWER in _run(
-        ["cargo", "run", "--quiet", "--offline", "--", conformance_server], tmp_path, env
+        ["cargo", "run", "--quiet", "--offline", "--", conformance_server], app, env
     )
