@@ -1,7 +1,8 @@
-"""The Python, Go and TypeScript helpers over TLS and mTLS with a token, against the real
-server: each language's example (which serves client tools) runs as its own process with
-its TLS and token flags; a refused token surfaces as UNAUTHENTICATED in the language's
-idiom (Python: RunFailed.code; Go: status.Code(err); TypeScript: RunError.status)."""
+"""The Python, Go, TypeScript, Java and Rust helpers over TLS and mTLS with a token, against
+the real server: each language's example (which serves client tools) runs as its own process
+with its TLS and token flags; a refused token surfaces as UNAUTHENTICATED in the language's
+idiom (Python: RunFailed.code; Go: status.Code(err); TypeScript: RunError.status; Java:
+Status.fromThrowable(e); Rust: RunError::code())."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from .client_builds import java_command, rust_example
 from .security import CertAuthority, CertFiles, api_keys_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,20 +28,23 @@ CONFIG = {
 }
 
 
-@pytest.fixture(scope="module")
-def examples() -> dict[str, list[str]]:
-    """Each language's example, built once: language -> command."""
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    binary = BUILD_DIR / "go-run-prompt"
-    subprocess.run(
-        ["go", "build", "-o", str(binary), "./examples/run_prompt"], cwd=GO_DIR, check=True
-    )
-    subprocess.run(["npm", "run", "--silent", "build"], cwd=TS_DIR, check=True)
-    return {
-        "python": [sys.executable, str(PYTHON_EXAMPLE)],
-        "go": [str(binary)],
-        "typescript": ["node", str(TS_DIR / "dist" / "examples" / "run_prompt.js")],
-    }
+def _example(language: str) -> list[str]:
+    """Builds a language's example (incrementally) and returns its command."""
+    if language == "python":
+        return [sys.executable, str(PYTHON_EXAMPLE)]
+    if language == "go":
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        binary = BUILD_DIR / "go-run-prompt"
+        subprocess.run(
+            ["go", "build", "-o", str(binary), "./examples/run_prompt"], cwd=GO_DIR, check=True
+        )
+        return [str(binary)]
+    if language == "typescript":
+        subprocess.run(["npm", "run", "--silent", "build"], cwd=TS_DIR, check=True)
+        return ["node", str(TS_DIR / "dist" / "examples" / "run_prompt.js")]
+    if language == "java":
+        return java_command("io.github.agentstream.examples.RunPrompt")
+    return rust_example("run_prompt")
 
 
 async def _run(command: list[str], *args: str) -> tuple[int, str]:
@@ -59,17 +64,23 @@ def _mtls_args(ca: CertAuthority, client: CertFiles) -> list[str]:
 
 
 # What each example prints: when its run succeeds, and how a refused token fails it.
-DONE = {"python": "final: ", "go": "[done in 2 turn(s)", "typescript": "[done in 2 turn(s)"}
+DONE = {
+    "python": "final: ",
+    **dict.fromkeys(["go", "typescript", "java", "rust"], "[done in 2 turn(s)"),
+}
 REFUSED = {
     "python": "run failed: UNAUTHENTICATED",
     "go": "run failed: Unauthenticated",
     "typescript": "run failed: UNAUTHENTICATED",
+    "java": "run failed: UNAUTHENTICATED",
+    "rust": "run failed: Unauthenticated",
 }
 
 
-@pytest.mark.parametrize("language", ["python", "go", "typescript"])
-async def test_helper_over_tls_and_mtls_with_a_token(start_server, tmp_path, examples, language):
-    command = examples[language]
+@pytest.mark.timeout(900)  # the first Java or Rust build on a machine
+@pytest.mark.parametrize("language", ["python", "go", "typescript", "java", "rust"])
+async def test_helper_over_tls_and_mtls_with_a_token(start_server, tmp_path, language):
+    command = await asyncio.to_thread(_example, language)
     ca = CertAuthority(tmp_path)
     server_cert = ca.issue("server", server=True)
     keys = api_keys_file(tmp_path / "keys.yaml", {TOKEN: ("helper", [])})

@@ -1,5 +1,5 @@
 """Traces and metrics of real runs: a server with in-memory OpenTelemetry exporters,
-clients over loopback gRPC, and a client tool served by the Python helper in a
+clients over loopback gRPC, and a client tool served by each language's helper in a
 separate process whose spans join the same trace."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from .client_builds import java_command, rust_example
 from .helpers import collect, script, wait_until
 from .hooks_client import PROCEED, HookStream, cancel, output
 
@@ -107,24 +108,20 @@ def _client_command(language: str, address: str) -> list[str]:
     """The client process of a language: it runs the prompt under a span of its own, serves
     `lookup_order` with that language's helper and prints the spans it recorded."""
     turns = json.dumps(TWO_TURNS)
+    flags = ["--target", address, "--agent", "calc", "--script", turns]
     if language == "python":
-        return [
-            sys.executable,
-            str(CLIENT),
-            "--target",
-            address,
-            "--agent",
-            "calc",
-            "--script",
-            turns,
-        ]
+        return [sys.executable, str(CLIENT), *flags]
     if language == "go":
         binary = ROOT / ".tools" / "telemetry" / "go-client"
         _build(["go", "build", "-o", str(binary), "./cmd/telemetryclient"], GO_OTEL)
         return [str(binary), "-addr", address, "-agent", "calc", "-script", turns]
+    if language == "java":
+        return [*java_command("io.github.agentstream.examples.TelemetryClient"), *flags]
+    if language == "rust":
+        return [*rust_example("telemetry_client", "otel"), *flags]
     _build(["npm", "run", "--silent", "build"], TS_DIR)
     program = TS_DIR / "dist" / "conformance" / "telemetry_client.js"
-    return ["node", str(program), "--target", address, "--agent", "calc", "--script", turns]
+    return ["node", str(program), *flags]
 
 
 def _build(command: list[str], cwd: Path) -> None:
@@ -132,7 +129,8 @@ def _build(command: list[str], cwd: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("language", ["python", "go", "typescript"])
+@pytest.mark.timeout(900)  # the first Java or Rust build on a machine
+@pytest.mark.parametrize("language", ["python", "go", "typescript", "java", "rust"])
 async def test_one_trace_across_the_caller_the_server_and_the_tool_process(
     start_server, otel, language
 ):

@@ -115,6 +115,8 @@ def _client_tool(spec: dict[str, Any], out: Outcome) -> ClientTool:
             out.answer_order.append(answer.get("label", ""))
             if "raise" in answer:
                 raise RuntimeError(answer["raise"])
+            if "panic" in answer:
+                raise AssertionError(answer["panic"])
             if answer.get("is_error"):
                 raise RuntimeError(answer.get("content", ""))
             return str(answer.get("content", ""))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ..client_builds import BUILD_TIMEOUT, java_command, rust_example
 from .conftest import HERE, ROOT, TOOLS
 
 SCENARIOS_FILE = HERE / "scenarios.json"
@@ -22,11 +23,6 @@ SCENARIOS = [s["name"] for s in json.loads(SCENARIOS_FILE.read_text())["scenario
 LANGUAGES = ["python", "go", "typescript", "java", "rust"]
 GO_DIR = ROOT / "clients" / "go"
 TS_DIR = ROOT / "clients" / "typescript"
-JAVA_DIR = ROOT / "clients" / "java"
-RUST_DIR = ROOT / "clients" / "rust"
-MAVEN = ["mvn", "-B", "-q", f"-Dmaven.repo.local={TOOLS / 'm2'}"]
-CARGO_ENV = {"CARGO_HOME": str(TOOLS / "cargo"), "CARGO_TARGET_DIR": str(TOOLS / "cargo-target")}
-BUILD_TIMEOUT = 900
 
 
 def _run(
@@ -47,9 +43,9 @@ def _build(language: str) -> list[str]:
     if language == "python":
         return [sys.executable, str(HERE / "runner.py")]
     if language == "java":
-        return _build_java()
+        return java_command("io.github.agentstream.conformance.Runner")
     if language == "rust":
-        return _build_rust()
+        return rust_example("conformance")
     if language == "go":
         binary = TOOLS / "conformance" / "go-runner"
         cmd = ["go", "build", "-o", str(binary), "./cmd/conformance"]
@@ -62,23 +58,6 @@ def _build(language: str) -> list[str]:
     done = _run(["npm", "run", "--silent", "build"], TS_DIR, BUILD_TIMEOUT)
     assert done.returncode == 0, f"tsc failed:\n{done.stdout}{done.stderr}"
     return ["node", str(TS_DIR / "dist" / "conformance" / "runner.js")]
-
-
-def _build_java() -> list[str]:
-    classpath = JAVA_DIR / "target" / "classpath.txt"
-    cmd = [*MAVEN, "test-compile", "dependency:build-classpath", f"-Dmdep.outputFile={classpath}"]
-    done = _run(cmd, JAVA_DIR, BUILD_TIMEOUT)
-    assert done.returncode == 0, f"mvn failed:\n{done.stdout}{done.stderr}"
-    target = JAVA_DIR / "target"
-    path = f"{target / 'classes'}:{target / 'test-classes'}:{classpath.read_text().strip()}"
-    return ["java", "-cp", path, "io.github.agentstream.conformance.Runner"]
-
-
-def _build_rust() -> list[str]:
-    cmd = ["cargo", "build", "--locked", "--example", "conformance"]
-    done = _run(cmd, RUST_DIR, BUILD_TIMEOUT, CARGO_ENV)
-    assert done.returncode == 0, f"cargo build failed:\n{done.stdout}{done.stderr}"
-    return [str(TOOLS / "cargo-target" / "debug" / "examples" / "conformance")]
 
 
 _results: dict[str, tuple[dict[str, str], str]] = {}

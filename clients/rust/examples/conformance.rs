@@ -128,6 +128,9 @@ async fn run_step(client: &AgentClient, step: &Value, previous: &Value) -> StepR
                     if let Some(message) = answer["raise"].as_str() {
                         return Err(message.to_string());
                     }
+                    if let Some(message) = answer["panic"].as_str() {
+                        panic!("{message}");
+                    }
                     let content = answer["content"].as_str().unwrap_or_default().to_string();
                     return if answer["is_error"].as_bool() == Some(true) {
                         Err(content)

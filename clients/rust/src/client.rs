@@ -1,9 +1,13 @@
-use tonic::transport::{Channel, Endpoint};
+use std::sync::Arc;
 
+use tonic::transport::Channel;
+
+use crate::connect::{CallHeaders, ClientBuilder, ConnectError, Service};
 use crate::error::RunError;
 use crate::pb;
 use crate::pb::agent_service_client::AgentServiceClient;
 use crate::run::Run;
+use crate::tracing::Tracer;
 
 /// The largest message sent or accepted: a run's last event carries its whole history, which
 /// the server allows up to its max_response_bytes (16 MiB by default).
@@ -12,32 +16,51 @@ pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
 /// A client of one agentstream server; cheap to clone.
 #[derive(Clone)]
 pub struct AgentClient {
-    service: AgentServiceClient<Channel>,
+    service: Service,
+    tracer: Option<Arc<dyn Tracer>>,
 }
 
 impl AgentClient {
     /// Connects to `target` ("host:port", or a URI) in plaintext, as for a server on localhost.
-    pub async fn connect(target: impl AsRef<str>) -> Result<Self, tonic::transport::Error> {
-        let target = target.as_ref();
-        let uri = if target.contains("://") {
-            target.to_string()
-        } else {
-            format!("http://{target}")
-        };
-        let channel = Endpoint::from_shared(uri)?.connect().await?;
-        Ok(Self::from_channel(channel))
+    pub async fn connect(target: impl AsRef<str>) -> Result<Self, ConnectError> {
+        Self::builder(target).connect().await
+    }
+
+    /// Connects with options: TLS, a bearer token, a tracer.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use agentstream::{AgentClient, Tls};
+    /// let client = AgentClient::builder("agents.example.com:443")
+    ///     .tls(Tls::default().ca_file("ca.pem")?)
+    ///     .token(std::env::var("AGENTSTREAM_TOKEN")?)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(target: impl AsRef<str>) -> ClientBuilder {
+        ClientBuilder::new(target.as_ref())
     }
 
     /// Uses a channel the caller built (TLS, timeouts, ...).
     pub fn from_channel(channel: Channel) -> Self {
-        let service = AgentServiceClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Self { service }
+        Self::with_headers(channel, CallHeaders::default(), None)
     }
 
-    /// The generated stub, for calls the helper does not wrap.
-    pub fn service(&self) -> AgentServiceClient<Channel> {
+    pub(crate) fn with_headers(
+        channel: Channel,
+        headers: CallHeaders,
+        tracer: Option<Arc<dyn Tracer>>,
+    ) -> Self {
+        let service = AgentServiceClient::with_interceptor(channel, headers)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Self { service, tracer }
+    }
+
+    /// The generated stub, for calls the helper does not wrap (with the token and trace
+    /// context the client was built with).
+    pub fn service(&self) -> Service {
         self.service.clone()
     }
 
@@ -68,7 +91,7 @@ impl AgentClient {
 
     /// A run of the request; configure it (`tool`, `hooks`, `timeout`), then read it.
     pub fn run(&self, request: pb::StreamPromptRequest) -> Run {
-        Run::new(self.service(), request)
+        Run::new(self.service(), self.tracer.clone(), request)
     }
 }
 

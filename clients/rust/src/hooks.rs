@@ -1,20 +1,22 @@
 //! The hooks stream of one run: serves its client tools and hook handler, carries cancel.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::Channel;
 
+use crate::connect::Service;
 use crate::pb;
-use crate::pb::agent_service_client::AgentServiceClient;
 use crate::pb::hook_reply::Action;
 use crate::pb::hooks_request::Request;
 use crate::pb::hooks_response::Response;
+use crate::tracing::{ToolCall, Tracer};
 
 tokio::task_local! {
     static PROGRESS: Box<dyn Fn(pb::HookProgress) + Send + Sync>;
@@ -31,8 +33,7 @@ pub fn report_progress(message: &str, fraction: Option<f64>) {
     let _ = PROGRESS.try_with(|report| report(progress));
 }
 
-type ToolFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
-pub(crate) type ToolFn = Arc<dyn Fn(serde_json::Value) -> ToolFuture + Send + Sync>;
+pub(crate) type ToolFn = Arc<dyn Fn(serde_json::Value) -> ToolCall + Send + Sync>;
 pub(crate) type HookFn = Arc<dyn Fn(&pb::HookEvent) -> Option<pb::HookReply> + Send + Sync>;
 
 pub(crate) fn tool_fn<F, Fut, E>(f: F) -> ToolFn
@@ -99,6 +100,7 @@ pub(crate) struct HooksConfig {
     pub handler: Option<HookFn>,
     pub events: Vec<pb::HookEventKind>,
     pub blocking: Vec<pb::HookEventKind>,
+    pub tracer: Option<Arc<dyn Tracer>>,
 }
 
 /// An open hooks stream: where replies go, and the task reading it.
@@ -110,7 +112,7 @@ pub(crate) struct HooksSession {
 impl HooksSession {
     /// Attaches to the run (before or after it started) and serves it in a task.
     pub fn open(
-        mut service: AgentServiceClient<Channel>,
+        mut service: Service,
         run_id: &str,
         config: Arc<HooksConfig>,
     ) -> Self {
@@ -159,8 +161,11 @@ fn on_event(
 ) {
     if let Some(pb::hook_event::Event::ToolCall(call)) = &event.event {
         if call.execute {
-            let function = config.tools.get(&call.name).cloned();
-            let (call, event_id, replies) = (call.clone(), event.event_id.clone(), replies.clone());
+            let mut tool_call = execute(config.tools.get(&call.name).cloned(), call.clone());
+            if let Some(tracer) = &config.tracer {
+                tool_call = tracer.in_tool(&call.name, &call.call_id, &event.trace_context, tool_call);
+            }
+            let (event_id, replies) = (event.event_id.clone(), replies.clone());
             tools.spawn(async move {
                 let progress = {
                     let (replies, event_id) = (replies.clone(), event_id.clone());
@@ -171,7 +176,10 @@ fn on_event(
                         });
                     }) as Box<dyn Fn(pb::HookProgress) + Send + Sync>
                 };
-                let (content, is_error) = PROGRESS.scope(progress, execute(function, &call)).await;
+                let (content, is_error) = match PROGRESS.scope(progress, tool_call).await {
+                    Ok(content) => (content, false),
+                    Err(message) => (message, true),
+                };
                 let output = Action::ToolOutput(pb::HookToolOutput { content, is_error });
                 let _ = replies.send(pb::HooksRequest {
                     request: Some(Request::Reply(reply(&event_id, output))),
@@ -190,20 +198,34 @@ fn on_event(
     }
 }
 
-async fn execute(function: Option<ToolFn>, call: &pb::HookToolCall) -> (String, bool) {
-    let Some(function) = function else {
-        return (format!("no client tool named {:?}", call.name), true);
-    };
-    let arguments = if call.arguments.trim().is_empty() {
-        serde_json::Value::Object(Default::default())
-    } else {
-        match serde_json::from_str(&call.arguments) {
-            Ok(value) => value,
-            Err(e) => return (format!("the arguments are not JSON: {e}"), true),
-        }
-    };
-    match function(arguments).await {
-        Ok(content) => (content, false),
-        Err(message) => (message, true),
-    }
+/// The tool call's output, or the message of its error or panic: a panicking tool gives the
+/// model an error result, as a throwing one does in other languages, and the run goes on.
+fn execute(function: Option<ToolFn>, call: pb::HookToolCall) -> ToolCall {
+    Box::pin(async move {
+        let Some(function) = function else {
+            return Err(format!("no client tool named {:?}", call.name));
+        };
+        let arguments = if call.arguments.trim().is_empty() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            serde_json::from_str(&call.arguments)
+                .map_err(|e| format!("the arguments are not JSON: {e}"))?
+        };
+        // The closure itself may panic before it returns its future.
+        let future = std::panic::catch_unwind(AssertUnwindSafe(|| function(arguments)))
+            .map_err(panicked)?;
+        AssertUnwindSafe(future)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|payload| Err(panicked(payload)))
+    })
+}
+
+fn panicked(payload: Box<dyn Any + Send>) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string payload".to_string());
+    format!("the tool panicked: {message}")
 }

@@ -23,11 +23,17 @@ pub mod pb {
 }
 
 mod client;
+mod connect;
 mod error;
 mod hooks;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod run;
+mod tracing;
 
 pub use client::{AgentClient, Watch, MAX_MESSAGE_BYTES};
+pub use connect::{CallHeaders, ClientBuilder, ConnectError, Service, Tls};
 pub use error::RunError;
 pub use hooks::{cancel, proceed, report_progress, skip, tool};
 pub use run::{CancelHandle, Run, HOOKS_DRAIN};
+pub use tracing::{traceparent, ToolCall, Tracer};

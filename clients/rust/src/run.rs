@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::Stream;
-use tonic::transport::Channel;
 use tonic::Streaming;
 
+use crate::connect::Service;
 use crate::error::RunError;
 use crate::hooks::{tool_fn, HookFn, HooksConfig, HooksSession, ToolFn};
 use crate::pb;
-use crate::pb::agent_service_client::AgentServiceClient;
 use crate::pb::stream_prompt_response::Event;
+use crate::tracing::Tracer;
 
 /// How long a finished run waits for its hooks stream's last events.
 pub const HOOKS_DRAIN: Duration = Duration::from_millis(500);
@@ -30,7 +30,7 @@ struct Shared {
 /// Cancels a run from anywhere (another task, a signal handler); cheap to clone.
 #[derive(Clone)]
 pub struct CancelHandle {
-    service: AgentServiceClient<Channel>,
+    service: Service,
     run_id: String,
     shared: Arc<Mutex<Shared>>,
 }
@@ -67,6 +67,7 @@ impl CancelHandle {
                 handler: None,
                 events: vec![pb::HookEventKind::CompletionCall],
                 blocking: vec![],
+                tracer: None,
             };
             HooksSession::open(self.service.clone(), &self.run_id, Arc::new(config))
         });
@@ -78,7 +79,7 @@ impl CancelHandle {
 /// [`Run::events`] or [`Run::result`]. A failed run's events end with `Err(RunError)` after its
 /// `error` event. Dropping the run disconnects it.
 pub struct Run {
-    service: AgentServiceClient<Channel>,
+    service: Service,
     request: pb::StreamPromptRequest,
     tools: HashMap<String, ToolFn>,
     handler: Option<HookFn>,
@@ -86,6 +87,7 @@ pub struct Run {
     events: Vec<pb::HookEventKind>,
     blocking: Vec<pb::HookEventKind>,
     timeout: Option<Duration>,
+    tracer: Option<Arc<dyn Tracer>>,
     shared: Arc<Mutex<Shared>>,
     stream: Option<Streaming<pb::StreamPromptResponse>>,
     final_response: Option<pb::FinalResponse>,
@@ -96,7 +98,8 @@ pub struct Run {
 
 impl Run {
     pub(crate) fn new(
-        service: AgentServiceClient<Channel>,
+        service: Service,
+        tracer: Option<Arc<dyn Tracer>>,
         mut request: pb::StreamPromptRequest,
     ) -> Self {
         if request.run_id.is_empty() {
@@ -117,6 +120,7 @@ impl Run {
             events: vec![],
             blocking: vec![],
             timeout: None,
+            tracer,
             shared: Arc::new(Mutex::new(shared)),
             stream: None,
             final_response: None,
@@ -300,6 +304,7 @@ impl Run {
                     handler: self.handler.take(),
                     events: self.events.clone(),
                     blocking: self.blocking.clone(),
+                    tracer: self.tracer.clone(),
                 };
                 shared.hooks = Some(HooksSession::open(
                     self.service.clone(),

@@ -97,6 +97,8 @@ async function runStep(client: AgentClient, step: Json, previous: Json): Promise
           for (const report of answer.progress ?? []) context.progress(report.message, report.fraction);
           out.answerOrder.push(answer.label);
           if (answer.raise) throw new Error(answer.raise);
+          // Not an Error: the unchecked way a JavaScript function can fail.
+          if (answer.panic) throw answer.panic;
           return { content: answer.content ?? "", isError: !!answer.is_error };
         }
         throw new Error(`no scripted answer for ${JSON.stringify(args)}`);

@@ -68,6 +68,7 @@ type answer struct {
 	Content string `json:"content"`
 	IsError bool   `json:"is_error"`
 	Raise   string `json:"raise"`
+	Panic   string `json:"panic"`
 	DelayMs int    `json:"delay_ms"`
 	// Progress the tool reports before it answers.
 	Progress []progressReport `json:"progress"`
@@ -229,6 +230,9 @@ func runStep(client *agentstream.Client, st step, previous any) (any, error) {
 				mu.Unlock()
 				if a.Raise != "" {
 					return "", errors.New(a.Raise)
+				}
+				if a.Panic != "" {
+					panic(a.Panic)
 				}
 				if a.IsError {
 					return "", errors.New(a.Content)

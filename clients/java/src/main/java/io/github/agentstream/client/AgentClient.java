@@ -8,8 +8,11 @@ import io.github.agentstream.v1.StreamPromptRequest;
 import io.github.agentstream.v1.StreamPromptResponse;
 import io.github.agentstream.v1.WatchRunRequest;
 import io.grpc.Channel;
+import io.grpc.ChannelCredentials;
+import io.grpc.ClientInterceptors;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.StatusRuntimeException;
 import java.security.SecureRandom;
 import java.util.HexFormat;
@@ -29,6 +32,9 @@ import java.util.concurrent.TimeUnit;
  *   for (StreamPromptResponse event : run) { ... }
  * }
  * }</pre>
+ *
+ * Over TLS with a token: {@code AgentClient.connect(target, ClientOptions.builder().tls(Tls.fromFiles(ca,
+ * cert, key)).token(token).build())}.
  */
 public final class AgentClient implements AutoCloseable {
   private static final SecureRandom RANDOM = new SecureRandom();
@@ -43,10 +49,12 @@ public final class AgentClient implements AutoCloseable {
   private final ManagedChannel owned;
   private final AgentServiceGrpc.AgentServiceStub stub;
   private final ExecutorService toolExecutor;
+  private final Tracer tracer;
 
-  private AgentClient(Channel channel, ManagedChannel owned) {
+  private AgentClient(Channel channel, ManagedChannel owned, Tracer tracer) {
     this.channel = channel;
     this.owned = owned;
+    this.tracer = tracer;
     this.stub =
         AgentServiceGrpc.newStub(channel)
             .withMaxInboundMessageSize(MAX_MESSAGE_BYTES)
@@ -62,13 +70,27 @@ public final class AgentClient implements AutoCloseable {
 
   /** Connects to {@code target} ("host:port") in plaintext, as for a server on localhost. */
   public static AgentClient connect(String target) {
-    ManagedChannel channel = ManagedChannelBuilder.forTarget(target).usePlaintext().build();
-    return new AgentClient(channel, channel);
+    return connect(target, ClientOptions.none());
+  }
+
+  /**
+   * Connects to {@code target} with options: TLS (plaintext without), a bearer token sent with
+   * every call, a tracer. The channel connects at the first call.
+   */
+  public static AgentClient connect(String target, ClientOptions options) {
+    ChannelCredentials credentials =
+        options.tls != null ? options.tls.credentials() : InsecureChannelCredentials.create();
+    ManagedChannel channel = Grpc.newChannelBuilder(target, credentials).build();
+    Channel calls = channel;
+    if (options.token != null || options.tracer != null) {
+      calls = ClientInterceptors.intercept(channel, new CallHeaders(options.token, options.tracer));
+    }
+    return new AgentClient(calls, channel, options.tracer);
   }
 
   /** Uses a channel the caller built (TLS, interceptors, ...) and keeps owning. */
   public static AgentClient of(Channel channel) {
-    return new AgentClient(channel, null);
+    return new AgentClient(channel, null, null);
   }
 
   /** The generated blocking stub, for calls the helper does not wrap. */
@@ -100,7 +122,7 @@ public final class AgentClient implements AutoCloseable {
       options.tools.values().forEach(tool -> b.addTools(tool.definition()));
       b.getHooksBuilder().setWaitForClient(true);
     }
-    return new Run(stub, b.build(), options, toolExecutor);
+    return new Run(stub, b.build(), options, toolExecutor, tracer);
   }
 
   /**

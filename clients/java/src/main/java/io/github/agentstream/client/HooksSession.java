@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -31,6 +32,7 @@ final class HooksSession implements ClientResponseObserver<HooksRequest, HooksRe
   private final Map<String, ClientTool> tools;
   private final HookHandler handler;
   private final ExecutorService executor;
+  private final Tracer tracer;
   private final CountDownLatch closed = new CountDownLatch(1);
   private final Set<Future<?>> toolTasks = ConcurrentHashMap.newKeySet();
   private ClientCallStreamObserver<HooksRequest> requests;
@@ -38,10 +40,11 @@ final class HooksSession implements ClientResponseObserver<HooksRequest, HooksRe
   private volatile Throwable failure;
 
   private HooksSession(
-      Map<String, ClientTool> tools, HookHandler handler, ExecutorService executor) {
+      Map<String, ClientTool> tools, HookHandler handler, ExecutorService executor, Tracer tracer) {
     this.tools = tools;
     this.handler = handler;
     this.executor = executor;
+    this.tracer = tracer;
   }
 
   /** Opens the stream and attaches to the run (before or after it started). */
@@ -52,8 +55,9 @@ final class HooksSession implements ClientResponseObserver<HooksRequest, HooksRe
       List<HookEventKind> blocking,
       HookHandler handler,
       Map<String, ClientTool> tools,
-      ExecutorService executor) {
-    HooksSession session = new HooksSession(tools, handler, executor);
+      ExecutorService executor,
+      Tracer tracer) {
+    HooksSession session = new HooksSession(tools, handler, executor, tracer);
     stub.hooks(session);
     HookAttach attach =
         HookAttach.newBuilder()
@@ -133,7 +137,7 @@ final class HooksSession implements ClientResponseObserver<HooksRequest, HooksRe
       task[0] =
           executor.submit(
               () -> {
-                reply(event.getEventId(), execute(event.getEventId(), event.getToolCall()));
+                reply(event.getEventId(), execute(event));
                 toolTasks.remove(task[0]);
               });
       toolTasks.add(task[0]);
@@ -154,24 +158,38 @@ final class HooksSession implements ClientResponseObserver<HooksRequest, HooksRe
     }
   }
 
-  private HookToolOutput execute(String eventId, HookToolCall call) {
+  /**
+   * Runs a tool call. Whatever the function throws, an exception or an {@link Error} (an
+   * assertion, a stack overflow), becomes an is_error result, so the run never waits on a reply
+   * that will not come.
+   */
+  private HookToolOutput execute(HookEvent event) {
+    HookToolCall call = event.getToolCall();
     ClientTool tool = tools.get(call.getName());
     if (tool == null) {
       return output("no client tool named \"" + call.getName() + "\"", true);
     }
-    try {
-      Struct.Builder arguments = Struct.newBuilder();
-      if (!call.getArguments().isBlank()) {
-        JsonFormat.parser().merge(call.getArguments(), arguments);
-      }
-      String content =
-          ToolProgress.with(
-              progress -> send(progressReply(eventId, progress)),
+    Callable<String> run =
+        () -> {
+          Struct.Builder arguments = Struct.newBuilder();
+          if (!call.getArguments().isBlank()) {
+            JsonFormat.parser().merge(call.getArguments(), arguments);
+          }
+          return ToolProgress.with(
+              progress -> send(progressReply(event.getEventId(), progress)),
               () -> tool.function().call(arguments.build()));
+        };
+    try {
+      String content =
+          tracer == null
+              ? run.call()
+              : tracer.inTool(call.getName(), call.getCallId(), event.getTraceContextMap(), run);
       return output(content, false);
     } catch (Exception e) {
       String message = e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
       return output(message, true);
+    } catch (Error e) {
+      return output("the tool failed: " + e, true);
     }
   }
 

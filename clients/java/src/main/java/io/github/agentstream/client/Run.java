@@ -42,6 +42,7 @@ public final class Run implements Iterable<StreamPromptResponse>, AutoCloseable 
   private final StreamPromptRequest request;
   private final RunOptions options;
   private final ExecutorService executor;
+  private final Tracer tracer;
   private final BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
   private final Events events = new Events();
   private final Object lock = new Object();
@@ -67,11 +68,13 @@ public final class Run implements Iterable<StreamPromptResponse>, AutoCloseable 
       AgentServiceGrpc.AgentServiceStub stub,
       StreamPromptRequest request,
       RunOptions options,
-      ExecutorService executor) {
+      ExecutorService executor,
+      Tracer tracer) {
     this.stub = stub;
     this.request = request;
     this.options = options;
     this.executor = executor;
+    this.tracer = tracer;
   }
 
   /** The run's id: the request's, or the one the helper chose for it. */
@@ -102,8 +105,8 @@ public final class Run implements Iterable<StreamPromptResponse>, AutoCloseable 
 
   /**
    * Cancels the run on the server (CancelRun, or the hooks stream while the run is not registered
-   * yet): it ends with ERROR_CODE_CANCELLED, status CANCELLED and its history. Before the run started, no call is made and the run ends cancelled at once; after
-   * it ended, nothing happens.
+   * yet): it ends with ERROR_CODE_CANCELLED, status CANCELLED and its history. Before the run
+   * started, no call is made and the run ends cancelled at once; after it ended, nothing happens.
    */
   public void cancel(String reason) {
     synchronized (lock) {
@@ -149,7 +152,7 @@ public final class Run implements Iterable<StreamPromptResponse>, AutoCloseable 
   private HooksSession openHooks(
       List<HookEventKind> kinds, List<HookEventKind> blocking, HookHandler handler) {
     return HooksSession.open(
-        stub, runId(), kinds, blocking, handler, options.tools, executor);
+        stub, runId(), kinds, blocking, handler, options.tools, executor, tracer);
   }
 
   private void start() {

@@ -273,6 +273,9 @@ public final class Runner {
             if (Json.field(answer, "raise") != null) {
               throw new IllegalStateException(Json.string(answer, "raise"));
             }
+            if (Json.field(answer, "panic") != null) {
+              throw new AssertionError(Json.string(answer, "panic"));
+            }
             Value isError = Json.field(answer, "is_error");
             if (isError != null && isError.getBoolValue()) {
               throw new IllegalStateException(Json.string(answer, "content"));

@@ -1,22 +1,41 @@
 package io.github.agentstream.examples;
 
 import io.github.agentstream.client.AgentClient;
+import io.github.agentstream.client.ClientOptions;
 import io.github.agentstream.client.Run;
+import io.github.agentstream.client.RunFailedException;
 import io.github.agentstream.client.RunOptions;
+import io.github.agentstream.client.Tls;
 import io.github.agentstream.v1.StreamPromptRequest;
 import io.github.agentstream.v1.StreamPromptResponse;
+import io.grpc.Status;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * Asks the default agent of a running server ({@code make run}) a question, serves a client tool
  * ("weather") with a lambda, and prints the run's events as they stream: {@code make
- * example-java}.
+ * example-java}. Over TLS: {@code --ca ca.pem}, for mTLS also {@code --cert client.pem --key
+ * client.key}; a bearer token with {@code --token} (or {@code AGENTSTREAM_TOKEN}).
  */
 public final class RunPrompt {
   private RunPrompt() {}
 
   public static void main(String[] args) throws Exception {
-    String target = args.length > 1 && args[0].equals("--target") ? args[1] : "localhost:50051";
+    Map<String, String> flags = new HashMap<>();
+    for (int i = 0; i + 1 < args.length; i += 2) {
+      flags.put(args[i], args[i + 1]);
+    }
+    String target = flags.getOrDefault("--target", "localhost:50051");
+    ClientOptions.Builder connection = ClientOptions.builder();
+    if (flags.containsKey("--ca") || flags.containsKey("--cert")) {
+      connection.tls(Tls.fromFiles(flags.get("--ca"), flags.get("--cert"), flags.get("--key")));
+    }
+    String token = flags.getOrDefault("--token", System.getenv("AGENTSTREAM_TOKEN"));
+    if (token != null) {
+      connection.token(token);
+    }
     String schema =
         """
         {"type": "object", "properties": {"city": {"type": "string", "examples": ["Oslo"]}},
@@ -34,7 +53,7 @@ public final class RunPrompt {
         StreamPromptRequest.newBuilder()
             .setPrompt("What is the weather in Oslo, and what is 6 * 7?")
             .build();
-    try (AgentClient client = AgentClient.connect(target);
+    try (AgentClient client = AgentClient.connect(target, connection.build());
         Run run = client.run(request, options)) {
       for (StreamPromptResponse event : run) {
         switch (event.getEventCase()) {
@@ -52,6 +71,10 @@ public final class RunPrompt {
           default -> {}
         }
       }
+    } catch (RunFailedException e) {
+      // The run's gRPC status, e.g. UNAUTHENTICATED for a refused token.
+      System.out.println("run failed: " + Status.fromThrowable(e).getCode() + ": " + e.getMessage());
+      System.exit(1);
     }
   }
 }
