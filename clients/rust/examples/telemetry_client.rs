@@ -61,7 +61,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         extra_params: Some(extra),
         ..Default::default()
     };
-    let lookup = tool("lookup_order", "Where an order is", json!({"type": "object"}));
+    let lookup = tool(
+        "lookup_order",
+        "Where an order is",
+        json!({"type": "object"}),
+    );
     let mut run = client.run(request).tool(lookup, |_| async {
         Ok::<_, String>("order A-7 is in the Lyon depot".to_string())
     });

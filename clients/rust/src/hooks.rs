@@ -111,11 +111,7 @@ pub(crate) struct HooksSession {
 
 impl HooksSession {
     /// Attaches to the run (before or after it started) and serves it in a task.
-    pub fn open(
-        mut service: Service,
-        run_id: &str,
-        config: Arc<HooksConfig>,
-    ) -> Self {
+    pub fn open(mut service: Service, run_id: &str, config: Arc<HooksConfig>) -> Self {
         let (sender, receiver) = unbounded_channel();
         let attach = pb::HookAttach {
             run_id: run_id.into(),
@@ -163,7 +159,8 @@ fn on_event(
         if call.execute {
             let mut tool_call = execute(config.tools.get(&call.name).cloned(), call.clone());
             if let Some(tracer) = &config.tracer {
-                tool_call = tracer.in_tool(&call.name, &call.call_id, &event.trace_context, tool_call);
+                tool_call =
+                    tracer.in_tool(&call.name, &call.call_id, &event.trace_context, tool_call);
             }
             let (event_id, replies) = (event.event_id.clone(), replies.clone());
             tools.spawn(async move {
@@ -212,8 +209,8 @@ fn execute(function: Option<ToolFn>, call: pb::HookToolCall) -> ToolCall {
                 .map_err(|e| format!("the arguments are not JSON: {e}"))?
         };
         // The closure itself may panic before it returns its future.
-        let future = std::panic::catch_unwind(AssertUnwindSafe(|| function(arguments)))
-            .map_err(panicked)?;
+        let future =
+            std::panic::catch_unwind(AssertUnwindSafe(|| function(arguments))).map_err(panicked)?;
         AssertUnwindSafe(future)
             .catch_unwind()
             .await
