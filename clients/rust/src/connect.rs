@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use tonic::metadata::{Ascii, MetadataKey, MetadataValue};
+use tonic::metadata::{Ascii, MetadataKey, MetadataMap, MetadataValue};
 use tonic::service::{interceptor::InterceptedService, Interceptor};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -219,15 +219,20 @@ impl Interceptor for CallHeaders {
         }
         // Runs in the task that starts the call, so the tracer sees the caller's current span.
         if let Some(tracer) = &self.tracer {
-            for (key, value) in tracer.outgoing() {
-                if let (Ok(key), Ok(value)) = (
-                    MetadataKey::<Ascii>::from_bytes(key.as_bytes()),
-                    value.parse::<MetadataValue<Ascii>>(),
-                ) {
-                    metadata.insert(key, value);
-                }
-            }
+            insert_headers(metadata, tracer.outgoing());
         }
         Ok(request)
+    }
+}
+
+/// Adds these headers to a call's metadata (those that are not valid metadata are left out).
+pub(crate) fn insert_headers(metadata: &mut MetadataMap, headers: Vec<(String, String)>) {
+    for (key, value) in headers {
+        if let (Ok(key), Ok(value)) = (
+            MetadataKey::<Ascii>::from_bytes(key.as_bytes()),
+            value.parse::<MetadataValue<Ascii>>(),
+        ) {
+            metadata.insert(key, value);
+        }
     }
 }

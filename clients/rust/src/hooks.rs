@@ -11,7 +11,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use crate::connect::Service;
+use crate::connect::{insert_headers, Service};
 use crate::pb;
 use crate::pb::hook_reply::Action;
 use crate::pb::hooks_request::Request;
@@ -123,8 +123,17 @@ impl HooksSession {
             request: Some(Request::Attach(attach)),
         });
         let replies = sender.clone();
+        // Taken here, in the caller's task: the stream is served from a task of its own, where
+        // the caller's current span is not.
+        let trace = config
+            .tracer
+            .as_ref()
+            .map(|t| t.outgoing())
+            .unwrap_or_default();
         let task = tokio::spawn(async move {
-            let Ok(response) = service.hooks(UnboundedReceiverStream::new(receiver)).await else {
+            let mut request = tonic::Request::new(UnboundedReceiverStream::new(receiver));
+            insert_headers(request.metadata_mut(), trace);
+            let Ok(response) = service.hooks(request).await else {
                 return; // the run's outcome arrives on StreamPrompt
             };
             let mut stream = response.into_inner();
