@@ -16,7 +16,8 @@ CARGO_ENV = {"CARGO_HOME": str(TOOLS / "cargo"), "CARGO_TARGET_DIR": str(TOOLS /
 BUILD_TIMEOUT = 900
 
 
-def _build(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+def run_checked(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    """Runs a build or tool command to the end; its stdout, or a failed assert with its output."""
     done = subprocess.run(
         cmd,
         cwd=cwd,
@@ -26,12 +27,13 @@ def _build(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None
         env={**os.environ, **(env or {})},
     )
     assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}{done.stderr}"
+    return done.stdout
 
 
 def java_command(main_class: str) -> list[str]:
     """`java` running a class of the Java client's main or test sources."""
     classpath = JAVA_DIR / "target" / "classpath.txt"
-    _build(
+    run_checked(
         [*MAVEN, "test-compile", "dependency:build-classpath", f"-Dmdep.outputFile={classpath}"],
         JAVA_DIR,
     )
@@ -45,5 +47,5 @@ def rust_example(name: str, *features: str) -> list[str]:
     cmd = ["cargo", "build", "--locked", "--example", name]
     if features:
         cmd += ["--features", ",".join(features)]
-    _build(cmd, RUST_DIR, CARGO_ENV)
+    run_checked(cmd, RUST_DIR, CARGO_ENV)
     return [str(TOOLS / "cargo-target" / "debug" / "examples" / name)]

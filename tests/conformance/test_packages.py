@@ -7,16 +7,15 @@ tool's output. Downloads come from the project's caches (.tools, pip's and npm's
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import tarfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from ..client_builds import run_checked
 from .conftest import ROOT, TOOLS
 
 TIMEOUT = 900
@@ -33,19 +32,6 @@ SCHEMA = json.dumps(
 SCHEMA_LITERAL, PROMPT_LITERAL = json.dumps(SCHEMA), json.dumps(PROMPT)
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        cmd,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env={**os.environ, **(env or {})},
-    )
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}{done.stderr}"
-    return done.stdout
-
-
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip())
@@ -54,11 +40,13 @@ def _write(path: Path, text: str) -> None:
 @pytest.mark.timeout(TIMEOUT)
 def test_npm_pack_installs_into_a_new_project(tmp_path: Path, conformance_server: str) -> None:
     ts_dir = ROOT / "clients" / "typescript"
-    tarball = _run(["npm", "pack", "--silent", "--pack-destination", str(tmp_path)], ts_dir)
+    tarball = run_checked(["npm", "pack", "--silent", "--pack-destination", str(tmp_path)], ts_dir)
     project = tmp_path / "app"
     project.mkdir()
-    _run(["npm", "init", "-y"], project)
-    _run(["npm", "install", "--no-audit", "--no-fund", str(tmp_path / tarball.strip())], project)
+    run_checked(["npm", "init", "-y"], project)
+    run_checked(
+        ["npm", "install", "--no-audit", "--no-fund", str(tmp_path / tarball.strip())], project
+    )
     _write(
         project / "app.mjs",
         f"""
@@ -73,7 +61,7 @@ def test_npm_pack_installs_into_a_new_project(tmp_path: Path, conformance_server
         client.close();
         """,
     )
-    assert ANSWER in _run(["node", "app.mjs", conformance_server], project)
+    assert ANSWER in run_checked(["node", "app.mjs", conformance_server], project)
 
 
 @pytest.mark.timeout(TIMEOUT)
@@ -129,15 +117,15 @@ def test_go_module_through_replace(tmp_path: Path, conformance_server: str) -> N
         """,
     )
     local = {"GOTOOLCHAIN": "local"}
-    _run(["go", "mod", "tidy"], tmp_path, local)
+    run_checked(["go", "mod", "tidy"], tmp_path, local)
     assert re.search(r"^go 1\.23(\.0)?$", (tmp_path / "go.mod").read_text(), re.M)
-    assert ANSWER in _run(["go", "run", ".", conformance_server], tmp_path, local)
+    assert ANSWER in run_checked(["go", "run", ".", conformance_server], tmp_path, local)
 
 
 @pytest.mark.timeout(TIMEOUT)
 def test_maven_artifact_from_the_local_repository(tmp_path: Path, conformance_server: str) -> None:
     maven = ["mvn", "-B", "-q", f"-Dmaven.repo.local={TOOLS / 'm2'}"]
-    _run([*maven, "install", "-DskipTests"], ROOT / "clients" / "java")
+    run_checked([*maven, "install", "-DskipTests"], ROOT / "clients" / "java")
     _write(
         tmp_path / "pom.xml",
         """
@@ -187,12 +175,12 @@ def test_maven_artifact_from_the_local_repository(tmp_path: Path, conformance_se
         """,
     )
     classpath = tmp_path / "classpath.txt"
-    _run(
+    run_checked(
         [*maven, "compile", "dependency:build-classpath", f"-Dmdep.outputFile={classpath}"],
         tmp_path,
     )
     cp = f"{tmp_path / 'target' / 'classes'}:{classpath.read_text().strip()}"
-    assert ANSWER in _run(["java", "-cp", cp, "app.App", conformance_server], tmp_path)
+    assert ANSWER in run_checked(["java", "-cp", cp, "app.App", conformance_server], tmp_path)
 
 
 @pytest.mark.timeout(TIMEOUT)
@@ -201,7 +189,7 @@ def test_rust_crate_packaged_then_used_by_path(tmp_path: Path, conformance_serve
     copy, away from the repository (so from the crate's own proto)."""
     env = {"CARGO_HOME": str(TOOLS / "cargo"), "CARGO_TARGET_DIR": str(TOOLS / "cargo-target")}
     source = ROOT / "clients" / "rust"
-    _run(["cargo", "package", "--allow-dirty", "--no-verify", "--offline"], source, env)
+    run_checked(["cargo", "package", "--allow-dirty", "--no-verify", "--offline"], source, env)
     version = next(
         line.split('"')[1]
         for line in (source / "Cargo.toml").read_text().splitlines()
@@ -252,6 +240,6 @@ def test_rust_crate_packaged_then_used_by_path(tmp_path: Path, conformance_serve
         }}
         """,
     )
-    assert ANSWER in _run(
+    assert ANSWER in run_checked(
         ["cargo", "run", "--quiet", "--offline", "--", conformance_server], app, env
     )
