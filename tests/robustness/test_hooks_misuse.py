@@ -189,8 +189,10 @@ async def test_a_hooks_message_that_cannot_be_decoded_is_invalid_argument(robust
         request_serializer=lambda data: data,
         response_deserializer=pb.HooksResponse.FromString,
     )()
+    # The model hangs so the run is still going when the bad message arrives (a run that
+    # ended first would close the stream before the server read it).
     result = _run(
-        robust, "undecodable", [{"text": "x"}], hooks=pb.HooksOptions(wait_for_client=True)
+        robust, "undecodable", [{"hang": True}], hooks=pb.HooksOptions(wait_for_client=True)
     )
     attach = pb.HooksRequest(attach=pb.HookAttach(run_id="undecodable")).SerializeToString()
     await call.write(attach)
@@ -205,7 +207,8 @@ async def test_a_hooks_message_that_cannot_be_decoded_is_invalid_argument(robust
         assert error.details().startswith("request: cannot be decoded")
     else:
         raise AssertionError("the undecodable message was accepted")
-    await result
+    result.cancel()  # the caller leaves: the hanging run is cancelled
+    await asyncio.gather(result, return_exceptions=True)
     await assert_healthy(robust)
 
 
